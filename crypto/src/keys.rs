@@ -1,0 +1,212 @@
+//! ed25519 public keys, signatures and key pairs.
+//!
+//! Public keys and signatures are kept as plain bytes so they encode, compare
+//! and sort cheaply; they are parsed into curve points only when verified.
+
+use std::fmt;
+use std::str::FromStr;
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use ed25519_dalek::{Signer as _, SigningKey, Verifier as _, VerifyingKey};
+
+use crate::hash::{ChainId, ParseHexError, parse_hex_array};
+use crate::signing::{Domain, signing_bytes};
+use crate::CryptoError;
+
+/// An ed25519 public key (32 bytes, compressed point). Identifies a
+/// participant or a validator.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize)]
+pub struct PublicKey(pub [u8; 32]);
+
+impl PublicKey {
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// The curve point, or an error if the bytes are not a valid key.
+    pub fn verifying_key(&self) -> Result<VerifyingKey, CryptoError> {
+        VerifyingKey::from_bytes(&self.0).map_err(|_| CryptoError::InvalidPublicKey { key: *self })
+    }
+
+    /// Verifies `signature` over `body` signed for `domain` on `chain_id`.
+    pub fn verify<T: BorshSerialize + ?Sized>(
+        &self,
+        domain: Domain,
+        chain_id: &ChainId,
+        body: &T,
+        signature: &Signature,
+    ) -> Result<(), CryptoError> {
+        self.verify_bytes(&signing_bytes(domain, chain_id, body), signature)
+    }
+
+    /// Verifies a signature over bytes already built by [`signing_bytes`].
+    pub fn verify_bytes(&self, message: &[u8], signature: &Signature) -> Result<(), CryptoError> {
+        let key = self.verifying_key()?;
+        key.verify(message, &ed25519_dalek::Signature::from_bytes(&signature.0))
+            .map_err(|_| CryptoError::BadSignature { key: *self })
+    }
+}
+
+impl fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({})", &self.to_hex()[..16])
+    }
+}
+
+impl FromStr for PublicKey {
+    type Err = ParseHexError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_hex_array(s).map(PublicKey)
+    }
+}
+
+impl serde::Serialize for PublicKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PublicKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// An ed25519 signature (64 bytes).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, BorshSerialize, BorshDeserialize)]
+pub struct Signature(pub [u8; 64]);
+
+impl Signature {
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Signature({}…)", &self.to_hex()[..16])
+    }
+}
+
+impl FromStr for Signature {
+    type Err = ParseHexError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_hex_array(s).map(Signature)
+    }
+}
+
+impl serde::Serialize for Signature {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Signature {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A secret ed25519 key with its public key. The only way to sign is
+/// [`Keypair::sign`], which always goes through [`signing_bytes`].
+#[derive(Clone)]
+pub struct Keypair {
+    signing: SigningKey,
+}
+
+impl Keypair {
+    /// A fresh key from the operating system's random source.
+    pub fn generate() -> Keypair {
+        Keypair {
+            signing: SigningKey::generate(&mut rand_core::OsRng),
+        }
+    }
+
+    /// The key whose 32-byte secret seed is `seed` (deterministic: tests and key files).
+    pub fn from_seed(seed: [u8; 32]) -> Keypair {
+        Keypair {
+            signing: SigningKey::from_bytes(&seed),
+        }
+    }
+
+    /// The 32-byte secret seed, for writing a key file.
+    pub fn seed(&self) -> [u8; 32] {
+        self.signing.to_bytes()
+    }
+
+    pub fn public(&self) -> PublicKey {
+        PublicKey(self.signing.verifying_key().to_bytes())
+    }
+
+    /// Signs `body` for `domain` on `chain_id`.
+    pub fn sign<T: BorshSerialize + ?Sized>(&self, domain: Domain, chain_id: &ChainId, body: &T) -> Signature {
+        Signature(self.signing.sign(&signing_bytes(domain, chain_id, body)).to_bytes())
+    }
+}
+
+impl fmt::Debug for Keypair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print the secret.
+        write!(f, "Keypair({:?})", self.public())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Hash;
+
+    fn chain(tag: &[u8]) -> ChainId {
+        ChainId(Hash::digest(tag))
+    }
+
+    #[test]
+    fn signature_verifies_only_for_its_domain_chain_and_body() {
+        let key = Keypair::from_seed([7; 32]);
+        let signature = key.sign(Domain::Transaction, &chain(b"a"), &42u64);
+        let public = key.public();
+        assert_eq!(public.verify(Domain::Transaction, &chain(b"a"), &42u64, &signature), Ok(()));
+        let bad = Err(CryptoError::BadSignature { key: public });
+        assert_eq!(public.verify(Domain::Prevote, &chain(b"a"), &42u64, &signature), bad);
+        assert_eq!(public.verify(Domain::Transaction, &chain(b"b"), &42u64, &signature), bad);
+        assert_eq!(public.verify(Domain::Transaction, &chain(b"a"), &43u64, &signature), bad);
+    }
+
+    #[test]
+    fn invalid_public_key_bytes_are_reported() {
+        // y = 2 is not on the curve.
+        let mut bytes = [0u8; 32];
+        bytes[0] = 2;
+        let key = PublicKey(bytes);
+        let signature = Signature([0; 64]);
+        assert!(matches!(
+            key.verify(Domain::Transaction, &chain(b"a"), &1u8, &signature),
+            Err(CryptoError::InvalidPublicKey { .. }) | Err(CryptoError::BadSignature { .. })
+        ));
+    }
+
+    #[test]
+    fn seed_round_trips() {
+        let key = Keypair::generate();
+        assert_eq!(Keypair::from_seed(key.seed()).public(), key.public());
+    }
+
+    #[test]
+    fn public_key_hex_round_trips_through_serde() {
+        let key = Keypair::from_seed([1; 32]).public();
+        let json = serde_json_like(&key);
+        assert_eq!(json.parse::<PublicKey>().unwrap(), key);
+    }
+
+    fn serde_json_like(key: &PublicKey) -> String {
+        key.to_hex()
+    }
+}

@@ -1,0 +1,35 @@
+//! The role names a genesis file may give its initial participants.
+//!
+//! They are the names of `ledger::participant::Role`, kept here as plain names
+//! so that this crate builds without `ledger`. Only the exact lowercase names
+//! are accepted (no aliases, no case folding): the file is written back exactly
+//! as it was read, so what is accepted is also what is stored.
+//!
+//! This module does not know what a role permits; the ledger's rules do.
+
+/// Every role name, in the order of `ledger::participant::Role`.
+pub const ROLE_NAMES: [&str; 5] = [OPERATOR, "bank", "core_enterprise", "supplier", "auditor"];
+
+/// The consortium administrator's role; a genesis needs at least one operator,
+/// or nobody could ever register a participant.
+pub const OPERATOR: &str = "operator";
+
+/// Whether `name` is one of [`ROLE_NAMES`], spelled exactly.
+pub fn is_role_name(name: &str) -> bool {
+    ROLE_NAMES.contains(&name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_exact_lowercase_names_are_roles() {
+        for name in ROLE_NAMES {
+            assert!(is_role_name(name));
+        }
+        for name in ["Operator", "core", "core-enterprise", " bank", ""] {
+            assert!(!is_role_name(name), "{name:?}");
+        }
+    }
+}

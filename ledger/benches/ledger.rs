@@ -1,0 +1,285 @@
+//! Ledger benchmarks (issue 3):
+//!
+//! (a) transfers executed per second in memory, in blocks of 5,000 (one core);
+//! (b) transfers committed per second to RocksDB with sync, blocks of 5,000
+//!     (execution + state tree + one synced WriteBatch);
+//! (c) ed25519 verifications per second: one by one, batched on one core,
+//!     and batched across all cores;
+//! (d) the commit rate of (b) with 1,000,000 tokens already in the store.
+//!
+//! Signatures are checked by the mempool before execution, so (a), (b) and
+//! (d) execute pre-verified transactions; (c) is that check's cost.
+//!
+//! Run: `cargo bench -p ledger --bench ledger`. Set `SCF_BENCH_BIG_TOKENS`
+//! to change the size of (d)'s store (default 1,000,000).
+
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use crypto::{ChainId, Domain, Hash, Keypair, PublicKey, SignedMessage, signing_bytes};
+use ledger::block::execute_verified_block;
+use ledger::store::Store;
+use ledger::{
+    Amount, Block, BlockContext, BlockHeader, MemoryState, Origin, Output, Participant, Role, SignedTransaction, StateTree, StateValue,
+    Timestamp, Token, TokenId, TokenStatus, Transaction, TxBody, VerifiedTx, tx_root,
+};
+use rayon::prelude::*;
+
+const BLOCK_TXS: usize = 5_000;
+const START: u64 = 1_798_761_600_000;
+const YEAR_MS: u64 = 365 * 86_400_000;
+
+/// 5,000 senders, each holding one token and paying part of it to the next
+/// sender every block (two outputs: the payment and the change).
+struct Senders {
+    chain: ChainId,
+    keys: Vec<Keypair>,
+    /// Each sender's current token and its amount.
+    current: Vec<(TokenId, u64)>,
+    nonces: Vec<u64>,
+}
+
+impl Senders {
+    fn new() -> Senders {
+        let keys: Vec<Keypair> = (0..BLOCK_TXS as u32)
+            .map(|i| {
+                let mut seed = [0u8; 32];
+                seed[..4].copy_from_slice(&i.to_le_bytes());
+                seed[31] = 1;
+                Keypair::from_seed(seed)
+            })
+            .collect();
+        let current = (0..BLOCK_TXS).map(|i| (TokenId(Hash::digest(&(i as u64).to_le_bytes())), u64::MAX / 8)).collect();
+        Senders { chain: ChainId(Hash::digest(b"bench")), keys, current, nonces: vec![0; BLOCK_TXS] }
+    }
+
+    /// Genesis participants and each sender's first token.
+    fn initial_state(&self) -> (Vec<Participant>, Vec<Token>) {
+        let participants = self.keys.iter().enumerate().map(|(i, key)| Participant::new(key.public(), format!("s{i}"), [Role::Supplier])).collect();
+        let issuer = self.keys[0].public();
+        let tokens = self
+            .current
+            .iter()
+            .zip(&self.keys)
+            .map(|((id, amount), key)| Token {
+                id: *id,
+                root_id: *id,
+                parent_id: None,
+                issuer,
+                holder: key.public(),
+                amount: Amount(*amount),
+                maturity: Timestamp(START + YEAR_MS),
+                invoice_ref: id.0,
+                status: TokenStatus::Active,
+                frozen: false,
+                origin: Origin::Confirmed,
+                created_at: 0,
+            })
+            .collect();
+        (participants, tokens)
+    }
+
+    /// The next block of 5,000 signed transfers (signed in parallel).
+    fn next_block(&mut self) -> Vec<SignedTransaction> {
+        let n = self.keys.len();
+        let txs: Vec<SignedTransaction> = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let (token, amount) = self.current[i];
+                let payee = self.keys[(i + 1) % n].public();
+                let body = TxBody::Transfer {
+                    token,
+                    outputs: vec![
+                        Output { recipient: payee, amount: Amount(1) },
+                        Output { recipient: self.keys[i].public(), amount: Amount(amount - 1) },
+                    ],
+                };
+                Transaction { chain_id: self.chain, signer: self.keys[i].public(), nonce: self.nonces[i], body }.sign(&self.keys[i])
+            })
+            .collect();
+        for (i, tx) in txs.iter().enumerate() {
+            self.current[i] = (TokenId::derive(&tx.hash(), 1), self.current[i].1 - 1);
+            self.nonces[i] += 1;
+        }
+        txs
+    }
+}
+
+fn assume_verified(txs: &[SignedTransaction]) -> Vec<VerifiedTx<'_>> {
+    txs.iter().map(|tx| VerifiedTx::assume_verified(tx, tx.hash())).collect()
+}
+
+fn bench_execute(c: &mut Criterion) {
+    let mut senders = Senders::new();
+    let (participants, tokens) = senders.initial_state();
+    let mut state = MemoryState::new();
+    state.apply(participants.into_iter().map(StateValue::Participant));
+    state.apply(tokens.into_iter().map(StateValue::Token));
+    let mut tree = StateTree::new();
+    for (key, value) in state.entries() {
+        tree.update(key.tree_key(), value.value_hash());
+    }
+    tree.root_hash();
+    let txs = senders.next_block();
+    let context = BlockContext { chain_id: senders.chain, height: 1, time: Timestamp(START + 1_000) };
+
+    let mut group = c.benchmark_group("a_execute_in_memory");
+    group.throughput(Throughput::Elements(BLOCK_TXS as u64));
+    group.sample_size(20);
+    group.bench_function("transfers_block_of_5000", |b| {
+        b.iter(|| {
+            let verified = assume_verified(&txs);
+            execute_verified_block(&context, &state, &verified).expect("valid block")
+        })
+    });
+    group.bench_function("transfers_block_of_5000_with_app_hash", |b| {
+        b.iter(|| {
+            let verified = assume_verified(&txs);
+            let execution = execute_verified_block(&context, &state, &verified).expect("valid block");
+            tree.begin();
+            for value in execution.writes.values() {
+                tree.update(value.key().tree_key(), value.value_hash());
+            }
+            let root = tree.root_hash();
+            tree.rollback();
+            root
+        })
+    });
+    group.finish();
+}
+
+/// A store with the senders' genesis, grown by `blocks` blocks of transfers.
+struct CommitBench {
+    _dir: tempfile::TempDir,
+    store: Store,
+    senders: Senders,
+    parent: Hash,
+    height: u64,
+}
+
+impl CommitBench {
+    fn new() -> CommitBench {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let senders = Senders::new();
+        let (participants, tokens) = senders.initial_state();
+        let mut store = Store::open(dir.path()).expect("open store");
+        store.init_genesis(senders.chain, &participants).expect("genesis");
+        let mut bench = CommitBench { _dir: dir, store, senders, parent: Hash::ZERO, height: 0 };
+        // The senders' first tokens arrive in a block of their own.
+        bench.commit_writes(vec![], tokens.into_iter().map(StateValue::Token).collect());
+        bench
+    }
+
+    fn commit_writes(&mut self, txs: Vec<SignedTransaction>, writes: Vec<StateValue>) {
+        let execution = ledger::BlockExecution {
+            writes: writes.into_iter().map(|value| (value.key(), value)).collect(),
+            tx_hashes: txs.iter().map(SignedTransaction::hash).collect(),
+        };
+        self.commit(txs, execution);
+    }
+
+    fn commit(&mut self, txs: Vec<SignedTransaction>, execution: ledger::BlockExecution) {
+        self.height += 1;
+        let app_hash = self.store.app_hash_after(execution.writes.values());
+        let header = BlockHeader {
+            chain_id: self.senders.chain,
+            height: self.height,
+            time: Timestamp(START + self.height * 1_000),
+            parent_hash: self.parent,
+            proposer: PublicKey([0; 32]),
+            tx_root: tx_root(&txs),
+            app_hash,
+        };
+        self.parent = header.hash();
+        let block = Block { header, txs };
+        self.store.commit(&block, b"certificate", &execution).expect("commit");
+    }
+
+    /// Executes and commits one block of transfers; returns the time taken
+    /// from execution to the synced write (signing excluded).
+    fn timed_block(&mut self) -> Duration {
+        let txs = self.senders.next_block();
+        let started = Instant::now();
+        let context = BlockContext { chain_id: self.senders.chain, height: self.height + 1, time: Timestamp(START + (self.height + 1) * 1_000) };
+        let execution = {
+            let verified = assume_verified(&txs);
+            execute_verified_block(&context, &self.store, &verified).expect("valid block")
+        };
+        self.height += 1;
+        // Hash once: the tree update here is the one the commit keeps.
+        let header = BlockHeader {
+            chain_id: self.senders.chain,
+            height: self.height,
+            time: context.time,
+            parent_hash: self.parent,
+            proposer: PublicKey([0; 32]),
+            tx_root: tx_root(&txs),
+            app_hash: self.store.app_hash_after(execution.writes.values()),
+        };
+        self.parent = header.hash();
+        let block = Block { header, txs };
+        self.store.commit(&block, b"certificate", &execution).expect("commit");
+        started.elapsed()
+    }
+
+    fn token_count(&self) -> u64 {
+        BLOCK_TXS as u64 * (1 + 2 * (self.height - 1))
+    }
+}
+
+fn bench_commit(c: &mut Criterion) {
+    let mut group = c.benchmark_group("commit_to_rocksdb_synced");
+    group.throughput(Throughput::Elements(BLOCK_TXS as u64));
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(20));
+
+    let mut bench = CommitBench::new();
+    group.bench_function(BenchmarkId::new("b_transfers_block_of_5000", "small_store"), |b| {
+        b.iter_custom(|iterations| (0..iterations).map(|_| bench.timed_block()).sum())
+    });
+
+    let target: u64 = std::env::var("SCF_BENCH_BIG_TOKENS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let filling = Instant::now();
+    while bench.token_count() < target {
+        bench.timed_block();
+    }
+    eprintln!("filled the store to {} tokens in {:.1?}", bench.token_count(), filling.elapsed());
+    group.bench_function(BenchmarkId::new("d_transfers_block_of_5000", format!("{}_tokens", bench.token_count())), |b| {
+        b.iter_custom(|iterations| (0..iterations).map(|_| bench.timed_block()).sum())
+    });
+    group.finish();
+}
+
+fn bench_verify(c: &mut Criterion) {
+    let chain = ChainId(Hash::digest(b"bench"));
+    let keys: Vec<Keypair> = (0..256u32)
+        .map(|i| {
+            let mut seed = [7u8; 32];
+            seed[..4].copy_from_slice(&i.to_le_bytes());
+            Keypair::from_seed(seed)
+        })
+        .collect();
+    let count = 4_096usize;
+    let publics: Vec<PublicKey> = (0..count).map(|i| keys[i % keys.len()].public()).collect();
+    let bodies: Vec<Vec<u8>> = (0..count).map(|i| signing_bytes(Domain::Transaction, &chain, &(i as u64, [9u8; 150]))).collect();
+    let signatures: Vec<crypto::Signature> =
+        (0..count).map(|i| keys[i % keys.len()].sign(Domain::Transaction, &chain, &(i as u64, [9u8; 150]))).collect();
+    let messages: Vec<SignedMessage<'_>> =
+        (0..count).map(|i| SignedMessage { key: &publics[i], signature: &signatures[i], message: &bodies[i] }).collect();
+
+    let mut group = c.benchmark_group("c_ed25519_verify");
+    group.throughput(Throughput::Elements(count as u64));
+    group.sample_size(10);
+    group.bench_function("one_by_one", |b| {
+        b.iter(|| messages.iter().all(|m| m.key.verify_bytes(m.message, m.signature).is_ok()))
+    });
+    let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("thread pool");
+    group.bench_function("batched_one_core", |b| {
+        b.iter(|| one_thread.install(|| crypto::verify_many(&messages)).iter().all(Result::is_ok))
+    });
+    group.bench_function("batched_all_cores", |b| b.iter(|| crypto::verify_many(&messages).iter().all(Result::is_ok)));
+    group.finish();
+}
+
+criterion_group!(benches, bench_verify, bench_execute, bench_commit);
+criterion_main!(benches);

@@ -1,0 +1,61 @@
+//! Rules for the consortium's housekeeping: registering and deactivating
+//! participants (operator), credit lines (bank), freezing disputed tokens
+//! (auditor).
+
+use crypto::PublicKey;
+
+use super::{Call, active_participant, check_text, require_role};
+use crate::amount::Amount;
+use crate::error::TxError;
+use crate::participant::{Participant, Role};
+use crate::state::{Changes, StateValue, StateView};
+use crate::token::{CreditLine, TokenId, TokenStatus};
+
+pub(super) fn register<S: StateView>(call: &Call<'_, S>, key: &PublicKey, name: &str, roles: &[Role]) -> Result<Changes, TxError> {
+    if call.state.participant(key).is_some() {
+        return Err(TxError::ParticipantExists { key: *key });
+    }
+    check_text("participant name", name)?;
+    if roles.is_empty() {
+        return Err(TxError::NoRoles);
+    }
+    Ok(vec![StateValue::Participant(Participant::new(*key, name.trim(), roles.iter().copied()))])
+}
+
+pub(super) fn deactivate<S: StateView>(call: &Call<'_, S>, key: &PublicKey) -> Result<Changes, TxError> {
+    let mut participant = active_participant(call.state, key)?;
+    participant.active = false;
+    Ok(vec![StateValue::Participant(participant)])
+}
+
+pub(super) fn grant_credit_line<S: StateView>(call: &Call<'_, S>, core: &PublicKey, limit: Amount) -> Result<Changes, TxError> {
+    let core_participant = active_participant(call.state, core)?;
+    require_role(&core_participant, Some(Role::CoreEnterprise))?;
+    let mut line = call.state.credit_line(core).unwrap_or_else(|| CreditLine::new(*core));
+    line.set_grant(call.signer.key, limit);
+    Ok(vec![StateValue::CreditLine(line)])
+}
+
+pub(super) fn freeze<S: StateView>(call: &Call<'_, S>, id: &TokenId, reason: &str) -> Result<Changes, TxError> {
+    check_text("freeze reason", reason)?;
+    let mut token = call.state.token(id).ok_or(TxError::UnknownToken { token: *id })?;
+    match token.status {
+        TokenStatus::Spent { .. } => return Err(TxError::TokenSpent { token: *id }),
+        TokenStatus::Settled { .. } => return Err(TxError::TokenSettled { token: *id }),
+        TokenStatus::Active | TokenStatus::Pending { .. } => {}
+    }
+    if token.frozen {
+        return Err(TxError::AlreadyFrozen { token: *id });
+    }
+    token.frozen = true;
+    Ok(vec![StateValue::Token(token)])
+}
+
+pub(super) fn unfreeze<S: StateView>(call: &Call<'_, S>, id: &TokenId) -> Result<Changes, TxError> {
+    let mut token = call.state.token(id).ok_or(TxError::UnknownToken { token: *id })?;
+    if !token.frozen {
+        return Err(TxError::NotFrozen { token: *id });
+    }
+    token.frozen = false;
+    Ok(vec![StateValue::Token(token)])
+}

@@ -1,0 +1,120 @@
+//! Rules for the two ends of a receivable's life, both signed by the core
+//! enterprise: confirming it (issuing the root token against a credit line)
+//! and settling it at maturity (paying every current holder).
+
+use crypto::{Hash, PublicKey};
+
+use super::{Call, active_participant, check_text, require_role};
+use crate::amount::{Amount, Timestamp};
+use crate::error::TxError;
+use crate::participant::Role;
+use crate::state::{Changes, StateValue, StateView};
+use crate::token::{CreditLine, InvoiceRecord, Origin, Receivable, Settlement, Token, TokenId, TokenStatus};
+
+pub(super) fn confirm<S: StateView>(
+    call: &Call<'_, S>,
+    supplier: &PublicKey,
+    amount: Amount,
+    maturity: Timestamp,
+    invoice_ref: &Hash,
+) -> Result<Changes, TxError> {
+    let now = call.context.time;
+    let recipient = active_participant(call.state, supplier)?;
+    require_role(&recipient, Some(Role::Supplier))?;
+    if amount == Amount::ZERO {
+        return Err(TxError::ZeroAmount);
+    }
+    if maturity <= now {
+        return Err(TxError::MaturityNotInFuture { maturity, now });
+    }
+    if let Some(record) = call.state.invoice(invoice_ref) {
+        return Err(TxError::InvoiceAlreadyConfirmed { invoice_ref: *invoice_ref, token: record.root_id });
+    }
+    let core = call.signer.key;
+    let mut line = call.state.credit_line(&core).unwrap_or_else(|| CreditLine::new(core));
+    let limit = line.limit();
+    let exceeded = TxError::CreditLineExceeded { core, limit, outstanding: line.outstanding, requested: amount };
+    let outstanding = line.outstanding.checked_add(amount).ok_or(exceeded.clone())?;
+    if outstanding > limit {
+        return Err(exceeded);
+    }
+    line.outstanding = outstanding;
+
+    let id = TokenId::derive(&call.tx_hash, 0);
+    let token = Token {
+        id,
+        root_id: id,
+        parent_id: None,
+        issuer: core,
+        holder: *supplier,
+        amount,
+        maturity,
+        invoice_ref: *invoice_ref,
+        status: TokenStatus::Active,
+        frozen: false,
+        origin: Origin::Confirmed,
+        created_at: call.context.height,
+    };
+    let receivable = Receivable { root_id: id, issuer: core, amount, maturity, invoice_ref: *invoice_ref, settlement: None };
+    Ok(vec![
+        StateValue::Token(token),
+        StateValue::Receivable(receivable),
+        StateValue::Invoice(InvoiceRecord { invoice_ref: *invoice_ref, root_id: id }),
+        StateValue::CreditLine(line),
+    ])
+}
+
+pub(super) fn settle<S: StateView>(call: &Call<'_, S>, root: &TokenId, payment_ref: &str) -> Result<Changes, TxError> {
+    let now = call.context.time;
+    let root_token = call.state.token(root).ok_or(TxError::UnknownToken { token: *root })?;
+    if root_token.parent_id.is_some() {
+        return Err(TxError::NotRoot { token: *root, root: root_token.root_id });
+    }
+    let mut receivable = call.state.receivable(root).ok_or(TxError::UnknownToken { token: *root })?;
+    if receivable.issuer != call.signer.key {
+        return Err(TxError::NotIssuer { issuer: receivable.issuer, signer: call.signer.key });
+    }
+    if now < receivable.maturity {
+        return Err(TxError::NotMatured { maturity: receivable.maturity, now });
+    }
+    if receivable.settlement.is_some() {
+        return Err(TxError::AlreadySettled { root: *root });
+    }
+    check_text("payment reference", payment_ref)?;
+
+    let unspent = unspent_tokens_of_root(call.state, root_token);
+    if let Some(frozen) = unspent.iter().find(|token| token.frozen) {
+        // A disputed token blocks the whole settlement until an auditor
+        // resolves it: paying around it would pay the wrong party.
+        return Err(TxError::TokenFrozen { token: frozen.id });
+    }
+    let mut changes = Vec::with_capacity(unspent.len() + 2);
+    let tokens_paid = unspent.len() as u64;
+    for mut token in unspent {
+        token.status = TokenStatus::Settled { payment_ref: payment_ref.to_string() };
+        changes.push(StateValue::Token(token));
+    }
+    receivable.settlement = Some(Settlement { payment_ref: payment_ref.to_string(), settled_at: now, tokens_paid });
+    let mut line = call.state.credit_line(&receivable.issuer).unwrap_or_else(|| CreditLine::new(receivable.issuer));
+    // Confirmation added exactly this amount, so it cannot underflow.
+    line.outstanding = line.outstanding.checked_sub(receivable.amount).unwrap_or(Amount::ZERO);
+    changes.push(StateValue::Receivable(receivable));
+    changes.push(StateValue::CreditLine(line));
+    Ok(changes)
+}
+
+/// Every token below `root` (itself included) that still carries value,
+/// found by walking the lineage tree in token id order.
+fn unspent_tokens_of_root(state: &impl StateView, root: Token) -> Vec<Token> {
+    let mut unspent = Vec::new();
+    let mut stack = vec![root];
+    while let Some(token) = stack.pop() {
+        if token.is_unspent() {
+            unspent.push(token);
+        } else if matches!(token.status, TokenStatus::Spent { .. }) {
+            let children = state.children(&token.id);
+            stack.extend(children.iter().rev().filter_map(|id| state.token(id)));
+        }
+    }
+    unspent
+}

@@ -1,0 +1,28 @@
+//! The scfledger ledger: receivable tokens, the transactions that move them,
+//! the deterministic rules that accept or refuse each transaction, blocks,
+//! the authenticated state behind the app hash, and the RocksDB store.
+//!
+//! The rules ([`execute`]) are pure functions of the block context, the state
+//! and the transaction. Only [`store`] touches the disk. Consensus lives in
+//! its own crate; a stored block carries its commit certificate as bytes.
+
+pub mod amount;
+pub mod block;
+pub mod error;
+pub mod execute;
+pub mod participant;
+pub mod state;
+pub mod state_tree;
+pub mod store;
+pub mod token;
+pub mod transaction;
+
+pub use amount::{Amount, Timestamp};
+pub use block::{Block, BlockError, BlockExecution, BlockHeader, execute_block, tx_root};
+pub use error::TxError;
+pub use execute::{BlockContext, VerifiedTx, execute, execute_verified, verify, verify_batch};
+pub use participant::{Participant, Role};
+pub use state::{Changes, MemoryState, StateKey, StateValue, StateView};
+pub use state_tree::{StateProof, StateTree};
+pub use token::{CreditLine, InvoiceRecord, Origin, Receivable, Settlement, Token, TokenId, TokenStatus};
+pub use transaction::{Output, SignedTransaction, Transaction, TxBody, TxHash};

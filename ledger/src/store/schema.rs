@@ -1,0 +1,82 @@
+//! How the ledger is laid out in RocksDB: one column family per kind of
+//! record, and the byte encoding of their keys.
+//!
+//! Heights are big-endian so RocksDB's bytewise order is height order.
+//! Index keys concatenate fixed-width parts (holder ‖ token, parent ‖ child)
+//! so a prefix scan finds all entries for the first part.
+//!
+//! State values are stored as the borsh encoding of the inner record; the
+//! state tree's value hash is SHA-256 of `variant tag ‖ stored bytes`, which
+//! equals `StateValue::value_hash` (checked by a test), so the tree can be
+//! rebuilt from raw bytes without decoding anything.
+
+use crypto::{Hash, PublicKey};
+
+use crate::state::StateKey;
+use crate::token::TokenId;
+
+pub const BLOCKS: &str = "blocks";
+pub const CERTIFICATES: &str = "certificates";
+pub const TX_INDEX: &str = "tx_index";
+pub const TOKENS: &str = "tokens";
+pub const HOLDER_INDEX: &str = "holder_index";
+pub const CHILDREN: &str = "children";
+pub const PARTICIPANTS: &str = "participants";
+pub const CREDIT_LINES: &str = "credit_lines";
+pub const INVOICES: &str = "invoices";
+pub const RECEIVABLES: &str = "receivables";
+pub const METADATA: &str = "metadata";
+
+pub const ALL: [&str; 11] = [
+    BLOCKS,
+    CERTIFICATES,
+    TX_INDEX,
+    TOKENS,
+    HOLDER_INDEX,
+    CHILDREN,
+    PARTICIPANTS,
+    CREDIT_LINES,
+    INVOICES,
+    RECEIVABLES,
+    METADATA,
+];
+
+/// The state column families with their `StateKey`/`StateValue` variant tag.
+pub const STATE: [(&str, u8); 5] = [(PARTICIPANTS, 0), (TOKENS, 1), (CREDIT_LINES, 2), (INVOICES, 3), (RECEIVABLES, 4)];
+
+/// The metadata key under which [`super::ChainMeta`] is stored.
+pub const META_KEY: &[u8] = b"chain";
+
+pub fn height_key(height: u64) -> [u8; 8] {
+    height.to_be_bytes()
+}
+
+/// Column family, variant tag and raw key of a state entry.
+pub fn state_location(key: &StateKey) -> (&'static str, u8, [u8; 32]) {
+    match key {
+        StateKey::Participant(PublicKey(bytes)) => (PARTICIPANTS, 0, *bytes),
+        StateKey::Token(TokenId(Hash(bytes))) => (TOKENS, 1, *bytes),
+        StateKey::CreditLine(PublicKey(bytes)) => (CREDIT_LINES, 2, *bytes),
+        StateKey::Invoice(Hash(bytes)) => (INVOICES, 3, *bytes),
+        StateKey::Receivable(TokenId(Hash(bytes))) => (RECEIVABLES, 4, *bytes),
+    }
+}
+
+/// Tree key of a state entry from its tag and raw key (equals
+/// `StateKey::tree_key`).
+pub fn tree_key(tag: u8, raw_key: &[u8]) -> Hash {
+    Hash::digest_parts(&[&[tag], raw_key])
+}
+
+/// Value hash of a state entry from its tag and stored bytes (equals
+/// `StateValue::value_hash`).
+pub fn value_hash(tag: u8, stored: &[u8]) -> Hash {
+    Hash::digest_parts(&[&[tag], stored])
+}
+
+pub fn pair_key(first: &[u8; 32], second: &[u8; 32]) -> [u8; 64] {
+    let mut key = [0u8; 64];
+    key[..32].copy_from_slice(first);
+    key[32..].copy_from_slice(second);
+    key
+}
