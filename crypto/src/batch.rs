@@ -86,9 +86,17 @@ mod tests {
         (keys, signatures, bodies)
     }
 
-    fn messages<'a>(keys: &'a [PublicKey], signatures: &'a [Signature], bodies: &'a [Vec<u8>]) -> Vec<SignedMessage<'a>> {
+    fn messages<'a>(
+        keys: &'a [PublicKey],
+        signatures: &'a [Signature],
+        bodies: &'a [Vec<u8>],
+    ) -> Vec<SignedMessage<'a>> {
         (0..keys.len())
-            .map(|i| SignedMessage { key: &keys[i], signature: &signatures[i], message: &bodies[i] })
+            .map(|i| SignedMessage {
+                key: &keys[i],
+                signature: &signatures[i],
+                message: &bodies[i],
+            })
             .collect()
     }
 
@@ -108,7 +116,11 @@ mod tests {
         let results = verify_many(&messages(&keys, &signatures, &bodies));
         for (i, result) in results.iter().enumerate() {
             if i == 5 || i == 250 {
-                assert_eq!(result, &Err(CryptoError::BadSignature { key: keys[i] }), "index {i}");
+                assert_eq!(
+                    result,
+                    &Err(CryptoError::BadSignature { key: keys[i] }),
+                    "index {i}"
+                );
             } else {
                 assert_eq!(result, &Ok(()), "index {i}");
             }

@@ -9,7 +9,9 @@ use sha2::{Digest, Sha256};
 
 /// A SHA-256 digest. Ordered bytewise, so sorted collections of hashes are
 /// deterministic.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, BorshSerialize, BorshDeserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, BorshSerialize, BorshDeserialize,
+)]
 pub struct Hash(pub [u8; 32]);
 
 impl Hash {
@@ -118,7 +120,18 @@ impl<'de> serde::Deserialize<'de> for Hash {
 /// Identifies one chain: the hash of its genesis file's canonical form. Every
 /// signed message includes it.
 #[derive(
-    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, BorshSerialize, BorshDeserialize, serde::Serialize, serde::Deserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    BorshSerialize,
+    BorshDeserialize,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 #[serde(transparent)]
 pub struct ChainId(pub Hash);
@@ -150,7 +163,10 @@ mod tests {
     #[test]
     fn hash_of_borsh_value_equals_hash_of_its_bytes() {
         let value = (7u64, String::from("inv"));
-        assert_eq!(Hash::of(&value), Hash::digest(&borsh::to_vec(&value).unwrap()));
+        assert_eq!(
+            Hash::of(&value),
+            Hash::digest(&borsh::to_vec(&value).unwrap())
+        );
     }
 
     #[test]

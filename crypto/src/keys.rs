@@ -9,9 +9,9 @@ use std::str::FromStr;
 use borsh::{BorshDeserialize, BorshSerialize};
 use ed25519_dalek::{Signer as _, SigningKey, Verifier as _, VerifyingKey};
 
+use crate::CryptoError;
 use crate::hash::{ChainId, ParseHexError, parse_hex_array};
 use crate::signing::{Domain, signing_bytes};
-use crate::CryptoError;
 
 /// An ed25519 public key (32 bytes, compressed point). Identifies a
 /// participant or a validator.
@@ -147,8 +147,17 @@ impl Keypair {
     }
 
     /// Signs `body` for `domain` on `chain_id`.
-    pub fn sign<T: BorshSerialize + ?Sized>(&self, domain: Domain, chain_id: &ChainId, body: &T) -> Signature {
-        Signature(self.signing.sign(&signing_bytes(domain, chain_id, body)).to_bytes())
+    pub fn sign<T: BorshSerialize + ?Sized>(
+        &self,
+        domain: Domain,
+        chain_id: &ChainId,
+        body: &T,
+    ) -> Signature {
+        Signature(
+            self.signing
+                .sign(&signing_bytes(domain, chain_id, body))
+                .to_bytes(),
+        )
     }
 }
 
@@ -173,11 +182,23 @@ mod tests {
         let key = Keypair::from_seed([7; 32]);
         let signature = key.sign(Domain::Transaction, &chain(b"a"), &42u64);
         let public = key.public();
-        assert_eq!(public.verify(Domain::Transaction, &chain(b"a"), &42u64, &signature), Ok(()));
+        assert_eq!(
+            public.verify(Domain::Transaction, &chain(b"a"), &42u64, &signature),
+            Ok(())
+        );
         let bad = Err(CryptoError::BadSignature { key: public });
-        assert_eq!(public.verify(Domain::Prevote, &chain(b"a"), &42u64, &signature), bad);
-        assert_eq!(public.verify(Domain::Transaction, &chain(b"b"), &42u64, &signature), bad);
-        assert_eq!(public.verify(Domain::Transaction, &chain(b"a"), &43u64, &signature), bad);
+        assert_eq!(
+            public.verify(Domain::Prevote, &chain(b"a"), &42u64, &signature),
+            bad
+        );
+        assert_eq!(
+            public.verify(Domain::Transaction, &chain(b"b"), &42u64, &signature),
+            bad
+        );
+        assert_eq!(
+            public.verify(Domain::Transaction, &chain(b"a"), &43u64, &signature),
+            bad
+        );
     }
 
     #[test]

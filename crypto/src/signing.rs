@@ -30,7 +30,11 @@ impl Domain {
 }
 
 /// The bytes a signature of `body` as a `domain` message on `chain_id` covers.
-pub fn signing_bytes<T: BorshSerialize + ?Sized>(domain: Domain, chain_id: &ChainId, body: &T) -> Vec<u8> {
+pub fn signing_bytes<T: BorshSerialize + ?Sized>(
+    domain: Domain,
+    chain_id: &ChainId,
+    body: &T,
+) -> Vec<u8> {
     let tag = domain.tag();
     let mut bytes = Vec::with_capacity(tag.len() + 1 + 32 + 128);
     bytes.extend_from_slice(tag);
@@ -65,7 +69,12 @@ mod tests {
 
     #[test]
     fn every_domain_has_a_distinct_tag() {
-        let all = [Domain::Transaction, Domain::Proposal, Domain::Prevote, Domain::Precommit];
+        let all = [
+            Domain::Transaction,
+            Domain::Proposal,
+            Domain::Prevote,
+            Domain::Precommit,
+        ];
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {
                 assert_ne!(a.tag(), b.tag());

@@ -10,8 +10,8 @@
 //!
 //! Key files ([`write_key_file`], [`read_key_file`]) hold one ed25519 secret.
 //!
-//! This crate does no networking and builds no ledger state: `node` dials the
-//! listed peers and `ledger` turns the initial participants into state.
+//! This crate does no networking: `node` dials the listed peers. It converts
+//! the definition into what `ledger` and `consensus` take (`convert.rs`).
 //!
 //! ```json
 //! {
@@ -34,6 +34,7 @@
 //! ```
 
 mod chain_id;
+mod convert;
 mod file;
 mod keyfile;
 mod params;

@@ -1,18 +1,25 @@
 //! The role names a genesis file may give its initial participants.
 //!
-//! They are the names of `ledger::participant::Role`, kept here as plain names
-//! so that this crate builds without `ledger`. Only the exact lowercase names
-//! are accepted (no aliases, no case folding): the file is written back exactly
+//! The names are `ledger::Role::name()`. Only the exact lowercase names are
+//! accepted (no aliases, no case folding): the file is written back exactly
 //! as it was read, so what is accepted is also what is stored.
 //!
 //! This module does not know what a role permits; the ledger's rules do.
 
-/// Every role name, in the order of `ledger::participant::Role`.
-pub const ROLE_NAMES: [&str; 5] = [OPERATOR, "bank", "core_enterprise", "supplier", "auditor"];
+use ledger::Role;
+
+/// Every role name, in the order of `ledger::Role`.
+pub const ROLE_NAMES: [&str; 5] = [
+    Role::ALL[0].name(),
+    Role::ALL[1].name(),
+    Role::ALL[2].name(),
+    Role::ALL[3].name(),
+    Role::ALL[4].name(),
+];
 
 /// The consortium administrator's role; a genesis needs at least one operator,
 /// or nobody could ever register a participant.
-pub const OPERATOR: &str = "operator";
+pub const OPERATOR: &str = Role::Operator.name();
 
 /// Whether `name` is one of [`ROLE_NAMES`], spelled exactly.
 pub fn is_role_name(name: &str) -> bool {

@@ -20,8 +20,9 @@ use crypto::{ChainId, Domain, Hash, Keypair, PublicKey, SignedMessage, signing_b
 use ledger::block::execute_verified_block;
 use ledger::store::Store;
 use ledger::{
-    Amount, Block, BlockContext, BlockHeader, MemoryState, Origin, Output, Participant, Role, SignedTransaction, StateTree, StateValue,
-    Timestamp, Token, TokenId, TokenStatus, Transaction, TxBody, VerifiedTx, tx_root,
+    Amount, Block, BlockContext, BlockHeader, MemoryState, Origin, Output, Participant, Role,
+    SignedTransaction, StateTree, StateValue, Timestamp, Token, TokenId, TokenStatus, Transaction,
+    TxBody, VerifiedTx, tx_root,
 };
 use rayon::prelude::*;
 
@@ -49,13 +50,30 @@ impl Senders {
                 Keypair::from_seed(seed)
             })
             .collect();
-        let current = (0..BLOCK_TXS).map(|i| (TokenId(Hash::digest(&(i as u64).to_le_bytes())), u64::MAX / 8)).collect();
-        Senders { chain: ChainId(Hash::digest(b"bench")), keys, current, nonces: vec![0; BLOCK_TXS] }
+        let current = (0..BLOCK_TXS)
+            .map(|i| {
+                (
+                    TokenId(Hash::digest(&(i as u64).to_le_bytes())),
+                    u64::MAX / 8,
+                )
+            })
+            .collect();
+        Senders {
+            chain: ChainId(Hash::digest(b"bench")),
+            keys,
+            current,
+            nonces: vec![0; BLOCK_TXS],
+        }
     }
 
     /// Genesis participants and each sender's first token.
     fn initial_state(&self) -> (Vec<Participant>, Vec<Token>) {
-        let participants = self.keys.iter().enumerate().map(|(i, key)| Participant::new(key.public(), format!("s{i}"), [Role::Supplier])).collect();
+        let participants = self
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| Participant::new(key.public(), format!("s{i}"), [Role::Supplier]))
+            .collect();
         let issuer = self.keys[0].public();
         let tokens = self
             .current
@@ -90,11 +108,23 @@ impl Senders {
                 let body = TxBody::Transfer {
                     token,
                     outputs: vec![
-                        Output { recipient: payee, amount: Amount(1) },
-                        Output { recipient: self.keys[i].public(), amount: Amount(amount - 1) },
+                        Output {
+                            recipient: payee,
+                            amount: Amount(1),
+                        },
+                        Output {
+                            recipient: self.keys[i].public(),
+                            amount: Amount(amount - 1),
+                        },
                     ],
                 };
-                Transaction { chain_id: self.chain, signer: self.keys[i].public(), nonce: self.nonces[i], body }.sign(&self.keys[i])
+                Transaction {
+                    chain_id: self.chain,
+                    signer: self.keys[i].public(),
+                    nonce: self.nonces[i],
+                    body,
+                }
+                .sign(&self.keys[i])
             })
             .collect();
         for (i, tx) in txs.iter().enumerate() {
@@ -106,7 +136,9 @@ impl Senders {
 }
 
 fn assume_verified(txs: &[SignedTransaction]) -> Vec<VerifiedTx<'_>> {
-    txs.iter().map(|tx| VerifiedTx::assume_verified(tx, tx.hash())).collect()
+    txs.iter()
+        .map(|tx| VerifiedTx::assume_verified(tx, tx.hash()))
+        .collect()
 }
 
 fn bench_execute(c: &mut Criterion) {
@@ -116,12 +148,17 @@ fn bench_execute(c: &mut Criterion) {
     state.apply(participants.into_iter().map(StateValue::Participant));
     state.apply(tokens.into_iter().map(StateValue::Token));
     let mut tree = StateTree::new();
-    for (key, value) in state.entries() {
-        tree.update(key.tree_key(), value.value_hash());
-    }
-    tree.root_hash();
+    tree.apply(
+        state
+            .entries()
+            .map(|(key, value)| (key.tree_key(), value.value_hash())),
+    );
     let txs = senders.next_block();
-    let context = BlockContext { chain_id: senders.chain, height: 1, time: Timestamp(START + 1_000) };
+    let context = BlockContext {
+        chain_id: senders.chain,
+        height: 1,
+        time: Timestamp(START + 1_000),
+    };
 
     let mut group = c.benchmark_group("a_execute_in_memory");
     group.throughput(Throughput::Elements(BLOCK_TXS as u64));
@@ -135,12 +172,15 @@ fn bench_execute(c: &mut Criterion) {
     group.bench_function("transfers_block_of_5000_with_app_hash", |b| {
         b.iter(|| {
             let verified = assume_verified(&txs);
-            let execution = execute_verified_block(&context, &state, &verified).expect("valid block");
+            let execution =
+                execute_verified_block(&context, &state, &verified).expect("valid block");
             tree.begin();
-            for value in execution.writes.values() {
-                tree.update(value.key().tree_key(), value.value_hash());
-            }
-            let root = tree.root_hash();
+            let root = tree.apply(
+                execution
+                    .writes
+                    .values()
+                    .map(|value| (value.key().tree_key(), value.value_hash())),
+            );
             tree.rollback();
             root
         })
@@ -163,8 +203,16 @@ impl CommitBench {
         let senders = Senders::new();
         let (participants, tokens) = senders.initial_state();
         let mut store = Store::open(dir.path()).expect("open store");
-        store.init_genesis(senders.chain, &participants).expect("genesis");
-        let mut bench = CommitBench { _dir: dir, store, senders, parent: Hash::ZERO, height: 0 };
+        store
+            .init_genesis(senders.chain, &participants)
+            .expect("genesis");
+        let mut bench = CommitBench {
+            _dir: dir,
+            store,
+            senders,
+            parent: Hash::ZERO,
+            height: 0,
+        };
         // The senders' first tokens arrive in a block of their own.
         bench.commit_writes(vec![], tokens.into_iter().map(StateValue::Token).collect());
         bench
@@ -172,7 +220,10 @@ impl CommitBench {
 
     fn commit_writes(&mut self, txs: Vec<SignedTransaction>, writes: Vec<StateValue>) {
         let execution = ledger::BlockExecution {
-            writes: writes.into_iter().map(|value| (value.key(), value)).collect(),
+            writes: writes
+                .into_iter()
+                .map(|value| (value.key(), value))
+                .collect(),
             tx_hashes: txs.iter().map(SignedTransaction::hash).collect(),
         };
         self.commit(txs, execution);
@@ -180,7 +231,7 @@ impl CommitBench {
 
     fn commit(&mut self, txs: Vec<SignedTransaction>, execution: ledger::BlockExecution) {
         self.height += 1;
-        let app_hash = self.store.app_hash_after(execution.writes.values());
+        let prepared = self.store.prepare(execution);
         let header = BlockHeader {
             chain_id: self.senders.chain,
             height: self.height,
@@ -188,11 +239,13 @@ impl CommitBench {
             parent_hash: self.parent,
             proposer: PublicKey([0; 32]),
             tx_root: tx_root(&txs),
-            app_hash,
+            app_hash: prepared.app_hash(),
         };
         self.parent = header.hash();
         let block = Block { header, txs };
-        self.store.commit(&block, b"certificate", &execution).expect("commit");
+        self.store
+            .commit(&block, b"certificate", &prepared)
+            .expect("commit");
     }
 
     /// Executes and commits one block of transfers; returns the time taken
@@ -200,13 +253,19 @@ impl CommitBench {
     fn timed_block(&mut self) -> Duration {
         let txs = self.senders.next_block();
         let started = Instant::now();
-        let context = BlockContext { chain_id: self.senders.chain, height: self.height + 1, time: Timestamp(START + (self.height + 1) * 1_000) };
+        let context = BlockContext {
+            chain_id: self.senders.chain,
+            height: self.height + 1,
+            time: Timestamp(START + (self.height + 1) * 1_000),
+        };
         let execution = {
             let verified = assume_verified(&txs);
             execute_verified_block(&context, &self.store, &verified).expect("valid block")
         };
         self.height += 1;
-        // Hash once: the tree update here is the one the commit keeps.
+        // As a proposer would: prepare (the tree update the commit keeps),
+        // put the app hash in the header, commit.
+        let prepared = self.store.prepare(execution);
         let header = BlockHeader {
             chain_id: self.senders.chain,
             height: self.height,
@@ -214,11 +273,13 @@ impl CommitBench {
             parent_hash: self.parent,
             proposer: PublicKey([0; 32]),
             tx_root: tx_root(&txs),
-            app_hash: self.store.app_hash_after(execution.writes.values()),
+            app_hash: prepared.app_hash(),
         };
         self.parent = header.hash();
         let block = Block { header, txs };
-        self.store.commit(&block, b"certificate", &execution).expect("commit");
+        self.store
+            .commit(&block, b"certificate", &prepared)
+            .expect("commit");
         started.elapsed()
     }
 
@@ -234,19 +295,31 @@ fn bench_commit(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(20));
 
     let mut bench = CommitBench::new();
-    group.bench_function(BenchmarkId::new("b_transfers_block_of_5000", "small_store"), |b| {
-        b.iter_custom(|iterations| (0..iterations).map(|_| bench.timed_block()).sum())
-    });
+    group.bench_function(
+        BenchmarkId::new("b_transfers_block_of_5000", "small_store"),
+        |b| b.iter_custom(|iterations| (0..iterations).map(|_| bench.timed_block()).sum()),
+    );
 
-    let target: u64 = std::env::var("SCF_BENCH_BIG_TOKENS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let target: u64 = std::env::var("SCF_BENCH_BIG_TOKENS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let filling = Instant::now();
     while bench.token_count() < target {
         bench.timed_block();
     }
-    eprintln!("filled the store to {} tokens in {:.1?}", bench.token_count(), filling.elapsed());
-    group.bench_function(BenchmarkId::new("d_transfers_block_of_5000", format!("{}_tokens", bench.token_count())), |b| {
-        b.iter_custom(|iterations| (0..iterations).map(|_| bench.timed_block()).sum())
-    });
+    eprintln!(
+        "filled the store to {} tokens in {:.1?}",
+        bench.token_count(),
+        filling.elapsed()
+    );
+    group.bench_function(
+        BenchmarkId::new(
+            "d_transfers_block_of_5000",
+            format!("{}_tokens", bench.token_count()),
+        ),
+        |b| b.iter_custom(|iterations| (0..iterations).map(|_| bench.timed_block()).sum()),
+    );
     group.finish();
 }
 
@@ -261,23 +334,45 @@ fn bench_verify(c: &mut Criterion) {
         .collect();
     let count = 4_096usize;
     let publics: Vec<PublicKey> = (0..count).map(|i| keys[i % keys.len()].public()).collect();
-    let bodies: Vec<Vec<u8>> = (0..count).map(|i| signing_bytes(Domain::Transaction, &chain, &(i as u64, [9u8; 150]))).collect();
-    let signatures: Vec<crypto::Signature> =
-        (0..count).map(|i| keys[i % keys.len()].sign(Domain::Transaction, &chain, &(i as u64, [9u8; 150]))).collect();
-    let messages: Vec<SignedMessage<'_>> =
-        (0..count).map(|i| SignedMessage { key: &publics[i], signature: &signatures[i], message: &bodies[i] }).collect();
+    let bodies: Vec<Vec<u8>> = (0..count)
+        .map(|i| signing_bytes(Domain::Transaction, &chain, &(i as u64, [9u8; 150])))
+        .collect();
+    let signatures: Vec<crypto::Signature> = (0..count)
+        .map(|i| keys[i % keys.len()].sign(Domain::Transaction, &chain, &(i as u64, [9u8; 150])))
+        .collect();
+    let messages: Vec<SignedMessage<'_>> = (0..count)
+        .map(|i| SignedMessage {
+            key: &publics[i],
+            signature: &signatures[i],
+            message: &bodies[i],
+        })
+        .collect();
 
     let mut group = c.benchmark_group("c_ed25519_verify");
     group.throughput(Throughput::Elements(count as u64));
     group.sample_size(10);
     group.bench_function("one_by_one", |b| {
-        b.iter(|| messages.iter().all(|m| m.key.verify_bytes(m.message, m.signature).is_ok()))
+        b.iter(|| {
+            messages
+                .iter()
+                .all(|m| m.key.verify_bytes(m.message, m.signature).is_ok())
+        })
     });
-    let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("thread pool");
+    let one_thread = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("thread pool");
     group.bench_function("batched_one_core", |b| {
-        b.iter(|| one_thread.install(|| crypto::verify_many(&messages)).iter().all(Result::is_ok))
+        b.iter(|| {
+            one_thread
+                .install(|| crypto::verify_many(&messages))
+                .iter()
+                .all(Result::is_ok)
+        })
     });
-    group.bench_function("batched_all_cores", |b| b.iter(|| crypto::verify_many(&messages).iter().all(Result::is_ok)));
+    group.bench_function("batched_all_cores", |b| {
+        b.iter(|| crypto::verify_many(&messages).iter().all(Result::is_ok))
+    });
     group.finish();
 }
 

@@ -11,7 +11,18 @@ use borsh::{BorshDeserialize, BorshSerialize};
 /// An amount in minor units (fen, cents). Arithmetic is checked: an overflow
 /// is an error, never a wrap.
 #[derive(
-    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, BorshSerialize, BorshDeserialize, serde::Serialize, serde::Deserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    BorshSerialize,
+    BorshDeserialize,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 #[serde(transparent)]
 pub struct Amount(pub u64);
@@ -34,12 +45,21 @@ impl Amount {
             return self.0.to_string();
         }
         let scale = 10u64.pow(u32::from(decimals));
-        format!("{}.{:0width$}", self.0 / scale, self.0 % scale, width = usize::from(decimals))
+        format!(
+            "{}.{:0width$}",
+            self.0 / scale,
+            self.0 % scale,
+            width = usize::from(decimals)
+        )
     }
 
     /// Parses `"1234.56"` (at most `decimals` digits after the point).
     pub fn parse_decimal(text: &str, decimals: u8) -> Result<Amount, AmountParseError> {
-        let error = |reason: &'static str| AmountParseError { input: text.to_string(), decimals, reason };
+        let error = |reason: &'static str| AmountParseError {
+            input: text.to_string(),
+            decimals,
+            reason,
+        };
         let text_trimmed = text.trim();
         let (whole, fraction) = match text_trimmed.split_once('.') {
             Some((whole, fraction)) => (whole, fraction),
@@ -55,8 +75,14 @@ impl Amount {
             return Err(error("too many digits after the decimal point"));
         }
         let scale = 10u64.pow(u32::from(decimals));
-        let whole: u64 = whole.parse().map_err(|_| error("the amount is too large"))?;
-        let mut fraction_units: u64 = if fraction.is_empty() { 0 } else { fraction.parse().expect("checked digits") };
+        let whole: u64 = whole
+            .parse()
+            .map_err(|_| error("the amount is too large"))?;
+        let mut fraction_units: u64 = if fraction.is_empty() {
+            0
+        } else {
+            fraction.parse().expect("checked digits")
+        };
         fraction_units *= 10u64.pow((usize::from(decimals) - fraction.len()) as u32);
         whole
             .checked_mul(scale)
@@ -80,7 +106,9 @@ impl fmt::Display for Amount {
 
 /// A decimal amount that could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid amount {input:?}: {reason} (expected a number such as 1234.56 with at most {decimals} decimals)")]
+#[error(
+    "invalid amount {input:?}: {reason} (expected a number such as 1234.56 with at most {decimals} decimals)"
+)]
 pub struct AmountParseError {
     pub input: String,
     pub decimals: u8,
@@ -90,7 +118,18 @@ pub struct AmountParseError {
 /// A point in time: milliseconds since the Unix epoch, UTC. Ledger rules read
 /// time only from the block header, never from a clock.
 #[derive(
-    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, BorshSerialize, BorshDeserialize, serde::Serialize, serde::Deserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    BorshSerialize,
+    BorshDeserialize,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 #[serde(transparent)]
 pub struct Timestamp(pub u64);
@@ -101,7 +140,10 @@ impl Timestamp {
     /// Whole days from `self` until `later`, rounded up (a part day counts as
     /// a day of interest); zero if `later` is not after `self`.
     pub fn days_until(self, later: Timestamp) -> u64 {
-        later.0.saturating_sub(self.0).div_ceil(Self::MILLIS_PER_DAY)
+        later
+            .0
+            .saturating_sub(self.0)
+            .div_ceil(Self::MILLIS_PER_DAY)
     }
 }
 
@@ -133,12 +175,17 @@ mod tests {
 
     #[test]
     fn bad_decimals_are_refused_with_the_reason() {
-        assert_eq!(Amount::parse_decimal("1.234", 2).unwrap_err().reason, "too many digits after the decimal point");
+        assert_eq!(
+            Amount::parse_decimal("1.234", 2).unwrap_err().reason,
+            "too many digits after the decimal point"
+        );
         assert!(Amount::parse_decimal("-1", 2).is_err());
         assert!(Amount::parse_decimal("1e5", 2).is_err());
         assert!(Amount::parse_decimal("", 2).is_err());
         assert_eq!(
-            Amount::parse_decimal("184467440737095516.16", 2).unwrap_err().reason,
+            Amount::parse_decimal("184467440737095516.16", 2)
+                .unwrap_err()
+                .reason,
             "the amount is too large"
         );
     }

@@ -15,9 +15,19 @@ pub enum TxError {
     #[error("signature does not verify for signer {signer}")]
     BadSignature { signer: PublicKey },
     #[error("nonce {got} was already used by {signer}; the next nonce is {expected}")]
-    Replay { signer: PublicKey, expected: u64, got: u64 },
-    #[error("nonce {got} is ahead of {signer}'s next nonce {expected}; submit nonce {expected} first")]
-    NonceTooHigh { signer: PublicKey, expected: u64, got: u64 },
+    Replay {
+        signer: PublicKey,
+        expected: u64,
+        got: u64,
+    },
+    #[error(
+        "nonce {got} is ahead of {signer}'s next nonce {expected}; submit nonce {expected} first"
+    )]
+    NonceTooHigh {
+        signer: PublicKey,
+        expected: u64,
+        got: u64,
+    },
     #[error("{key} is not a registered participant")]
     UnknownParticipant { key: PublicKey },
     #[error("participant {key} has been deactivated")]
@@ -29,15 +39,26 @@ pub enum TxError {
     #[error("a participant needs at least one role")]
     NoRoles,
     #[error("{what} is {len} bytes; the limit is {limit}")]
-    TextTooLong { what: &'static str, len: usize, limit: usize },
+    TextTooLong {
+        what: &'static str,
+        len: usize,
+        limit: usize,
+    },
     #[error("{what} must not be empty")]
     EmptyText { what: &'static str },
     #[error("amount must be greater than zero")]
     ZeroAmount,
     #[error("amounts overflow the 64-bit range")]
     AmountOverflow,
-    #[error("the credit line of {core} is {limit}, {outstanding} is outstanding, {requested} more was requested")]
-    CreditLineExceeded { core: PublicKey, limit: Amount, outstanding: Amount, requested: Amount },
+    #[error(
+        "the credit line of {core} is {limit}, {outstanding} is outstanding, {requested} more was requested"
+    )]
+    CreditLineExceeded {
+        core: PublicKey,
+        limit: Amount,
+        outstanding: Amount,
+        requested: Amount,
+    },
     #[error("maturity {maturity} is not after the block time {now}")]
     MaturityNotInFuture { maturity: Timestamp, now: Timestamp },
     #[error("invoice {invoice_ref} was already confirmed as token {token}")]
@@ -45,9 +66,17 @@ pub enum TxError {
     #[error("token {token} does not exist")]
     UnknownToken { token: TokenId },
     #[error("token {token} is held by {holder}, not by {signer}")]
-    NotHolder { token: TokenId, holder: PublicKey, signer: PublicKey },
+    NotHolder {
+        token: TokenId,
+        holder: PublicKey,
+        signer: PublicKey,
+    },
     #[error("token {token} matured at {maturity}; the block time is {now}")]
-    Matured { token: TokenId, maturity: Timestamp, now: Timestamp },
+    Matured {
+        token: TokenId,
+        maturity: Timestamp,
+        now: Timestamp,
+    },
     #[error("token {token} is frozen by an auditor")]
     TokenFrozen { token: TokenId },
     #[error("token {token} is waiting for a financing decision")]
@@ -63,13 +92,22 @@ pub enum TxError {
     #[error("token {token} is not offered for financing")]
     NotPending { token: TokenId },
     #[error("token {token} was offered to bank {bank}, not to {signer}")]
-    NotTheFinancingBank { token: TokenId, bank: PublicKey, signer: PublicKey },
-    #[error("a discount of {rate_bps} basis points over {days} days leaves nothing to pay (price would be zero or less)")]
+    NotTheFinancingBank {
+        token: TokenId,
+        bank: PublicKey,
+        signer: PublicKey,
+    },
+    #[error(
+        "a discount of {rate_bps} basis points over {days} days leaves nothing to pay (price would be zero or less)"
+    )]
     DiscountTooLarge { rate_bps: u32, days: u64 },
     #[error("token {token} is not a root confirmation; settle its root {root}")]
     NotRoot { token: TokenId, root: TokenId },
     #[error("only the issuer {issuer} may settle, not {signer}")]
-    NotIssuer { issuer: PublicKey, signer: PublicKey },
+    NotIssuer {
+        issuer: PublicKey,
+        signer: PublicKey,
+    },
     #[error("the receivable matures at {maturity}; the block time is {now}")]
     NotMatured { maturity: Timestamp, now: Timestamp },
     #[error("receivable {root} was already settled")]

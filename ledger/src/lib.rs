@@ -24,5 +24,7 @@ pub use execute::{BlockContext, VerifiedTx, execute, execute_verified, verify, v
 pub use participant::{Participant, Role};
 pub use state::{Changes, MemoryState, StateKey, StateValue, StateView};
 pub use state_tree::{StateProof, StateTree};
-pub use token::{CreditLine, InvoiceRecord, Origin, Receivable, Settlement, Token, TokenId, TokenStatus};
+pub use token::{
+    CreditLine, InvoiceRecord, Origin, Receivable, Settlement, Token, TokenId, TokenStatus,
+};
 pub use transaction::{Output, SignedTransaction, Transaction, TxBody, TxHash};

@@ -7,7 +7,18 @@ use crypto::PublicKey;
 
 /// What a participant may do. A participant may hold several roles.
 #[derive(
-    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, BorshSerialize, BorshDeserialize, serde::Serialize, serde::Deserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Debug,
+    BorshSerialize,
+    BorshDeserialize,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
 #[borsh(use_discriminant = true)]
@@ -26,9 +37,15 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [Role::Operator, Role::Bank, Role::CoreEnterprise, Role::Supplier, Role::Auditor];
+    pub const ALL: [Role; 5] = [
+        Role::Operator,
+        Role::Bank,
+        Role::CoreEnterprise,
+        Role::Supplier,
+        Role::Auditor,
+    ];
 
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Role::Operator => "operator",
             Role::Bank => "bank",
@@ -56,7 +73,16 @@ impl fmt::Display for Role {
 
 /// A registered key. Its `next_nonce` is the nonce its next transaction must
 /// carry: each transaction applies once, in order.
-#[derive(Clone, PartialEq, Eq, Debug, BorshSerialize, BorshDeserialize, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    PartialEq,
+    Eq,
+    Debug,
+    BorshSerialize,
+    BorshDeserialize,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Participant {
     pub key: PublicKey,
     pub name: String,
@@ -68,7 +94,11 @@ pub struct Participant {
 
 impl Participant {
     /// A new, active participant; `roles` are sorted and deduplicated.
-    pub fn new(key: PublicKey, name: impl Into<String>, roles: impl IntoIterator<Item = Role>) -> Participant {
+    pub fn new(
+        key: PublicKey,
+        name: impl Into<String>,
+        roles: impl IntoIterator<Item = Role>,
+    ) -> Participant {
         let mut roles: Vec<Role> = roles.into_iter().collect();
         roles.sort();
         roles.dedup();

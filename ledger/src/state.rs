@@ -117,14 +117,19 @@ pub struct Overlay<'a, S: StateView + ?Sized> {
 
 impl<'a, S: StateView + ?Sized> Overlay<'a, S> {
     pub fn new(base: &'a S) -> Self {
-        Overlay { base, writes: BTreeMap::new(), new_children: BTreeMap::new() }
+        Overlay {
+            base,
+            writes: BTreeMap::new(),
+            new_children: BTreeMap::new(),
+        }
     }
 
     /// Applies a transaction's changes on top of what the block wrote so far.
     pub fn apply(&mut self, changes: Changes) {
         for value in changes {
             if let StateValue::Token(token) = &value {
-                let is_new = !self.writes.contains_key(&StateKey::Token(token.id)) && self.base.token(&token.id).is_none();
+                let is_new = !self.writes.contains_key(&StateKey::Token(token.id))
+                    && self.base.token(&token.id).is_none();
                 if let (true, Some(parent)) = (is_new, token.parent_id) {
                     self.new_children.entry(parent).or_default().push(token.id);
                 }
@@ -156,6 +161,7 @@ impl<S: StateView + ?Sized> StateView for Overlay<'_, S> {
         if let Some(new) = self.new_children.get(token) {
             children.extend_from_slice(new);
             children.sort_unstable();
+            children.dedup();
         }
         children
     }
@@ -206,6 +212,9 @@ impl StateView for MemoryState {
     }
 
     fn children(&self, token: &TokenId) -> Vec<TokenId> {
-        self.children.get(token).map(|ids| ids.iter().copied().collect()).unwrap_or_default()
+        self.children
+            .get(token)
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default()
     }
 }

@@ -17,8 +17,9 @@
 //!
 //! # Cost
 //!
-//! Updating k entries touches at most k root-to-leaf paths (about log₂ n
-//! nodes each for n entries) and rehashes each touched node once, so a
+//! A block's updates are applied as one sorted batch ([`StateTree::apply`]):
+//! a single descent visits each node on the k changed root-to-leaf paths
+//! (about log₂ n nodes each for n entries) once and hashes it once, so a
 //! block's cost grows with what it changes, not with the size of the state.
 //! Entries are never deleted (the ledger keeps spent tokens), so the tree
 //! only supports insert and update.
@@ -53,19 +54,19 @@ impl NodeRef {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Leaf {
     key: Hash,
     hash: Hash,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Internal {
     hash: Hash,
     children: [NodeRef; 2],
     bit: u8,
-    /// A leaf below changed since `hash` was computed.
-    dirty: bool,
+    /// A leaf below this node: its key gives the bits every key below shares.
+    representative: u32,
 }
 
 /// The tree. See the module documentation for the hashing rules.
@@ -74,26 +75,45 @@ pub struct StateTree {
     leaves: Vec<Leaf>,
     internals: Vec<Internal>,
     root: Option<NodeRef>,
+    root_hash: Hash,
     /// Present between [`StateTree::begin`] and commit or rollback.
     undo: Option<UndoLog>,
 }
 
 /// What it takes to put the tree back as it was at [`StateTree::begin`]:
-/// the arenas only grow, so their old lengths plus the overwritten leaf
-/// hashes and child pointers are enough.
+/// the arenas only grow, so their old lengths plus every overwritten node
+/// are enough.
 #[derive(Clone, Debug, Default)]
 struct UndoLog {
     leaves_len: usize,
     internals_len: usize,
     root: Option<NodeRef>,
-    leaf_hashes: Vec<(usize, Hash)>,
-    pointers: Vec<(usize, usize, NodeRef)>,
-    touched: Vec<Hash>,
+    root_hash: Hash,
+    leaves: Vec<(usize, Leaf)>,
+    internals: Vec<(usize, Internal)>,
+}
+
+/// One entry while building a subtree: a new leaf hash, or a leaf that
+/// already exists (and keeps its slot in the arena).
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    key: Hash,
+    hash: Hash,
+    existing: Option<usize>,
 }
 
 /// The siblings on the path from the root to one leaf: enough for anyone
 /// holding only the app hash to check one entry's value.
-#[derive(Clone, Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    Eq,
+    borsh::BorshSerialize,
+    borsh::BorshDeserialize,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct StateProof {
     /// (bit, sibling hash) from the root down.
     pub siblings: Vec<(u8, Hash)>,
@@ -103,15 +123,24 @@ fn bit_of(key: &Hash, bit: u8) -> usize {
     usize::from((key.0[usize::from(bit / 8)] >> (7 - bit % 8)) & 1)
 }
 
-/// The first bit on which two different keys differ.
-fn first_difference(a: &Hash, b: &Hash) -> u8 {
+/// The first bit on which two keys differ, if it is below `limit`.
+fn difference_below(a: &Hash, b: &Hash, limit: u16) -> Option<u8> {
     for (index, (x, y)) in a.0.iter().zip(b.0.iter()).enumerate() {
+        if (index * 8) as u16 >= limit {
+            return None;
+        }
         let diff = x ^ y;
         if diff != 0 {
-            return u8::try_from(index * 8 + diff.leading_zeros() as usize).expect("bit index below 256");
+            let bit = (index * 8 + diff.leading_zeros() as usize) as u16;
+            return (bit < limit).then(|| u8::try_from(bit).expect("bit index below 256"));
         }
     }
-    unreachable!("first_difference called with equal keys")
+    None
+}
+
+/// The first bit on which two different keys differ.
+fn first_difference(a: &Hash, b: &Hash) -> u8 {
+    difference_below(a, b, 256).expect("first_difference called with equal keys")
 }
 
 fn leaf_hash(key: &Hash, value_hash: &Hash) -> Hash {
@@ -127,38 +156,32 @@ impl StateTree {
         StateTree::default()
     }
 
-    /// Builds the tree from entries sorted by key, without duplicates, in
-    /// one pass (each node is hashed once).
+    /// Builds the tree from (key, value hash) entries sorted by key, without
+    /// duplicates, in one pass (each node is hashed once).
     pub fn from_sorted(entries: &[(Hash, Hash)]) -> StateTree {
-        debug_assert!(entries.windows(2).all(|pair| pair[0].0 < pair[1].0), "entries must be sorted and unique");
+        debug_assert!(
+            entries.windows(2).all(|pair| pair[0].0 < pair[1].0),
+            "entries must be sorted and unique"
+        );
         let mut tree = StateTree {
             leaves: Vec::with_capacity(entries.len()),
             internals: Vec::with_capacity(entries.len().saturating_sub(1)),
-            root: None,
-            undo: None,
+            ..StateTree::default()
         };
+        let entries: Vec<Entry> = entries
+            .iter()
+            .map(|(key, value_hash)| Entry {
+                key: *key,
+                hash: leaf_hash(key, value_hash),
+                existing: None,
+            })
+            .collect();
         if !entries.is_empty() {
-            tree.root = Some(tree.build(entries).0);
+            let (root, hash) = tree.build(&entries);
+            tree.root = Some(root);
+            tree.root_hash = hash;
         }
         tree
-    }
-
-    fn build(&mut self, entries: &[(Hash, Hash)]) -> (NodeRef, Hash) {
-        if let [(key, value_hash)] = entries {
-            let hash = leaf_hash(key, value_hash);
-            self.leaves.push(Leaf { key: *key, hash });
-            return (NodeRef::leaf(self.leaves.len() - 1), hash);
-        }
-        let first = &entries[0].0;
-        let bit = first_difference(first, &entries[entries.len() - 1].0);
-        // Sorted keys sharing the first `bit` bits: the ones with `bit` set
-        // form the suffix.
-        let split = entries.partition_point(|(key, _)| bit_of(key, bit) == 0);
-        let (left, left_hash) = self.build(&entries[..split]);
-        let (right, right_hash) = self.build(&entries[split..]);
-        let hash = internal_hash(bit, &left_hash, &right_hash);
-        self.internals.push(Internal { hash, children: [left, right], bit, dirty: false });
-        (NodeRef::internal(self.internals.len() - 1), hash)
     }
 
     pub fn len(&self) -> usize {
@@ -169,51 +192,206 @@ impl StateTree {
         self.leaves.is_empty()
     }
 
-    /// Sets `key`'s value hash, inserting the key if it is new. The root is
-    /// recomputed lazily by [`StateTree::root_hash`].
-    pub fn update(&mut self, key: Hash, value_hash: Hash) {
-        let hash = leaf_hash(&key, &value_hash);
-        if let Some(undo) = &mut self.undo {
-            undo.touched.push(key);
+    /// The root hash (the app hash); zero for the empty tree.
+    pub fn root_hash(&self) -> Hash {
+        self.root_hash
+    }
+
+    /// Sets one key's value hash. Prefer [`StateTree::apply`] for many.
+    pub fn update(&mut self, key: Hash, value_hash: Hash) -> Hash {
+        self.apply([(key, value_hash)])
+    }
+
+    /// Sets the value hash of every (key, value hash) pair, inserting keys
+    /// that are new, and returns the new root. When a key appears twice the
+    /// last pair wins. Each node on the changed paths is visited and hashed
+    /// once, however many of the updates pass through it.
+    pub fn apply(&mut self, updates: impl IntoIterator<Item = (Hash, Hash)>) -> Hash {
+        let mut entries: Vec<Entry> = updates
+            .into_iter()
+            .map(|(key, value_hash)| Entry {
+                key,
+                hash: leaf_hash(&key, &value_hash),
+                existing: None,
+            })
+            .collect();
+        if entries.is_empty() {
+            return self.root_hash;
         }
-        let Some(root) = self.root else {
-            self.leaves.push(Leaf { key, hash });
-            self.root = Some(NodeRef::leaf(self.leaves.len() - 1));
-            return;
+        // Stable sort, then keep the last of equal keys.
+        entries.sort_by_key(|entry| entry.key);
+        let mut unique: Vec<Entry> = Vec::with_capacity(entries.len());
+        for entry in entries {
+            match unique.last_mut() {
+                Some(last) if last.key == entry.key => *last = entry,
+                _ => unique.push(entry),
+            }
+        }
+        let (root, hash) = match self.root {
+            None => self.build(&unique),
+            Some(root) => self.apply_at(root, &unique),
         };
-        // Find the leaf the key leads to.
-        let mut node = root;
-        while node.as_leaf().is_none() {
-            let internal = &self.internals[node.0 as usize];
-            node = internal.children[bit_of(&key, internal.bit)];
+        self.root = Some(root);
+        self.root_hash = hash;
+        hash
+    }
+
+    fn node_hash(&self, node: NodeRef) -> Hash {
+        match node.as_leaf() {
+            Some(leaf) => self.leaves[leaf].hash,
+            None => self.internals[node.0 as usize].hash,
         }
-        let found = node.as_leaf().expect("loop ends on a leaf");
-        if self.leaves[found].key == key {
-            if let Some(undo) = &mut self.undo {
-                undo.leaf_hashes.push((found, self.leaves[found].hash));
-            }
-            self.leaves[found].hash = hash;
-            self.mark_path_dirty(&key, u8::MAX, true);
-            return;
+    }
+
+    fn representative_key(&self, node: NodeRef) -> Hash {
+        match node.as_leaf() {
+            Some(leaf) => self.leaves[leaf].key,
+            None => self.leaves[self.internals[node.0 as usize].representative as usize].key,
         }
-        // New key: it branches off where it first differs from that leaf.
-        let bit = first_difference(&key, &self.leaves[found].key);
-        self.leaves.push(Leaf { key, hash });
-        let new_leaf = NodeRef::leaf(self.leaves.len() - 1);
-        let (parent, displaced) = self.mark_path_dirty(&key, bit, false);
-        let mut children = [displaced, displaced];
-        children[bit_of(&key, bit)] = new_leaf;
-        self.internals.push(Internal { hash: Hash::ZERO, children, bit, dirty: true });
-        let inserted = NodeRef::internal(self.internals.len() - 1);
-        match parent {
-            None => self.root = Some(inserted),
-            Some((index, side)) => {
-                if let Some(undo) = &mut self.undo {
-                    undo.pointers.push((index, side, displaced));
+    }
+
+    fn set_leaf_hash(&mut self, index: usize, hash: Hash) {
+        if let Some(undo) = &mut self.undo {
+            undo.leaves.push((index, self.leaves[index]));
+        }
+        self.leaves[index].hash = hash;
+    }
+
+    fn set_internal(&mut self, index: usize, internal: Internal) {
+        if let Some(undo) = &mut self.undo {
+            undo.internals.push((index, self.internals[index]));
+        }
+        self.internals[index] = internal;
+    }
+
+    fn push_internal(
+        &mut self,
+        bit: u8,
+        left: (NodeRef, Hash),
+        right: (NodeRef, Hash),
+        representative: u32,
+    ) -> (NodeRef, Hash) {
+        let hash = internal_hash(bit, &left.1, &right.1);
+        self.internals.push(Internal {
+            hash,
+            children: [left.0, right.0],
+            bit,
+            representative,
+        });
+        (NodeRef::internal(self.internals.len() - 1), hash)
+    }
+
+    /// Applies sorted, unique `entries` (all sharing the bits above `node`'s
+    /// parent) to the subtree at `node`; returns its new root and hash.
+    fn apply_at(&mut self, node: NodeRef, entries: &[Entry]) -> (NodeRef, Hash) {
+        if entries.is_empty() {
+            return (node, self.node_hash(node));
+        }
+        if let Some(leaf) = node.as_leaf() {
+            let existing = self.leaves[leaf];
+            return match entries.binary_search_by(|entry| entry.key.cmp(&existing.key)) {
+                Ok(_) if entries.len() == 1 => {
+                    self.set_leaf_hash(leaf, entries[0].hash);
+                    (node, entries[0].hash)
                 }
-                self.internals[index].children[side] = inserted;
-            }
+                Ok(position) => {
+                    let mut merged = entries.to_vec();
+                    merged[position].existing = Some(leaf);
+                    self.build(&merged)
+                }
+                Err(position) => {
+                    let mut merged = Vec::with_capacity(entries.len() + 1);
+                    merged.extend_from_slice(&entries[..position]);
+                    merged.push(Entry {
+                        key: existing.key,
+                        hash: existing.hash,
+                        existing: Some(leaf),
+                    });
+                    merged.extend_from_slice(&entries[position..]);
+                    self.build(&merged)
+                }
+            };
         }
+        let index = node.0 as usize;
+        let internal = self.internals[index];
+        let prefix = self.representative_key(node);
+        // Sorted keys: the one sharing the fewest leading bits with the
+        // subtree's prefix is the first or the last.
+        let first = difference_below(&entries[0].key, &prefix, u16::from(internal.bit));
+        let last = difference_below(
+            &entries[entries.len() - 1].key,
+            &prefix,
+            u16::from(internal.bit),
+        );
+        let branch = match (first, last) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(bit) = branch {
+            // Some keys leave this subtree above its split: a new internal
+            // node at `bit` holds this subtree on one side, them on the other.
+            let subtree_side = bit_of(&prefix, bit);
+            let split = entries.partition_point(|entry| bit_of(&entry.key, bit) == 0);
+            let (zeros, ones) = entries.split_at(split);
+            let (with_subtree, outside) = if subtree_side == 0 {
+                (zeros, ones)
+            } else {
+                (ones, zeros)
+            };
+            let kept = self.apply_at(node, with_subtree);
+            let fresh = self.build(outside);
+            let (left, right) = if subtree_side == 0 {
+                (kept, fresh)
+            } else {
+                (fresh, kept)
+            };
+            return self.push_internal(bit, left, right, internal.representative);
+        }
+        let split = entries.partition_point(|entry| bit_of(&entry.key, internal.bit) == 0);
+        let left = self.apply_at(internal.children[0], &entries[..split]);
+        let right = self.apply_at(internal.children[1], &entries[split..]);
+        let hash = internal_hash(internal.bit, &left.1, &right.1);
+        self.set_internal(
+            index,
+            Internal {
+                hash,
+                children: [left.0, right.0],
+                ..internal
+            },
+        );
+        (node, hash)
+    }
+
+    /// Builds a subtree over sorted, unique entries (at least one).
+    fn build(&mut self, entries: &[Entry]) -> (NodeRef, Hash) {
+        if let [entry] = entries {
+            return match entry.existing {
+                Some(leaf) => {
+                    if self.leaves[leaf].hash != entry.hash {
+                        self.set_leaf_hash(leaf, entry.hash);
+                    }
+                    (NodeRef::leaf(leaf), entry.hash)
+                }
+                None => {
+                    self.leaves.push(Leaf {
+                        key: entry.key,
+                        hash: entry.hash,
+                    });
+                    (NodeRef::leaf(self.leaves.len() - 1), entry.hash)
+                }
+            };
+        }
+        let bit = first_difference(&entries[0].key, &entries[entries.len() - 1].key);
+        // Sorted keys sharing the first `bit` bits: those with `bit` set are
+        // the suffix.
+        let split = entries.partition_point(|entry| bit_of(&entry.key, bit) == 0);
+        let left = self.build(&entries[..split]);
+        let right = self.build(&entries[split..]);
+        let representative = match left.0.as_leaf() {
+            Some(leaf) => leaf as u32,
+            None => self.internals[left.0.0 as usize].representative,
+        };
+        self.push_internal(bit, left, right, representative)
     }
 
     /// Starts recording changes so that [`StateTree::rollback`] can undo
@@ -224,6 +402,7 @@ impl StateTree {
             leaves_len: self.leaves.len(),
             internals_len: self.internals.len(),
             root: self.root,
+            root_hash: self.root_hash,
             ..UndoLog::default()
         });
     }
@@ -236,92 +415,30 @@ impl StateTree {
     /// Puts the tree back as it was at [`StateTree::begin`].
     pub fn rollback(&mut self) {
         let Some(undo) = self.undo.take() else { return };
-        for (leaf, hash) in undo.leaf_hashes.into_iter().rev() {
-            self.leaves[leaf].hash = hash;
+        for (index, leaf) in undo.leaves.into_iter().rev() {
+            self.leaves[index] = leaf;
         }
-        for (index, side, node) in undo.pointers.into_iter().rev() {
-            self.internals[index].children[side] = node;
+        for (index, internal) in undo.internals.into_iter().rev() {
+            self.internals[index] = internal;
         }
         self.leaves.truncate(undo.leaves_len);
         self.internals.truncate(undo.internals_len);
         self.root = undo.root;
-        // Internal hashes along every touched path may hold the undone
-        // values: recompute them on the next `root_hash`.
-        if self.root.is_some() {
-            for key in &undo.touched {
-                self.mark_path_dirty(key, u8::MAX, true);
-            }
-        }
+        self.root_hash = undo.root_hash;
     }
 
-    /// Walks from the root along `key` through internal nodes whose bit is
-    /// below `stop_bit` (all of them when `to_leaf`), marking them dirty.
-    /// Returns the last node passed (index and side taken) and the node where
-    /// the walk stopped.
-    fn mark_path_dirty(&mut self, key: &Hash, stop_bit: u8, to_leaf: bool) -> (Option<(usize, usize)>, NodeRef) {
-        let mut parent = None;
-        let mut node = self.root.expect("called on a non-empty tree");
-        while node.as_leaf().is_none() {
-            let index = node.0 as usize;
-            let internal = &mut self.internals[index];
-            if !to_leaf && internal.bit >= stop_bit {
-                break;
-            }
-            internal.dirty = true;
-            let side = bit_of(key, internal.bit);
-            parent = Some((index, side));
-            node = internal.children[side];
-        }
-        (parent, node)
-    }
-
-    /// The root hash (the app hash), rehashing each node changed since the
-    /// last call exactly once.
-    pub fn root_hash(&mut self) -> Hash {
-        match self.root {
-            None => Hash::ZERO,
-            Some(root) => self.rehash(root),
-        }
-    }
-
-    fn rehash(&mut self, node: NodeRef) -> Hash {
-        if let Some(leaf) = node.as_leaf() {
-            return self.leaves[leaf].hash;
-        }
-        let index = node.0 as usize;
-        if !self.internals[index].dirty {
-            return self.internals[index].hash;
-        }
-        let [left, right] = self.internals[index].children;
-        let left_hash = self.rehash(left);
-        let right_hash = self.rehash(right);
-        let internal = &mut self.internals[index];
-        internal.hash = internal_hash(internal.bit, &left_hash, &right_hash);
-        internal.dirty = false;
-        internal.hash
-    }
-
-    /// A proof that `key` is in the tree, or `None` if it is not. Call after
-    /// [`StateTree::root_hash`] so the hashes are current.
+    /// A proof that `key` is in the tree, or `None` if it is not.
     pub fn prove(&self, key: &Hash) -> Option<StateProof> {
         let mut node = self.root?;
         let mut siblings = Vec::new();
         while node.as_leaf().is_none() {
             let internal = &self.internals[node.0 as usize];
-            debug_assert!(!internal.dirty, "prove called with unhashed changes");
             let side = bit_of(key, internal.bit);
-            siblings.push((internal.bit, self.hash_of(internal.children[1 - side])));
+            siblings.push((internal.bit, self.node_hash(internal.children[1 - side])));
             node = internal.children[side];
         }
         let leaf = &self.leaves[node.as_leaf().expect("loop ends on a leaf")];
         (leaf.key == *key).then_some(StateProof { siblings })
-    }
-
-    fn hash_of(&self, node: NodeRef) -> Hash {
-        match node.as_leaf() {
-            Some(leaf) => self.leaves[leaf].hash,
-            None => self.internals[node.0 as usize].hash,
-        }
     }
 }
 
@@ -376,7 +493,10 @@ mod tests {
         for n in 0..3 {
             tree.update(key(n), key(n + 100));
         }
-        assert_eq!(tree.root_hash().to_hex(), "053e155d7ae5b0f6fa0734b48479fe71e5e86108a015a4358a421f8284e69b02");
+        assert_eq!(
+            tree.root_hash().to_hex(),
+            "053e155d7ae5b0f6fa0734b48479fe71e5e86108a015a4358a421f8284e69b02"
+        );
     }
 
     #[test]
@@ -428,8 +548,37 @@ mod tests {
     }
 
     proptest! {
-        /// Incremental updates, in any order and batching, give the same root
-        /// as building from scratch.
+        /// Batches that are rolled back leave the tree exactly as before:
+        /// later batches give the same root as a tree that never saw them.
+        #[test]
+        fn rolled_back_batches_leave_no_trace(
+            batches in prop::collection::vec((prop::collection::vec((0u64..200, 0u64..5), 1..40), any::<bool>()), 1..20),
+        ) {
+            let mut tree = StateTree::new();
+            let mut reference = StateTree::new();
+            for (batch, keep) in &batches {
+                let updates: Vec<(Hash, Hash)> = batch.iter().map(|(k, v)| (key(*k), key(*v))).collect();
+                tree.begin();
+                tree.apply(updates.clone());
+                if *keep {
+                    tree.commit();
+                    reference.apply(updates);
+                } else {
+                    tree.rollback();
+                }
+                prop_assert_eq!(tree.root_hash(), reference.root_hash());
+                prop_assert_eq!(tree.len(), reference.len());
+            }
+            for n in 0..200 {
+                prop_assert_eq!(tree.prove(&key(n)).is_some(), reference.prove(&key(n)).is_some());
+            }
+        }
+    }
+
+    proptest! {
+        /// Incremental updates, one by one or in batches of any size, give
+        /// the same root as building from scratch, and rolled-back batches
+        /// leave no trace.
         #[test]
         fn incremental_root_equals_rebuilt_root(
             ops in prop::collection::vec((0u64..300, 0u64..5), 1..400),
@@ -437,16 +586,20 @@ mod tests {
         ) {
             let mut tree = StateTree::new();
             let mut model = BTreeMap::new();
-            for (i, (k, v)) in ops.iter().enumerate() {
-                tree.update(key(*k), key(*v));
-                model.insert(key(*k), key(*v));
-                if i % batch == 0 {
-                    tree.root_hash();
+            let mut single = StateTree::new();
+            for (k, v) in &ops {
+                single.update(key(*k), key(*v));
+            }
+            for chunk in ops.chunks(batch) {
+                tree.apply(chunk.iter().map(|(k, v)| (key(*k), key(*v))));
+                for (k, v) in chunk {
+                    model.insert(key(*k), key(*v));
                 }
             }
             let entries: Vec<(Hash, Hash)> = model.into_iter().collect();
             prop_assert_eq!(tree.root_hash(), StateTree::from_sorted(&entries).root_hash());
             prop_assert_eq!(tree.len(), entries.len());
+            prop_assert_eq!(single.root_hash(), tree.root_hash());
         }
     }
 }

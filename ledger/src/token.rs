@@ -17,7 +17,17 @@ use crate::transaction::TxHash;
 /// Identifies a token: the hash of the transaction that created it and the
 /// output's index (see [`TokenId::derive`]).
 #[derive(
-    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize, serde::Serialize, serde::Deserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    BorshSerialize,
+    BorshDeserialize,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 #[serde(transparent)]
 pub struct TokenId(pub crypto::Hash);
@@ -26,7 +36,11 @@ impl TokenId {
     /// The id of output `index` of transaction `tx`. Unique because a
     /// transaction hash is (nonces make every transaction distinct).
     pub fn derive(tx: &TxHash, index: u32) -> TokenId {
-        TokenId(Hash::digest_parts(&[b"scfledger/token/v1", tx.0.as_bytes(), &index.to_le_bytes()]))
+        TokenId(Hash::digest_parts(&[
+            b"scfledger/token/v1",
+            tx.0.as_bytes(),
+            &index.to_le_bytes(),
+        ]))
     }
 }
 
@@ -50,7 +64,16 @@ impl FromStr for TokenId {
 }
 
 /// Where a token is in its life.
-#[derive(Clone, PartialEq, Eq, Debug, BorshSerialize, BorshDeserialize, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    PartialEq,
+    Eq,
+    Debug,
+    BorshSerialize,
+    BorshDeserialize,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum TokenStatus {
     /// Held and usable: may be transferred, split or offered for financing.
@@ -64,7 +87,16 @@ pub enum TokenStatus {
 }
 
 /// How a token came to exist.
-#[derive(Clone, PartialEq, Eq, Debug, BorshSerialize, BorshDeserialize, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    PartialEq,
+    Eq,
+    Debug,
+    BorshSerialize,
+    BorshDeserialize,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Origin {
     /// The root: a core enterprise confirmed what it owes.
@@ -72,11 +104,25 @@ pub enum Origin {
     /// An output of a transfer (split) by the parent's holder.
     Transferred,
     /// Bought by a bank: `price` was paid to `seller` for the parent.
-    Financed { seller: PublicKey, price: Amount, rate_bps: u32, days: u64 },
+    Financed {
+        seller: PublicKey,
+        price: Amount,
+        rate_bps: u32,
+        days: u64,
+    },
 }
 
 /// A receivable token.
-#[derive(Clone, PartialEq, Eq, Debug, BorshSerialize, BorshDeserialize, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    PartialEq,
+    Eq,
+    Debug,
+    BorshSerialize,
+    BorshDeserialize,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Token {
     pub id: TokenId,
     pub root_id: TokenId,
@@ -98,13 +144,25 @@ pub struct Token {
 impl Token {
     /// Active or pending: the token still carries value of its own.
     pub fn is_unspent(&self) -> bool {
-        matches!(self.status, TokenStatus::Active | TokenStatus::Pending { .. })
+        matches!(
+            self.status,
+            TokenStatus::Active | TokenStatus::Pending { .. }
+        )
     }
 }
 
 /// One root confirmation: what the issuer owes in total and whether it has
 /// been settled.
-#[derive(Clone, PartialEq, Eq, Debug, BorshSerialize, BorshDeserialize, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    PartialEq,
+    Eq,
+    Debug,
+    BorshSerialize,
+    BorshDeserialize,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Receivable {
     pub root_id: TokenId,
     pub issuer: PublicKey,
@@ -114,7 +172,16 @@ pub struct Receivable {
     pub settlement: Option<Settlement>,
 }
 
-#[derive(Clone, PartialEq, Eq, Debug, BorshSerialize, BorshDeserialize, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    PartialEq,
+    Eq,
+    Debug,
+    BorshSerialize,
+    BorshDeserialize,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Settlement {
     pub payment_ref: String,
     pub settled_at: Timestamp,
@@ -125,7 +192,16 @@ pub struct Settlement {
 /// The credit a core enterprise may have outstanding, granted by banks.
 /// The limit is the sum of the grants; each bank's grant is replaced by its
 /// next `GrantCreditLine`.
-#[derive(Clone, PartialEq, Eq, Debug, BorshSerialize, BorshDeserialize, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    PartialEq,
+    Eq,
+    Debug,
+    BorshSerialize,
+    BorshDeserialize,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct CreditLine {
     pub core: PublicKey,
     /// (bank, limit), sorted by bank.
@@ -136,13 +212,21 @@ pub struct CreditLine {
 
 impl CreditLine {
     pub fn new(core: PublicKey) -> CreditLine {
-        CreditLine { core, grants: Vec::new(), outstanding: Amount::ZERO }
+        CreditLine {
+            core,
+            grants: Vec::new(),
+            outstanding: Amount::ZERO,
+        }
     }
 
     /// The sum of every bank's grant (saturating: a limit cannot overflow
     /// into something smaller).
     pub fn limit(&self) -> Amount {
-        Amount(self.grants.iter().fold(0u64, |sum, (_, limit)| sum.saturating_add(limit.0)))
+        Amount(
+            self.grants
+                .iter()
+                .fold(0u64, |sum, (_, limit)| sum.saturating_add(limit.0)),
+        )
     }
 
     /// Replaces `bank`'s grant, keeping the grants sorted by bank.
@@ -155,7 +239,16 @@ impl CreditLine {
 }
 
 /// Records that an invoice reference has been confirmed, and as which root.
-#[derive(Clone, PartialEq, Eq, Debug, BorshSerialize, BorshDeserialize, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    PartialEq,
+    Eq,
+    Debug,
+    BorshSerialize,
+    BorshDeserialize,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct InvoiceRecord {
     pub invoice_ref: Hash,
     pub root_id: TokenId,

@@ -10,7 +10,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use crypto::{ChainId, CryptoError, Domain, Hash, Keypair, ParseHexError, PublicKey, Signature, SignedMessage};
+use crypto::{
+    ChainId, CryptoError, Domain, Hash, Keypair, ParseHexError, PublicKey, Signature, SignedMessage,
+};
 
 use crate::amount::{Amount, Timestamp};
 use crate::error::TxError;
@@ -26,7 +28,17 @@ pub const MAX_TEXT_BYTES: usize = 256;
 
 /// The hash of an unsigned [`Transaction`].
 #[derive(
-    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize, serde::Serialize, serde::Deserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    BorshSerialize,
+    BorshDeserialize,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 #[serde(transparent)]
 pub struct TxHash(pub Hash);
@@ -51,28 +63,62 @@ impl FromStr for TxHash {
 }
 
 /// One output of a transfer.
-#[derive(Clone, PartialEq, Eq, Debug, BorshSerialize, BorshDeserialize, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    PartialEq,
+    Eq,
+    Debug,
+    BorshSerialize,
+    BorshDeserialize,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Output {
     pub recipient: PublicKey,
     pub amount: Amount,
 }
 
 /// What a transaction does. See DESIGN.md's table for who may sign each.
-#[derive(Clone, PartialEq, Eq, Debug, BorshSerialize, BorshDeserialize, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    PartialEq,
+    Eq,
+    Debug,
+    BorshSerialize,
+    BorshDeserialize,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TxBody {
     /// Operator: adds a participant with roles.
-    RegisterParticipant { key: PublicKey, name: String, roles: Vec<Role> },
+    RegisterParticipant {
+        key: PublicKey,
+        name: String,
+        roles: Vec<Role>,
+    },
     /// Operator: a deactivated participant can no longer sign or receive.
     DeactivateParticipant { key: PublicKey },
     /// Bank: sets its grant in `core`'s credit line.
     GrantCreditLine { core: PublicKey, limit: Amount },
     /// Core enterprise: issues a root token to a supplier.
-    ConfirmReceivable { supplier: PublicKey, amount: Amount, maturity: Timestamp, invoice_ref: Hash },
+    ConfirmReceivable {
+        supplier: PublicKey,
+        amount: Amount,
+        maturity: Timestamp,
+        invoice_ref: Hash,
+    },
     /// Holder: spends `token` into `outputs` (a split when there are several).
-    Transfer { token: TokenId, outputs: Vec<Output> },
+    Transfer {
+        token: TokenId,
+        outputs: Vec<Output>,
+    },
     /// Holder: offers `token` to `bank` at `rate_bps` (basis points a year).
-    RequestFinancing { token: TokenId, bank: PublicKey, rate_bps: u32 },
+    RequestFinancing {
+        token: TokenId,
+        bank: PublicKey,
+        rate_bps: u32,
+    },
     /// The bank offered the token: buys it at the discounted price.
     AcceptFinancing { token: TokenId },
     /// The bank offered the token: declines; the token is active again.
@@ -105,7 +151,16 @@ impl TxBody {
 }
 
 /// The signed content of a transaction.
-#[derive(Clone, PartialEq, Eq, Debug, BorshSerialize, BorshDeserialize, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    PartialEq,
+    Eq,
+    Debug,
+    BorshSerialize,
+    BorshDeserialize,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Transaction {
     pub chain_id: ChainId,
     pub signer: PublicKey,
@@ -121,9 +176,16 @@ impl Transaction {
 
     /// Signs with `key`, which must be the key named as `signer`.
     pub fn sign(self, key: &Keypair) -> SignedTransaction {
-        debug_assert_eq!(key.public(), self.signer, "signing with a key other than the signer's");
+        debug_assert_eq!(
+            key.public(),
+            self.signer,
+            "signing with a key other than the signer's"
+        );
         let signature = key.sign(Domain::Transaction, &self.chain_id, &self);
-        SignedTransaction { tx: self, signature }
+        SignedTransaction {
+            tx: self,
+            signature,
+        }
     }
 
     /// The exact bytes the signature covers.
@@ -133,7 +195,16 @@ impl Transaction {
 }
 
 /// A transaction with its signature: what clients submit and blocks carry.
-#[derive(Clone, PartialEq, Eq, Debug, BorshSerialize, BorshDeserialize, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    PartialEq,
+    Eq,
+    Debug,
+    BorshSerialize,
+    BorshDeserialize,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct SignedTransaction {
     pub tx: Transaction,
     pub signature: Signature,
@@ -159,7 +230,9 @@ impl SignedTransaction {
         self.tx
             .signer
             .verify_bytes(&self.tx.signing_bytes(), &self.signature)
-            .map_err(|_| TxError::BadSignature { signer: self.tx.signer })
+            .map_err(|_| TxError::BadSignature {
+                signer: self.tx.signer,
+            })
     }
 }
 
@@ -170,7 +243,11 @@ pub fn verify_signatures(txs: &[SignedTransaction]) -> Vec<Result<(), TxError>> 
     let messages: Vec<SignedMessage<'_>> = txs
         .iter()
         .zip(&bytes)
-        .map(|(signed, message)| SignedMessage { key: &signed.tx.signer, signature: &signed.signature, message })
+        .map(|(signed, message)| SignedMessage {
+            key: &signed.tx.signer,
+            signature: &signed.signature,
+            message,
+        })
         .collect();
     crypto::verify_many(&messages)
         .into_iter()
@@ -188,7 +265,11 @@ pub fn verify_signatures(txs: &[SignedTransaction]) -> Vec<Result<(), TxError>> 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
     #[error("{what} is {len} bytes, more than the limit of {limit}")]
-    TooLarge { what: &'static str, len: usize, limit: usize },
+    TooLarge {
+        what: &'static str,
+        len: usize,
+        limit: usize,
+    },
     #[error("malformed {what}: {reason}")]
     Malformed { what: &'static str, reason: String },
 }
@@ -196,12 +277,25 @@ pub enum DecodeError {
 /// Decodes `bytes` as a `T` after checking the overall size; borsh itself
 /// caps what it preallocates for a length prefix, and the size check bounds
 /// what any decode can allocate in total.
-pub(crate) fn decode_limited<T: BorshDeserialize>(bytes: &[u8], limit: usize) -> Result<T, DecodeError> {
-    let what = std::any::type_name::<T>().rsplit("::").next().unwrap_or("value");
+pub(crate) fn decode_limited<T: BorshDeserialize>(
+    bytes: &[u8],
+    limit: usize,
+) -> Result<T, DecodeError> {
+    let what = std::any::type_name::<T>()
+        .rsplit("::")
+        .next()
+        .unwrap_or("value");
     if bytes.len() > limit {
-        return Err(DecodeError::TooLarge { what, len: bytes.len(), limit });
+        return Err(DecodeError::TooLarge {
+            what,
+            len: bytes.len(),
+            limit,
+        });
     }
-    borsh::from_slice(bytes).map_err(|error| DecodeError::Malformed { what, reason: error.to_string() })
+    borsh::from_slice(bytes).map_err(|error| DecodeError::Malformed {
+        what,
+        reason: error.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -216,7 +310,10 @@ mod tests {
             nonce: 7,
             body: TxBody::Transfer {
                 token: TokenId(Hash([1; 32])),
-                outputs: vec![Output { recipient: PublicKey([2; 32]), amount: Amount(500) }],
+                outputs: vec![Output {
+                    recipient: PublicKey([2; 32]),
+                    amount: Amount(500),
+                }],
             },
         }
         .sign(&key)
@@ -240,12 +337,12 @@ mod tests {
             concat!(
                 "0909090909090909090909090909090909090909090909090909090909090909", // chain id
                 "ed4928c628d1c2c6eae90338905995612959273a5c63f93636c14614ac8737d1", // signer
-                "0700000000000000", // nonce
-                "04",               // Transfer
+                "0700000000000000",                                                 // nonce
+                "04",                                                               // Transfer
                 "0101010101010101010101010101010101010101010101010101010101010101", // token
-                "01000000",         // one output
+                "01000000",                                                         // one output
                 "0202020202020202020202020202020202020202020202020202020202020202", // recipient
-                "f401000000000000"  // 500
+                "f401000000000000"                                                  // 500
             )
         );
         assert_eq!(signed.hash(), TxHash(Hash::digest(&bytes)));
@@ -255,7 +352,10 @@ mod tests {
     fn truncated_and_trailing_bytes_are_errors() {
         let bytes = sample().to_bytes();
         for len in 0..bytes.len() {
-            assert!(SignedTransaction::from_bytes(&bytes[..len]).is_err(), "prefix of {len} bytes decoded");
+            assert!(
+                SignedTransaction::from_bytes(&bytes[..len]).is_err(),
+                "prefix of {len} bytes decoded"
+            );
         }
         let mut longer = bytes.clone();
         longer.push(0);
@@ -267,7 +367,11 @@ mod tests {
         let bytes = vec![0u8; MAX_TX_BYTES + 1];
         assert_eq!(
             SignedTransaction::from_bytes(&bytes),
-            Err(DecodeError::TooLarge { what: "SignedTransaction", len: MAX_TX_BYTES + 1, limit: MAX_TX_BYTES })
+            Err(DecodeError::TooLarge {
+                what: "SignedTransaction",
+                len: MAX_TX_BYTES + 1,
+                limit: MAX_TX_BYTES
+            })
         );
     }
 
@@ -279,7 +383,10 @@ mod tests {
         bytes.truncate(outputs_at);
         bytes.extend_from_slice(&u32::MAX.to_le_bytes());
         bytes.extend_from_slice(&[0u8; 64]);
-        assert!(matches!(SignedTransaction::from_bytes(&bytes), Err(DecodeError::Malformed { .. })));
+        assert!(matches!(
+            SignedTransaction::from_bytes(&bytes),
+            Err(DecodeError::Malformed { .. })
+        ));
     }
 
     #[test]
@@ -287,9 +394,16 @@ mod tests {
         let good = sample();
         let mut bad = sample();
         bad.signature.0[1] ^= 0xff;
-        let txs: Vec<SignedTransaction> = (0..100).map(|i| if i == 42 { bad.clone() } else { good.clone() }).collect();
+        let txs: Vec<SignedTransaction> = (0..100)
+            .map(|i| if i == 42 { bad.clone() } else { good.clone() })
+            .collect();
         let results = verify_signatures(&txs);
-        assert_eq!(results[42], Err(TxError::BadSignature { signer: bad.tx.signer }));
+        assert_eq!(
+            results[42],
+            Err(TxError::BadSignature {
+                signer: bad.tx.signer
+            })
+        );
         assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 99);
     }
 }

@@ -17,12 +17,22 @@ use crypto::{Hash, Keypair};
 use ledger::block::select_transactions;
 use ledger::store::Store;
 use ledger::{
-    Amount, Block, BlockContext, BlockHeader, MemoryState, Origin, Output, SignedTransaction, StateTree, StateValue, StateView,
-    Timestamp, Token, TokenStatus, Transaction, TxBody, execute_block, tx_root, verify_batch,
+    Amount, Block, BlockContext, BlockHeader, MemoryState, Origin, Output, SignedTransaction,
+    StateTree, StateValue, StateView, Timestamp, Token, TokenStatus, Transaction, TxBody,
+    execute_block, tx_root, verify_batch,
 };
 use proptest::prelude::*;
 
-const NAMES: [&str; 8] = ["operator", "bank", "bank2", "core", "supplier1", "supplier2", "supplier3", "auditor"];
+const NAMES: [&str; 8] = [
+    "operator",
+    "bank",
+    "bank2",
+    "core",
+    "supplier1",
+    "supplier2",
+    "supplier3",
+    "auditor",
+];
 
 /// One random step: a kind and some numbers it interprets.
 type Op = (u8, u32, u32, u8);
@@ -39,14 +49,26 @@ fn tokens(state: &MemoryState) -> Vec<Token> {
 
 /// Builds the transaction an op describes against the committed state, or
 /// `None` when the op has nothing to act on.
-fn build(world: &World, nonces: &mut BTreeMap<&'static str, u64>, (kind, a, b, c): Op) -> Option<SignedTransaction> {
+fn build(
+    world: &World,
+    nonces: &mut BTreeMap<&'static str, u64>,
+    (kind, a, b, c): Op,
+) -> Option<SignedTransaction> {
     let all = tokens(&world.state);
-    let pick = |n: u32| -> Option<&Token> { (!all.is_empty()).then(|| &all[n as usize % all.len()]) };
-    let name_of = |key: &crypto::PublicKey| NAMES.iter().copied().find(|name| world.key(name) == *key);
+    let pick =
+        |n: u32| -> Option<&Token> { (!all.is_empty()).then(|| &all[n as usize % all.len()]) };
+    let name_of =
+        |key: &crypto::PublicKey| NAMES.iter().copied().find(|name| world.key(name) == *key);
     let (signer, body): (&'static str, TxBody) = match kind % 9 {
         0 => {
             let bank = if c % 2 == 0 { "bank" } else { "bank2" };
-            (bank, TxBody::GrantCreditLine { core: world.key("core"), limit: Amount(u64::from(a) * 100) })
+            (
+                bank,
+                TxBody::GrantCreditLine {
+                    core: world.key("core"),
+                    limit: Amount(u64::from(a) * 100),
+                },
+            )
         }
         1 => {
             let supplier = ["supplier1", "supplier2", "supplier3"][usize::from(c % 3)];
@@ -67,17 +89,37 @@ fn build(world: &World, nonces: &mut BTreeMap<&'static str, u64>, (kind, a, b, c
             let mut outputs = Vec::new();
             let mut left = token.amount.0;
             for index in 0..parts {
-                let amount = if index + 1 == parts { left } else { left * u64::from(b % 90 + 5) / 100 };
+                let amount = if index + 1 == parts {
+                    left
+                } else {
+                    left * u64::from(b % 90 + 5) / 100
+                };
                 left -= amount;
                 let recipient = NAMES[(b as usize + index as usize) % NAMES.len()];
-                outputs.push(Output { recipient: world.key(recipient), amount: Amount(amount) });
+                outputs.push(Output {
+                    recipient: world.key(recipient),
+                    amount: Amount(amount),
+                });
             }
-            (signer, TxBody::Transfer { token: token.id, outputs })
+            (
+                signer,
+                TxBody::Transfer {
+                    token: token.id,
+                    outputs,
+                },
+            )
         }
         3 => {
             let token = pick(a)?;
             let bank = if c % 2 == 0 { "bank" } else { "bank2" };
-            (name_of(&token.holder)?, TxBody::RequestFinancing { token: token.id, bank: world.key(bank), rate_bps: b % 2_000 })
+            (
+                name_of(&token.holder)?,
+                TxBody::RequestFinancing {
+                    token: token.id,
+                    bank: world.key(bank),
+                    rate_bps: b % 2_000,
+                },
+            )
         }
         4 | 5 => {
             let token = pick(a)?;
@@ -85,19 +127,46 @@ fn build(world: &World, nonces: &mut BTreeMap<&'static str, u64>, (kind, a, b, c
                 TokenStatus::Pending { bank, .. } if c != 7 => name_of(&bank)?,
                 _ => "bank2",
             };
-            let body = if kind % 9 == 4 { TxBody::AcceptFinancing { token: token.id } } else { TxBody::RejectFinancing { token: token.id } };
+            let body = if kind % 9 == 4 {
+                TxBody::AcceptFinancing { token: token.id }
+            } else {
+                TxBody::RejectFinancing { token: token.id }
+            };
             (bank, body)
         }
         6 => {
             let token = pick(a)?;
-            ("core", TxBody::Settle { root: token.root_id, payment_ref: format!("PAY-{b}") })
+            (
+                "core",
+                TxBody::Settle {
+                    root: token.root_id,
+                    payment_ref: format!("PAY-{b}"),
+                },
+            )
         }
-        7 => ("auditor", TxBody::Freeze { token: pick(a)?.id, reason: "dispute".into() }),
+        7 => (
+            "auditor",
+            TxBody::Freeze {
+                token: pick(a)?.id,
+                reason: "dispute".into(),
+            },
+        ),
         _ => ("auditor", TxBody::Unfreeze { token: pick(a)?.id }),
     };
     let key: &Keypair = &world.keys[signer];
-    let nonce = nonces.entry(signer).or_insert_with(|| world.state.participant(&key.public()).map_or(0, |p| p.next_nonce));
-    let tx = Transaction { chain_id: world.chain, signer: key.public(), nonce: *nonce, body }.sign(key);
+    let nonce = nonces.entry(signer).or_insert_with(|| {
+        world
+            .state
+            .participant(&key.public())
+            .map_or(0, |p| p.next_nonce)
+    });
+    let tx = Transaction {
+        chain_id: world.chain,
+        signer: key.public(),
+        nonce: *nonce,
+        body,
+    }
+    .sign(key);
     *nonce += 1;
     Some(tx)
 }
@@ -113,7 +182,9 @@ fn check_invariants(state: &MemoryState) -> Result<(), TestCaseError> {
             let mut current: &Token = token;
             let mut steps = 0;
             while let Some(parent) = current.parent_id {
-                current = by_id.get(&parent).ok_or_else(|| TestCaseError::fail(format!("missing ancestor {parent}")))?;
+                current = by_id
+                    .get(&parent)
+                    .ok_or_else(|| TestCaseError::fail(format!("missing ancestor {parent}")))?;
                 steps += 1;
                 prop_assert!(steps <= all.len(), "lineage loops");
             }
@@ -121,13 +192,28 @@ fn check_invariants(state: &MemoryState) -> Result<(), TestCaseError> {
             prop_assert_eq!(&current.origin, &Origin::Confirmed);
         }
         if let TokenStatus::Spent { .. } = token.status {
-            let children: Vec<_> = state.children(&token.id).iter().map(|id| by_id[id].amount.0).collect();
-            prop_assert!(!children.is_empty(), "spent token {} has no children", token.id);
-            prop_assert_eq!(children.iter().sum::<u64>(), token.amount.0, "children of {} do not add up", token.id);
+            let children: Vec<_> = state
+                .children(&token.id)
+                .iter()
+                .map(|id| by_id[id].amount.0)
+                .collect();
+            prop_assert!(
+                !children.is_empty(),
+                "spent token {} has no children",
+                token.id
+            );
+            prop_assert_eq!(
+                children.iter().sum::<u64>(),
+                token.amount.0,
+                "children of {} do not add up",
+                token.id
+            );
         }
     }
     for (root, held) in held_per_root {
-        let receivable = state.receivable(&root).expect("every root has its receivable");
+        let receivable = state
+            .receivable(&root)
+            .expect("every root has its receivable");
         prop_assert_eq!(held, receivable.amount.0, "root {} is not conserved", root);
     }
     Ok(())
@@ -151,7 +237,10 @@ fn run_history(ops: Vec<Op>, block_size: usize) -> Result<(), TestCaseError> {
         let value = StateValue::Participant(participant.clone());
         tree.update(value.key().tree_key(), value.value_hash());
     }
-    prop_assert_eq!(tree.root_hash(), store.meta().expect("initialised").app_hash);
+    prop_assert_eq!(
+        tree.root_hash(),
+        store.meta().expect("initialised").app_hash
+    );
 
     let proposer = Keypair::from_seed([99; 32]).public();
     let mut parent_hash = Hash::ZERO;
@@ -160,23 +249,40 @@ fn run_history(ops: Vec<Op>, block_size: usize) -> Result<(), TestCaseError> {
         world.height = height;
         world.now = Timestamp(world.now.0 + DAY * u64::from(chunk[0].3 % 4) + 1_000);
         let mut nonces = BTreeMap::new();
-        let candidates: Vec<SignedTransaction> = chunk.iter().filter_map(|op| build(&world, &mut nonces, *op)).collect();
-        let verified: Vec<_> = verify_batch(&candidates).into_iter().map(|r| r.expect("honestly signed")).collect();
-        let context = BlockContext { chain_id: world.chain, height, time: world.now };
+        let candidates: Vec<SignedTransaction> = chunk
+            .iter()
+            .filter_map(|op| build(&world, &mut nonces, *op))
+            .collect();
+        let verified: Vec<_> = verify_batch(&candidates)
+            .into_iter()
+            .map(|r| r.expect("honestly signed"))
+            .collect();
+        let context = BlockContext {
+            chain_id: world.chain,
+            height,
+            time: world.now,
+        };
         let (kept, selected, _refused) = select_transactions(&context, &world.state, &verified);
         let txs: Vec<SignedTransaction> = kept.iter().map(|tx| tx.tx().clone()).collect();
 
         // The refused transactions changed nothing: the kept ones alone,
         // executed strictly, write exactly the same values.
-        let strict = execute_block(&context, &world.state, &txs).expect("kept transactions are all valid");
+        let strict =
+            execute_block(&context, &world.state, &txs).expect("kept transactions are all valid");
         prop_assert_eq!(&strict.writes, &selected.writes);
 
         for value in strict.writes.values() {
             if let StateValue::Token(token) = value
                 && let TokenStatus::Spent { .. } = token.status
-                && world.state.token(&token.id).is_some_and(|before| matches!(before.status, TokenStatus::Spent { .. }))
+                && world
+                    .state
+                    .token(&token.id)
+                    .is_some_and(|before| matches!(before.status, TokenStatus::Spent { .. }))
             {
-                return Err(TestCaseError::fail(format!("token {} spent twice", token.id)));
+                return Err(TestCaseError::fail(format!(
+                    "token {} spent twice",
+                    token.id
+                )));
             }
         }
 
@@ -195,8 +301,10 @@ fn run_history(ops: Vec<Op>, block_size: usize) -> Result<(), TestCaseError> {
         };
         parent_hash = header.hash();
         let block = Block { header, txs };
-        store.commit(&block, b"certificate", &strict).expect("commit");
-        world.state.apply(strict.writes.into_values());
+        world.state.apply(strict.writes.values().cloned());
+        store
+            .commit_execution(&block, b"certificate", strict)
+            .expect("commit");
         check_invariants(&world.state)?;
         blocks.push(block);
     }
@@ -206,9 +314,15 @@ fn run_history(ops: Vec<Op>, block_size: usize) -> Result<(), TestCaseError> {
     let mut replay = Store::open(replay_dir.path()).expect("open replay store");
     replay.init_genesis(world.chain, &genesis).expect("genesis");
     for block in &blocks {
-        let execution = execute_block(&block.header.context(), &replay, &block.txs).expect("replayed block is valid");
-        replay.commit(block, b"certificate", &execution).expect("replayed block commits");
-        prop_assert_eq!(replay.meta().expect("initialised").app_hash, block.header.app_hash);
+        let execution = execute_block(&block.header.context(), &replay, &block.txs)
+            .expect("replayed block is valid");
+        replay
+            .commit_execution(block, b"certificate", execution)
+            .expect("replayed block commits");
+        prop_assert_eq!(
+            replay.meta().expect("initialised").app_hash,
+            block.header.app_hash
+        );
     }
     Ok(())
 }

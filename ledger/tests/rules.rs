@@ -18,7 +18,13 @@ struct Rule {
 fn transfer_body(world: &World, token: TokenId, outputs: &[(&str, u64)]) -> TxBody {
     TxBody::Transfer {
         token,
-        outputs: outputs.iter().map(|(to, amount)| ledger::Output { recipient: world.key(to), amount: Amount(*amount) }).collect(),
+        outputs: outputs
+            .iter()
+            .map(|(to, amount)| ledger::Output {
+                recipient: world.key(to),
+                amount: Amount(*amount),
+            })
+            .collect(),
     }
 }
 
@@ -28,16 +34,32 @@ fn pay_all(world: &mut World, token: TokenId) -> Outcome {
 }
 
 fn request(world: &mut World, token: TokenId, bank: &str, rate_bps: u32) -> Outcome {
-    let body = TxBody::RequestFinancing { token, bank: world.key(bank), rate_bps };
+    let body = TxBody::RequestFinancing {
+        token,
+        bank: world.key(bank),
+        rate_bps,
+    };
     world.run("supplier1", body)
 }
 
 fn freeze(world: &mut World, token: TokenId) -> Outcome {
-    world.run("auditor", TxBody::Freeze { token, reason: "disputed delivery".into() })
+    world.run(
+        "auditor",
+        TxBody::Freeze {
+            token,
+            reason: "disputed delivery".into(),
+        },
+    )
 }
 
 fn settle(world: &mut World, root: TokenId) -> Outcome {
-    world.run("core", TxBody::Settle { root, payment_ref: "PAY-1".into() })
+    world.run(
+        "core",
+        TxBody::Settle {
+            root,
+            payment_ref: "PAY-1".into(),
+        },
+    )
 }
 
 fn mature(world: &mut World) {
@@ -46,7 +68,14 @@ fn mature(world: &mut World) {
 
 fn register(world: &mut World, name: &str, roles: Vec<Role>) -> Outcome {
     let key = world.key("outsider");
-    world.run("operator", TxBody::RegisterParticipant { key, name: name.into(), roles })
+    world.run(
+        "operator",
+        TxBody::RegisterParticipant {
+            key,
+            name: name.into(),
+            roles,
+        },
+    )
 }
 
 const RULES: &[Rule] = &[
@@ -54,64 +83,143 @@ const RULES: &[Rule] = &[
         name: "the transaction names this chain",
         holds: pay_all,
         broken: |w, token| {
-            let mut tx = w.sign("supplier1", transfer_body(w, token, &[("supplier2", 10_000_000)]));
+            let mut tx = w.sign(
+                "supplier1",
+                transfer_body(w, token, &[("supplier2", 10_000_000)]),
+            );
             let other = ChainId(Hash::digest(b"other chain"));
             tx.tx.chain_id = other;
             let tx = tx.tx.sign(&w.keys["supplier1"]);
-            (w.submit(&tx), TxError::WrongChain { expected: w.chain, got: other })
+            (
+                w.submit(&tx),
+                TxError::WrongChain {
+                    expected: w.chain,
+                    got: other,
+                },
+            )
         },
     },
     Rule {
         name: "the signature verifies",
         holds: pay_all,
         broken: |w, token| {
-            let mut tx = w.sign("supplier1", transfer_body(w, token, &[("supplier2", 10_000_000)]));
+            let mut tx = w.sign(
+                "supplier1",
+                transfer_body(w, token, &[("supplier2", 10_000_000)]),
+            );
             tx.signature.0[3] ^= 0x40;
-            (w.submit(&tx), TxError::BadSignature { signer: w.key("supplier1") })
+            (
+                w.submit(&tx),
+                TxError::BadSignature {
+                    signer: w.key("supplier1"),
+                },
+            )
         },
     },
     Rule {
         name: "a transaction applies once (replay)",
         holds: pay_all,
         broken: |w, _| {
-            let body = TxBody::GrantCreditLine { core: w.key("core"), limit: Amount(5) };
+            let body = TxBody::GrantCreditLine {
+                core: w.key("core"),
+                limit: Amount(5),
+            };
             let tx = w.sign("bank", body);
             w.submit(&tx).expect("first time accepted");
-            (w.submit(&tx), TxError::Replay { signer: w.key("bank"), expected: 2, got: 1 })
+            (
+                w.submit(&tx),
+                TxError::Replay {
+                    signer: w.key("bank"),
+                    expected: 2,
+                    got: 1,
+                },
+            )
         },
     },
     Rule {
         name: "nonces have no gaps",
         holds: pay_all,
         broken: |w, token| {
-            let mut tx = w.sign("supplier1", transfer_body(w, token, &[("supplier2", 10_000_000)]));
+            let mut tx = w.sign(
+                "supplier1",
+                transfer_body(w, token, &[("supplier2", 10_000_000)]),
+            );
             tx.tx.nonce += 1;
             let tx = tx.tx.sign(&w.keys["supplier1"]);
-            (w.submit(&tx), TxError::NonceTooHigh { signer: w.key("supplier1"), expected: 0, got: 1 })
+            (
+                w.submit(&tx),
+                TxError::NonceTooHigh {
+                    signer: w.key("supplier1"),
+                    expected: 0,
+                    got: 1,
+                },
+            )
         },
     },
     Rule {
         name: "the signer is registered",
         holds: |w, _| register(w, "new supplier", vec![Role::Supplier]),
         broken: |w, _| {
-            let body = TxBody::GrantCreditLine { core: w.key("core"), limit: Amount(5) };
-            (w.run("outsider", body), TxError::UnknownParticipant { key: w.key("outsider") })
+            let body = TxBody::GrantCreditLine {
+                core: w.key("core"),
+                limit: Amount(5),
+            };
+            (
+                w.run("outsider", body),
+                TxError::UnknownParticipant {
+                    key: w.key("outsider"),
+                },
+            )
         },
     },
     Rule {
         name: "the signer is active",
-        holds: |w, _| w.run("operator", TxBody::DeactivateParticipant { key: w.key("supplier3") }),
+        holds: |w, _| {
+            w.run(
+                "operator",
+                TxBody::DeactivateParticipant {
+                    key: w.key("supplier3"),
+                },
+            )
+        },
         broken: |w, token| {
-            w.ok("operator", TxBody::DeactivateParticipant { key: w.key("supplier1") });
-            (pay_all(w, token), TxError::ParticipantInactive { key: w.key("supplier1") })
+            w.ok(
+                "operator",
+                TxBody::DeactivateParticipant {
+                    key: w.key("supplier1"),
+                },
+            );
+            (
+                pay_all(w, token),
+                TxError::ParticipantInactive {
+                    key: w.key("supplier1"),
+                },
+            )
         },
     },
     Rule {
         name: "the signer has the kind's role",
-        holds: |w, _| w.run("bank", TxBody::GrantCreditLine { core: w.key("core"), limit: Amount(1) }),
+        holds: |w, _| {
+            w.run(
+                "bank",
+                TxBody::GrantCreditLine {
+                    core: w.key("core"),
+                    limit: Amount(1),
+                },
+            )
+        },
         broken: |w, _| {
-            let body = TxBody::GrantCreditLine { core: w.key("core"), limit: Amount(1) };
-            (w.run("supplier1", body), TxError::MissingRole { key: w.key("supplier1"), needed: Role::Bank })
+            let body = TxBody::GrantCreditLine {
+                core: w.key("core"),
+                limit: Amount(1),
+            };
+            (
+                w.run("supplier1", body),
+                TxError::MissingRole {
+                    key: w.key("supplier1"),
+                    needed: Role::Bank,
+                },
+            )
         },
     },
     Rule {
@@ -132,7 +240,13 @@ const RULES: &[Rule] = &[
                 maturity: Timestamp(w.now.0 + DAY),
                 invoice_ref: Hash::digest(b"INV-2"),
             };
-            (w.run("core", body), TxError::MissingRole { key: w.key("bank"), needed: Role::Supplier })
+            (
+                w.run("core", body),
+                TxError::MissingRole {
+                    key: w.key("bank"),
+                    needed: Role::Supplier,
+                },
+            )
         },
     },
     Rule {
@@ -141,7 +255,14 @@ const RULES: &[Rule] = &[
         broken: |w, _| {
             let key = w.key("supplier1");
             (
-                w.run("operator", TxBody::RegisterParticipant { key, name: "again".into(), roles: vec![Role::Supplier] }),
+                w.run(
+                    "operator",
+                    TxBody::RegisterParticipant {
+                        key,
+                        name: "again".into(),
+                        roles: vec![Role::Supplier],
+                    },
+                ),
                 TxError::ParticipantExists { key },
             )
         },
@@ -154,7 +275,14 @@ const RULES: &[Rule] = &[
     Rule {
         name: "a name is not empty",
         holds: |w, _| register(w, "n", vec![Role::Supplier]),
-        broken: |w, _| (register(w, "  ", vec![Role::Supplier]), TxError::EmptyText { what: "participant name" }),
+        broken: |w, _| {
+            (
+                register(w, "  ", vec![Role::Supplier]),
+                TxError::EmptyText {
+                    what: "participant name",
+                },
+            )
+        },
     },
     Rule {
         name: "a name is not too long",
@@ -162,13 +290,24 @@ const RULES: &[Rule] = &[
         broken: |w, _| {
             (
                 register(w, &"n".repeat(257), vec![Role::Supplier]),
-                TxError::TextTooLong { what: "participant name", len: 257, limit: 256 },
+                TxError::TextTooLong {
+                    what: "participant name",
+                    len: 257,
+                    limit: 256,
+                },
             )
         },
     },
     Rule {
         name: "amounts are positive",
-        holds: |w, token| w.transfer("supplier1", token, &[("supplier2", 1), ("supplier3", 9_999_999)]).map(|_| vec![]),
+        holds: |w, token| {
+            w.transfer(
+                "supplier1",
+                token,
+                &[("supplier2", 1), ("supplier3", 9_999_999)],
+            )
+            .map(|_| vec![])
+        },
         broken: |w, token| {
             let body = transfer_body(w, token, &[("supplier2", 0), ("supplier3", 10_000_000)]);
             (w.run("supplier1", body), TxError::ZeroAmount)
@@ -207,12 +346,24 @@ const RULES: &[Rule] = &[
     Rule {
         name: "credit lines from several banks add up",
         holds: |w, _| {
-            w.ok("bank2", TxBody::GrantCreditLine { core: w.key("core"), limit: Amount(50) });
+            w.ok(
+                "bank2",
+                TxBody::GrantCreditLine {
+                    core: w.key("core"),
+                    limit: Amount(50),
+                },
+            );
             w.confirm("INV-2", 90_000_050);
             Ok(vec![])
         },
         broken: |w, _| {
-            w.ok("bank2", TxBody::GrantCreditLine { core: w.key("core"), limit: Amount(50) });
+            w.ok(
+                "bank2",
+                TxBody::GrantCreditLine {
+                    core: w.key("core"),
+                    limit: Amount(50),
+                },
+            );
             let body = TxBody::ConfirmReceivable {
                 supplier: w.key("supplier1"),
                 amount: Amount(90_000_051),
@@ -246,7 +397,13 @@ const RULES: &[Rule] = &[
                 maturity: w.now,
                 invoice_ref: Hash::digest(b"INV-2"),
             };
-            (w.run("core", body), TxError::MaturityNotInFuture { maturity: w.now, now: w.now })
+            (
+                w.run("core", body),
+                TxError::MaturityNotInFuture {
+                    maturity: w.now,
+                    now: w.now,
+                },
+            )
         },
     },
     Rule {
@@ -262,7 +419,13 @@ const RULES: &[Rule] = &[
                 maturity: Timestamp(w.now.0 + DAY),
                 invoice_ref: Hash::digest(b"INV-1"),
             };
-            (w.run("core", body), TxError::InvoiceAlreadyConfirmed { invoice_ref: Hash::digest(b"INV-1"), token: root })
+            (
+                w.run("core", body),
+                TxError::InvoiceAlreadyConfirmed {
+                    invoice_ref: Hash::digest(b"INV-1"),
+                    token: root,
+                },
+            )
         },
     },
     Rule {
@@ -270,7 +433,10 @@ const RULES: &[Rule] = &[
         holds: pay_all,
         broken: |w, _| {
             let missing = TokenId(Hash::digest(b"nothing"));
-            (pay_all(w, missing), TxError::UnknownToken { token: missing })
+            (
+                pay_all(w, missing),
+                TxError::UnknownToken { token: missing },
+            )
         },
     },
     Rule {
@@ -280,7 +446,11 @@ const RULES: &[Rule] = &[
             let body = transfer_body(w, token, &[("supplier2", 10_000_000)]);
             (
                 w.run("supplier2", body),
-                TxError::NotHolder { token, holder: w.key("supplier1"), signer: w.key("supplier2") },
+                TxError::NotHolder {
+                    token,
+                    holder: w.key("supplier1"),
+                    signer: w.key("supplier2"),
+                },
             )
         },
     },
@@ -293,7 +463,14 @@ const RULES: &[Rule] = &[
         broken: |w, token| {
             let maturity = w.token(&token).maturity;
             w.now = maturity;
-            (pay_all(w, token), TxError::Matured { token, maturity, now: maturity })
+            (
+                pay_all(w, token),
+                TxError::Matured {
+                    token,
+                    maturity,
+                    now: maturity,
+                },
+            )
         },
     },
     Rule {
@@ -344,21 +521,42 @@ const RULES: &[Rule] = &[
     Rule {
         name: "a transfer has 1 to 64 outputs",
         holds: |w, token| {
-            let outputs: Vec<(&str, u64)> = std::iter::repeat_n(("supplier2", 156_250), 64).collect();
+            let outputs: Vec<(&str, u64)> =
+                std::iter::repeat_n(("supplier2", 156_250), 64).collect();
             w.transfer("supplier1", token, &outputs).map(|_| vec![])
         },
         broken: |w, token| {
             let outputs: Vec<(&str, u64)> = std::iter::repeat_n(("supplier2", 1), 65).collect();
             let body = transfer_body(w, token, &outputs);
-            (w.run("supplier1", body), TxError::OutputCount { got: 65, limit: 64 })
+            (
+                w.run("supplier1", body),
+                TxError::OutputCount { got: 65, limit: 64 },
+            )
         },
     },
     Rule {
         name: "outputs sum exactly to the input",
-        holds: |w, token| w.transfer("supplier1", token, &[("supplier2", 4_000_000), ("supplier1", 6_000_000)]).map(|_| vec![]),
+        holds: |w, token| {
+            w.transfer(
+                "supplier1",
+                token,
+                &[("supplier2", 4_000_000), ("supplier1", 6_000_000)],
+            )
+            .map(|_| vec![])
+        },
         broken: |w, token| {
-            let body = transfer_body(w, token, &[("supplier2", 4_000_000), ("supplier1", 5_999_999)]);
-            (w.run("supplier1", body), TxError::AmountsNotConserved { input: Amount(10_000_000), outputs: Amount(9_999_999) })
+            let body = transfer_body(
+                w,
+                token,
+                &[("supplier2", 4_000_000), ("supplier1", 5_999_999)],
+            );
+            (
+                w.run("supplier1", body),
+                TxError::AmountsNotConserved {
+                    input: Amount(10_000_000),
+                    outputs: Amount(9_999_999),
+                },
+            )
         },
     },
     Rule {
@@ -366,13 +564,26 @@ const RULES: &[Rule] = &[
         holds: pay_all,
         broken: |w, token| {
             let body = transfer_body(w, token, &[("outsider", 10_000_000)]);
-            (w.run("supplier1", body), TxError::UnknownParticipant { key: w.key("outsider") })
+            (
+                w.run("supplier1", body),
+                TxError::UnknownParticipant {
+                    key: w.key("outsider"),
+                },
+            )
         },
     },
     Rule {
         name: "financing is requested from a bank",
         holds: |w, token| request(w, token, "bank", 435),
-        broken: |w, token| (request(w, token, "supplier2", 435), TxError::MissingRole { key: w.key("supplier2"), needed: Role::Bank }),
+        broken: |w, token| {
+            (
+                request(w, token, "supplier2", 435),
+                TxError::MissingRole {
+                    key: w.key("supplier2"),
+                    needed: Role::Bank,
+                },
+            )
+        },
     },
     Rule {
         name: "a bank answers only a pending offer",
@@ -380,7 +591,12 @@ const RULES: &[Rule] = &[
             request(w, token, "bank", 435)?;
             w.run("bank", TxBody::AcceptFinancing { token })
         },
-        broken: |w, token| (w.run("bank", TxBody::AcceptFinancing { token }), TxError::NotPending { token }),
+        broken: |w, token| {
+            (
+                w.run("bank", TxBody::AcceptFinancing { token }),
+                TxError::NotPending { token },
+            )
+        },
     },
     Rule {
         name: "only the bank offered the token answers",
@@ -392,14 +608,26 @@ const RULES: &[Rule] = &[
             request(w, token, "bank", 435).expect("request");
             (
                 w.run("bank2", TxBody::AcceptFinancing { token }),
-                TxError::NotTheFinancingBank { token, bank: w.key("bank"), signer: w.key("bank2") },
+                TxError::NotTheFinancingBank {
+                    token,
+                    bank: w.key("bank"),
+                    signer: w.key("bank2"),
+                },
             )
         },
     },
     Rule {
         name: "the discount leaves a positive price",
         holds: |w, token| request(w, token, "bank", 39_999),
-        broken: |w, token| (request(w, token, "bank", 40_000), TxError::DiscountTooLarge { rate_bps: 40_000, days: 90 }),
+        broken: |w, token| {
+            (
+                request(w, token, "bank", 40_000),
+                TxError::DiscountTooLarge {
+                    rate_bps: 40_000,
+                    days: 90,
+                },
+            )
+        },
     },
     Rule {
         name: "a financing offer is not accepted after maturity",
@@ -412,7 +640,14 @@ const RULES: &[Rule] = &[
             request(w, token, "bank", 435).expect("request");
             let maturity = w.token(&token).maturity;
             w.now = maturity;
-            (w.run("bank", TxBody::AcceptFinancing { token }), TxError::Matured { token, maturity, now: maturity })
+            (
+                w.run("bank", TxBody::AcceptFinancing { token }),
+                TxError::Matured {
+                    token,
+                    maturity,
+                    now: maturity,
+                },
+            )
         },
     },
     Rule {
@@ -422,7 +657,9 @@ const RULES: &[Rule] = &[
             settle(w, root)
         },
         broken: |w, root| {
-            let child = w.transfer("supplier1", root, &[("supplier2", 10_000_000)]).expect("transfer")[0];
+            let child = w
+                .transfer("supplier1", root, &[("supplier2", 10_000_000)])
+                .expect("transfer")[0];
             mature(w);
             (settle(w, child), TxError::NotRoot { token: child, root })
         },
@@ -435,11 +672,27 @@ const RULES: &[Rule] = &[
         },
         broken: |w, root| {
             let other_core = w.key("outsider");
-            w.ok("operator", TxBody::RegisterParticipant { key: other_core, name: "core2".into(), roles: vec![Role::CoreEnterprise] });
+            w.ok(
+                "operator",
+                TxBody::RegisterParticipant {
+                    key: other_core,
+                    name: "core2".into(),
+                    roles: vec![Role::CoreEnterprise],
+                },
+            );
             mature(w);
             (
-                w.run("outsider", TxBody::Settle { root, payment_ref: "PAY".into() }),
-                TxError::NotIssuer { issuer: w.key("core"), signer: other_core },
+                w.run(
+                    "outsider",
+                    TxBody::Settle {
+                        root,
+                        payment_ref: "PAY".into(),
+                    },
+                ),
+                TxError::NotIssuer {
+                    issuer: w.key("core"),
+                    signer: other_core,
+                },
             )
         },
     },
@@ -452,7 +705,13 @@ const RULES: &[Rule] = &[
         broken: |w, root| {
             let maturity = w.token(&root).maturity;
             w.now = Timestamp(maturity.0 - 1);
-            (settle(w, root), TxError::NotMatured { maturity, now: Timestamp(maturity.0 - 1) })
+            (
+                settle(w, root),
+                TxError::NotMatured {
+                    maturity,
+                    now: Timestamp(maturity.0 - 1),
+                },
+            )
         },
     },
     Rule {
@@ -470,14 +729,26 @@ const RULES: &[Rule] = &[
     Rule {
         name: "settlement waits for disputes to be resolved",
         holds: |w, root| {
-            let parts = w.transfer("supplier1", root, &[("supplier2", 1), ("supplier3", 9_999_999)]).expect("split");
+            let parts = w
+                .transfer(
+                    "supplier1",
+                    root,
+                    &[("supplier2", 1), ("supplier3", 9_999_999)],
+                )
+                .expect("split");
             freeze(w, parts[0])?;
             w.ok("auditor", TxBody::Unfreeze { token: parts[0] });
             mature(w);
             settle(w, root)
         },
         broken: |w, root| {
-            let parts = w.transfer("supplier1", root, &[("supplier2", 1), ("supplier3", 9_999_999)]).expect("split");
+            let parts = w
+                .transfer(
+                    "supplier1",
+                    root,
+                    &[("supplier2", 1), ("supplier3", 9_999_999)],
+                )
+                .expect("split");
             freeze(w, parts[1]).expect("freeze");
             mature(w);
             (settle(w, root), TxError::TokenFrozen { token: parts[1] })
@@ -497,14 +768,36 @@ const RULES: &[Rule] = &[
             freeze(w, token)?;
             w.run("auditor", TxBody::Unfreeze { token })
         },
-        broken: |w, token| (w.run("auditor", TxBody::Unfreeze { token }), TxError::NotFrozen { token }),
+        broken: |w, token| {
+            (
+                w.run("auditor", TxBody::Unfreeze { token }),
+                TxError::NotFrozen { token },
+            )
+        },
     },
     Rule {
         name: "credit goes to a core enterprise",
-        holds: |w, _| w.run("bank", TxBody::GrantCreditLine { core: w.key("core"), limit: Amount(1) }),
+        holds: |w, _| {
+            w.run(
+                "bank",
+                TxBody::GrantCreditLine {
+                    core: w.key("core"),
+                    limit: Amount(1),
+                },
+            )
+        },
         broken: |w, _| {
-            let body = TxBody::GrantCreditLine { core: w.key("supplier1"), limit: Amount(1) };
-            (w.run("bank", body), TxError::MissingRole { key: w.key("supplier1"), needed: Role::CoreEnterprise })
+            let body = TxBody::GrantCreditLine {
+                core: w.key("supplier1"),
+                limit: Amount(1),
+            };
+            (
+                w.run("bank", body),
+                TxError::MissingRole {
+                    key: w.key("supplier1"),
+                    needed: Role::CoreEnterprise,
+                },
+            )
         },
     },
 ];
@@ -514,7 +807,10 @@ fn every_rule_holds_and_breaks_with_its_exact_error() {
     for rule in RULES {
         let (mut world, root) = World::funded();
         if let Err(error) = (rule.holds)(&mut world, root) {
-            panic!("rule {:?}: the holding case was refused: {error}", rule.name);
+            panic!(
+                "rule {:?}: the holding case was refused: {error}",
+                rule.name
+            );
         }
         let (mut world, root) = World::funded();
         let (outcome, expected) = (rule.broken)(&mut world, root);
@@ -528,9 +824,17 @@ fn every_rule_holds_and_breaks_with_its_exact_error() {
 #[test]
 fn a_refused_transaction_changes_nothing() {
     let (mut world, root) = World::funded();
-    let snapshot: Vec<_> = world.state.entries().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let snapshot: Vec<_> = world
+        .state
+        .entries()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let body = transfer_body(&world, root, &[("supplier2", 1)]);
     assert!(world.run("supplier1", body).is_err());
-    let after: Vec<_> = world.state.entries().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let after: Vec<_> = world
+        .state
+        .entries()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     assert_eq!(snapshot, after);
 }

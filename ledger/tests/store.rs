@@ -11,8 +11,9 @@ use common::{DAY, World};
 use crypto::{Hash, Keypair};
 use ledger::store::{Store, StoreError, TxLocation};
 use ledger::{
-    Amount, Block, BlockExecution, BlockHeader, Participant, SignedTransaction, StateKey, StateTree, StateValue, StateView, Timestamp,
-    TokenId, TokenStatus, TxBody, execute_block, tx_root,
+    Amount, Block, BlockExecution, BlockHeader, Participant, SignedTransaction, StateKey,
+    StateTree, StateValue, StateView, Timestamp, TokenId, TokenStatus, TxBody, execute_block,
+    tx_root,
 };
 
 /// Builds blocks of a deterministic history and keeps the in-memory truth.
@@ -39,12 +40,19 @@ impl Chain {
             let value = StateValue::Participant(participant.clone());
             tree.update(value.key().tree_key(), value.value_hash());
         }
-        Chain { world, tree, parent: Hash::ZERO, genesis }
+        Chain {
+            world,
+            tree,
+            parent: Hash::ZERO,
+            genesis,
+        }
     }
 
     fn open_store(&self, path: &std::path::Path) -> Store {
         let mut store = Store::open(path).expect("open store");
-        store.init_genesis(self.world.chain, &self.genesis).expect("genesis");
+        store
+            .init_genesis(self.world.chain, &self.genesis)
+            .expect("genesis");
         store
     }
 
@@ -54,7 +62,13 @@ impl Chain {
     fn next_txs(&self) -> Vec<SignedTransaction> {
         let world = &self.world;
         if world.height == 1 {
-            let mut nonce_world_txs = vec![world.sign("bank", TxBody::GrantCreditLine { core: world.key("core"), limit: Amount(u64::MAX / 4) })];
+            let mut nonce_world_txs = vec![world.sign(
+                "bank",
+                TxBody::GrantCreditLine {
+                    core: world.key("core"),
+                    limit: Amount(u64::MAX / 4),
+                },
+            )];
             let core = &world.keys["core"];
             let confirm = TxBody::ConfirmReceivable {
                 supplier: world.key("supplier1"),
@@ -62,7 +76,15 @@ impl Chain {
                 maturity: Timestamp(world.now.0 + 365 * DAY),
                 invoice_ref: Hash::digest(b"INV-1"),
             };
-            nonce_world_txs.push(ledger::Transaction { chain_id: world.chain, signer: core.public(), nonce: 0, body: confirm }.sign(core));
+            nonce_world_txs.push(
+                ledger::Transaction {
+                    chain_id: world.chain,
+                    signer: core.public(),
+                    nonce: 0,
+                    body: confirm,
+                }
+                .sign(core),
+            );
             return nonce_world_txs;
         }
         let suppliers = ["supplier1", "supplier2", "supplier3"];
@@ -72,7 +94,12 @@ impl Chain {
                 .state
                 .entries()
                 .filter_map(|(_, value)| match value {
-                    StateValue::Token(token) if token.holder == world.key(name) && token.status == TokenStatus::Active => Some(token.clone()),
+                    StateValue::Token(token)
+                        if token.holder == world.key(name)
+                            && token.status == TokenStatus::Active =>
+                    {
+                        Some(token.clone())
+                    }
                     _ => None,
                 })
                 .collect();
@@ -80,10 +107,22 @@ impl Chain {
                 let next = suppliers[(index + 1) % suppliers.len()];
                 let part = token.amount.0 / 10;
                 let outputs = vec![
-                    ledger::Output { recipient: world.key(next), amount: Amount(part) },
-                    ledger::Output { recipient: world.key(name), amount: Amount(token.amount.0 - part) },
+                    ledger::Output {
+                        recipient: world.key(next),
+                        amount: Amount(part),
+                    },
+                    ledger::Output {
+                        recipient: world.key(name),
+                        amount: Amount(token.amount.0 - part),
+                    },
                 ];
-                txs.push(world.sign(name, TxBody::Transfer { token: token.id, outputs }));
+                txs.push(world.sign(
+                    name,
+                    TxBody::Transfer {
+                        token: token.id,
+                        outputs,
+                    },
+                ));
             }
         }
         txs
@@ -94,7 +133,8 @@ impl Chain {
         let txs = self.next_txs();
         self.world.now = Timestamp(self.world.now.0 + 1_000);
         let context = self.world.context();
-        let execution = execute_block(&context, &self.world.state, &txs).expect("generated block is valid");
+        let execution =
+            execute_block(&context, &self.world.state, &txs).expect("generated block is valid");
         for value in execution.writes.values() {
             self.tree.update(value.key().tree_key(), value.value_hash());
         }
@@ -115,7 +155,9 @@ impl Chain {
 
     fn produce_and_commit(&mut self, store: &mut Store) -> Block {
         let (block, execution) = self.produce();
-        store.commit(&block, &certificate_for(&block), &execution).expect("commit");
+        store
+            .commit_execution(&block, &certificate_for(&block), execution)
+            .expect("commit");
         block
     }
 }
@@ -127,7 +169,11 @@ fn certificate_for(block: &Block) -> Vec<u8> {
 /// Every committed state entry in the store equals the in-memory truth.
 fn assert_same_state(store: &Store, world: &World) {
     for (key, value) in world.state.entries() {
-        assert_eq!(store.state(key).expect("read").as_ref(), Some(value), "entry {key:?}");
+        assert_eq!(
+            store.state(key).expect("read").as_ref(),
+            Some(value),
+            "entry {key:?}"
+        );
     }
 }
 
@@ -164,11 +210,16 @@ fn dropping_the_store_mid_sequence_keeps_exactly_the_committed_prefix() {
     let committed = store.meta().unwrap().clone();
     // A block that is executed and hashed but whose batch is never written.
     let (block, execution) = chain.produce();
-    assert_eq!(store.app_hash_after(execution.writes.values()), block.header.app_hash);
+    let tx_hashes = execution.tx_hashes.clone();
+    let prepared = store.prepare(execution);
+    assert_eq!(prepared.app_hash(), block.header.app_hash);
     // And one refused on the way in (its app hash is wrong).
     let mut bad = block.clone();
     bad.header.app_hash = Hash::digest(b"wrong");
-    assert!(matches!(store.commit(&bad, b"", &execution), Err(StoreError::AppHashMismatch { .. })));
+    assert!(matches!(
+        store.commit(&bad, b"", &prepared),
+        Err(StoreError::AppHashMismatch { .. })
+    ));
     drop(store);
 
     let store = Store::open(dir.path()).expect("reopen");
@@ -177,7 +228,7 @@ fn dropping_the_store_mid_sequence_keeps_exactly_the_committed_prefix() {
     for (key, value) in snapshot.entries() {
         assert_eq!(store.state(key).unwrap().as_ref(), Some(value));
     }
-    for hash in execution.tx_hashes {
+    for hash in tx_hashes {
         assert_eq!(store.tx_location(&hash).unwrap(), None);
     }
 }
@@ -190,22 +241,40 @@ fn blocks_that_do_not_follow_are_refused_and_change_nothing() {
     chain.produce_and_commit(&mut store);
     let (block, execution) = chain.produce();
     let before = store.meta().unwrap().clone();
+    let prepared = store.prepare(execution);
 
     let mut wrong_height = block.clone();
     wrong_height.header.height = 5;
-    assert!(matches!(store.commit(&wrong_height, b"", &execution), Err(StoreError::WrongHeight { expected: 2, got: 5 })));
+    assert!(matches!(
+        store.commit(&wrong_height, b"", &prepared),
+        Err(StoreError::WrongHeight {
+            expected: 2,
+            got: 5
+        })
+    ));
     let mut wrong_parent = block.clone();
     wrong_parent.header.parent_hash = Hash::digest(b"elsewhere");
-    assert!(matches!(store.commit(&wrong_parent, b"", &execution), Err(StoreError::WrongParent { height: 2, .. })));
+    assert!(matches!(
+        store.commit(&wrong_parent, b"", &prepared),
+        Err(StoreError::WrongParent { height: 2, .. })
+    ));
     let mut wrong_chain = block.clone();
     wrong_chain.header.chain_id = crypto::ChainId(Hash::digest(b"other"));
-    assert!(matches!(store.commit(&wrong_chain, b"", &execution), Err(StoreError::WrongChain { .. })));
+    assert!(matches!(
+        store.commit(&wrong_chain, b"", &prepared),
+        Err(StoreError::WrongChain { .. })
+    ));
     let mut wrong_app = block.clone();
     wrong_app.header.app_hash = Hash::digest(b"wrong");
-    assert!(matches!(store.commit(&wrong_app, b"", &execution), Err(StoreError::AppHashMismatch { height: 2, .. })));
+    assert!(matches!(
+        store.commit(&wrong_app, b"", &prepared),
+        Err(StoreError::AppHashMismatch { height: 2, .. })
+    ));
     assert_eq!(store.meta(), Some(&before));
 
-    store.commit(&block, b"cert", &execution).expect("the right block still commits");
+    store
+        .commit(&block, b"cert", &prepared)
+        .expect("the right block still commits");
     assert_eq!(store.meta().unwrap().app_hash, block.header.app_hash);
 }
 
@@ -223,10 +292,15 @@ fn a_store_whose_data_was_tampered_with_refuses_to_open() {
         let cfs = ledger::store::schema::ALL;
         let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), cfs).unwrap();
         let tokens = db.cf_handle(ledger::store::schema::TOKENS).unwrap();
-        let (key, value) = db.iterator_cf(tokens, rocksdb::IteratorMode::Start).next().unwrap().unwrap();
+        let (key, value) = db
+            .iterator_cf(tokens, rocksdb::IteratorMode::Start)
+            .next()
+            .unwrap()
+            .unwrap();
         let mut token: ledger::Token = borsh::from_slice(&value).unwrap();
         token.amount = Amount(token.amount.0 + 1);
-        db.put_cf(tokens, key, borsh::to_vec(&token).unwrap()).unwrap();
+        db.put_cf(tokens, key, borsh::to_vec(&token).unwrap())
+            .unwrap();
     }
     match Store::open(dir.path()) {
         Err(StoreError::Corrupt { what }) => assert!(what.contains("committed app hash"), "{what}"),
@@ -248,20 +322,38 @@ fn queries_answer_from_the_committed_state() {
     // Participant and credit line.
     let core = world.key("core");
     assert_eq!(store.participant(&core).unwrap().name, "core");
-    assert_eq!(store.credit_line(&core).unwrap().outstanding, Amount(1_000_000_000));
+    assert_eq!(
+        store.credit_line(&core).unwrap().outstanding,
+        Amount(1_000_000_000)
+    );
 
     // Location of a transaction.
     let confirm_hash = first.txs[1].hash();
-    assert_eq!(store.tx_location(&confirm_hash).unwrap(), Some(TxLocation { height: 1, index: 1 }));
+    assert_eq!(
+        store.tx_location(&confirm_hash).unwrap(),
+        Some(TxLocation {
+            height: 1,
+            index: 1
+        })
+    );
 
     // Holdings: exactly the unspent tokens of each holder.
     for name in ["supplier1", "supplier2", "supplier3", "bank"] {
-        let mut from_store: Vec<TokenId> = store.tokens_by_holder(&world.key(name)).unwrap().iter().map(|t| t.id).collect();
+        let mut from_store: Vec<TokenId> = store
+            .tokens_by_holder(&world.key(name))
+            .unwrap()
+            .iter()
+            .map(|t| t.id)
+            .collect();
         let mut expected: Vec<TokenId> = world
             .state
             .entries()
             .filter_map(|(_, value)| match value {
-                StateValue::Token(token) if token.holder == world.key(name) && token.is_unspent() => Some(token.id),
+                StateValue::Token(token)
+                    if token.holder == world.key(name) && token.is_unspent() =>
+                {
+                    Some(token.id)
+                }
                 _ => None,
             })
             .collect();
@@ -274,15 +366,28 @@ fn queries_answer_from_the_committed_state() {
     // ancestors lead to the root.
     let root = TokenId::derive(&confirm_hash, 0);
     let lineage = store.lineage(&root).unwrap().unwrap();
-    let token_count = world.state.entries().filter(|(key, _)| matches!(key, StateKey::Token(_))).count();
+    let token_count = world
+        .state
+        .entries()
+        .filter(|(key, _)| matches!(key, StateKey::Token(_)))
+        .count();
     assert_eq!(lineage.descendants.len() + 1, token_count);
     let leaf = lineage.descendants.last().unwrap().clone();
     let leaf_lineage = store.lineage(&leaf.id).unwrap().unwrap();
     assert_eq!(leaf_lineage.ancestors.last().unwrap().id, root);
-    for pair in std::iter::once(&leaf).chain(&leaf_lineage.ancestors).collect::<Vec<_>>().windows(2) {
+    for pair in std::iter::once(&leaf)
+        .chain(&leaf_lineage.ancestors)
+        .collect::<Vec<_>>()
+        .windows(2)
+    {
         assert_eq!(pair[0].parent_id, Some(pair[1].id));
     }
-    assert!(store.lineage(&TokenId(Hash::digest(b"none"))).unwrap().is_none());
+    assert!(
+        store
+            .lineage(&TokenId(Hash::digest(b"none")))
+            .unwrap()
+            .is_none()
+    );
 
     // A proof of one token verifies against the app hash, and only for its value.
     let app_hash = store.meta().unwrap().app_hash;
@@ -291,7 +396,11 @@ fn queries_answer_from_the_committed_state() {
     assert!(proof.verify(&app_hash, &key.tree_key(), &value.value_hash()));
     let mut forged = leaf.clone();
     forged.amount = Amount(forged.amount.0 + 1);
-    assert!(!proof.verify(&app_hash, &key.tree_key(), &StateValue::Token(forged).value_hash()));
+    assert!(!proof.verify(
+        &app_hash,
+        &key.tree_key(),
+        &StateValue::Token(forged).value_hash()
+    ));
 }
 
 #[test]
@@ -315,7 +424,9 @@ const CRASH_DIR: &str = "SCF_LEDGER_CRASH_DIR";
 /// run as an ordinary test.
 #[test]
 fn crash_child_process_entry_point() {
-    let Ok(dir) = std::env::var(CRASH_DIR) else { return };
+    let Ok(dir) = std::env::var(CRASH_DIR) else {
+        return;
+    };
     let mut chain = Chain::new();
     let mut store = chain.open_store(std::path::Path::new(&dir));
     for _ in 0..2_000 {
@@ -329,7 +440,12 @@ fn kill_dash_nine_while_committing_leaves_exactly_a_committed_prefix() {
     for (round, kill_after) in [7u64, 23, 41].into_iter().enumerate() {
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "crash_child_process_entry_point", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "crash_child_process_entry_point",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CRASH_DIR, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -349,11 +465,17 @@ fn kill_dash_nine_while_committing_leaves_exactly_a_committed_prefix() {
         // SIGKILL while it is in the middle of the next commits.
         child.kill().expect("kill child");
         child.wait().unwrap();
-        assert!(last_reported >= kill_after, "round {round}: child stopped early at {last_reported}");
+        assert!(
+            last_reported >= kill_after,
+            "round {round}: child stopped early at {last_reported}"
+        );
 
         let store = Store::open(dir.path()).expect("reopen after kill -9");
         let height = store.meta().unwrap().height;
-        assert!(height >= last_reported, "round {round}: lost committed block {last_reported}, store at {height}");
+        assert!(
+            height >= last_reported,
+            "round {round}: lost committed block {last_reported}, store at {height}"
+        );
         // The store is exactly the deterministic history up to its height.
         let mut truth = Chain::new();
         let mut last = None;
@@ -361,8 +483,16 @@ fn kill_dash_nine_while_committing_leaves_exactly_a_committed_prefix() {
             last = Some(truth.produce().0);
         }
         let last = last.unwrap();
-        assert_eq!(store.meta().unwrap().app_hash, last.header.app_hash, "round {round}");
-        assert_eq!(store.meta().unwrap().block_hash, last.hash(), "round {round}");
+        assert_eq!(
+            store.meta().unwrap().app_hash,
+            last.header.app_hash,
+            "round {round}"
+        );
+        assert_eq!(
+            store.meta().unwrap().block_hash,
+            last.hash(),
+            "round {round}"
+        );
         assert_same_state(&store, &truth.world);
         assert!(store.block(height + 1).unwrap().is_none());
     }
@@ -373,12 +503,21 @@ fn genesis_is_written_once_and_refuses_another_chain() {
     let dir = tempfile::tempdir().unwrap();
     let chain = Chain::new();
     let mut store = chain.open_store(dir.path());
-    let meta = store.init_genesis(chain.world.chain, &chain.genesis).unwrap().clone();
+    let meta = store
+        .init_genesis(chain.world.chain, &chain.genesis)
+        .unwrap()
+        .clone();
     assert_eq!(meta.height, 0);
     let other = crypto::ChainId(Hash::digest(b"another chain"));
-    assert!(matches!(store.init_genesis(other, &chain.genesis), Err(StoreError::OtherChain { .. })));
+    assert!(matches!(
+        store.init_genesis(other, &chain.genesis),
+        Err(StoreError::OtherChain { .. })
+    ));
     let participant = store.participant(&chain.world.key("operator")).unwrap();
     assert!(participant.active);
-    assert_eq!(chain.world.state.participant(&chain.world.key("operator")), Some(participant));
+    assert_eq!(
+        chain.world.state.participant(&chain.world.key("operator")),
+        Some(participant)
+    );
     let _ = Block::from_bytes(&[]).unwrap_err();
 }

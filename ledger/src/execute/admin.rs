@@ -11,7 +11,12 @@ use crate::participant::{Participant, Role};
 use crate::state::{Changes, StateValue, StateView};
 use crate::token::{CreditLine, TokenId, TokenStatus};
 
-pub(super) fn register<S: StateView>(call: &Call<'_, S>, key: &PublicKey, name: &str, roles: &[Role]) -> Result<Changes, TxError> {
+pub(super) fn register<S: StateView>(
+    call: &Call<'_, S>,
+    key: &PublicKey,
+    name: &str,
+    roles: &[Role],
+) -> Result<Changes, TxError> {
     if call.state.participant(key).is_some() {
         return Err(TxError::ParticipantExists { key: *key });
     }
@@ -19,26 +24,47 @@ pub(super) fn register<S: StateView>(call: &Call<'_, S>, key: &PublicKey, name: 
     if roles.is_empty() {
         return Err(TxError::NoRoles);
     }
-    Ok(vec![StateValue::Participant(Participant::new(*key, name.trim(), roles.iter().copied()))])
+    Ok(vec![StateValue::Participant(Participant::new(
+        *key,
+        name.trim(),
+        roles.iter().copied(),
+    ))])
 }
 
-pub(super) fn deactivate<S: StateView>(call: &Call<'_, S>, key: &PublicKey) -> Result<Changes, TxError> {
+pub(super) fn deactivate<S: StateView>(
+    call: &Call<'_, S>,
+    key: &PublicKey,
+) -> Result<Changes, TxError> {
     let mut participant = active_participant(call.state, key)?;
     participant.active = false;
     Ok(vec![StateValue::Participant(participant)])
 }
 
-pub(super) fn grant_credit_line<S: StateView>(call: &Call<'_, S>, core: &PublicKey, limit: Amount) -> Result<Changes, TxError> {
+pub(super) fn grant_credit_line<S: StateView>(
+    call: &Call<'_, S>,
+    core: &PublicKey,
+    limit: Amount,
+) -> Result<Changes, TxError> {
     let core_participant = active_participant(call.state, core)?;
     require_role(&core_participant, Some(Role::CoreEnterprise))?;
-    let mut line = call.state.credit_line(core).unwrap_or_else(|| CreditLine::new(*core));
+    let mut line = call
+        .state
+        .credit_line(core)
+        .unwrap_or_else(|| CreditLine::new(*core));
     line.set_grant(call.signer.key, limit);
     Ok(vec![StateValue::CreditLine(line)])
 }
 
-pub(super) fn freeze<S: StateView>(call: &Call<'_, S>, id: &TokenId, reason: &str) -> Result<Changes, TxError> {
+pub(super) fn freeze<S: StateView>(
+    call: &Call<'_, S>,
+    id: &TokenId,
+    reason: &str,
+) -> Result<Changes, TxError> {
     check_text("freeze reason", reason)?;
-    let mut token = call.state.token(id).ok_or(TxError::UnknownToken { token: *id })?;
+    let mut token = call
+        .state
+        .token(id)
+        .ok_or(TxError::UnknownToken { token: *id })?;
     match token.status {
         TokenStatus::Spent { .. } => return Err(TxError::TokenSpent { token: *id }),
         TokenStatus::Settled { .. } => return Err(TxError::TokenSettled { token: *id }),
@@ -52,7 +78,10 @@ pub(super) fn freeze<S: StateView>(call: &Call<'_, S>, id: &TokenId, reason: &st
 }
 
 pub(super) fn unfreeze<S: StateView>(call: &Call<'_, S>, id: &TokenId) -> Result<Changes, TxError> {
-    let mut token = call.state.token(id).ok_or(TxError::UnknownToken { token: *id })?;
+    let mut token = call
+        .state
+        .token(id)
+        .ok_or(TxError::UnknownToken { token: *id })?;
     if !token.frozen {
         return Err(TxError::NotFrozen { token: *id });
     }

@@ -56,7 +56,10 @@ impl<'a> VerifiedTx<'a> {
 /// Checks one transaction's signature.
 pub fn verify(tx: &SignedTransaction) -> Result<VerifiedTx<'_>, TxError> {
     tx.verify_signature()?;
-    Ok(VerifiedTx { tx, hash: tx.hash() })
+    Ok(VerifiedTx {
+        tx,
+        hash: tx.hash(),
+    })
 }
 
 /// Checks many signatures at once (batched, across cores).
@@ -64,52 +67,91 @@ pub fn verify_batch(txs: &[SignedTransaction]) -> Vec<Result<VerifiedTx<'_>, TxE
     verify_signatures(txs)
         .into_iter()
         .zip(txs)
-        .map(|(result, tx)| result.map(|()| VerifiedTx { tx, hash: tx.hash() }))
+        .map(|(result, tx)| {
+            result.map(|()| VerifiedTx {
+                tx,
+                hash: tx.hash(),
+            })
+        })
         .collect()
 }
 
 /// Verifies the signature, then executes. See [`execute_verified`].
-pub fn execute(context: &BlockContext, state: &impl StateView, tx: &SignedTransaction) -> Result<Changes, TxError> {
+pub fn execute(
+    context: &BlockContext,
+    state: &impl StateView,
+    tx: &SignedTransaction,
+) -> Result<Changes, TxError> {
     execute_verified(context, state, verify(tx)?)
 }
 
 /// Applies the rules of `tx` to `state` at `context` and returns the new
 /// values it writes (including the signer's advanced nonce). A refused
 /// transaction changes nothing.
-pub fn execute_verified(context: &BlockContext, state: &impl StateView, verified: VerifiedTx<'_>) -> Result<Changes, TxError> {
+pub fn execute_verified(
+    context: &BlockContext,
+    state: &impl StateView,
+    verified: VerifiedTx<'_>,
+) -> Result<Changes, TxError> {
     let tx = &verified.tx.tx;
     if tx.chain_id != context.chain_id {
-        return Err(TxError::WrongChain { expected: context.chain_id, got: tx.chain_id });
+        return Err(TxError::WrongChain {
+            expected: context.chain_id,
+            got: tx.chain_id,
+        });
     }
     let mut signer = active_participant(state, &tx.signer)?;
     if tx.nonce < signer.next_nonce {
-        return Err(TxError::Replay { signer: signer.key, expected: signer.next_nonce, got: tx.nonce });
+        return Err(TxError::Replay {
+            signer: signer.key,
+            expected: signer.next_nonce,
+            got: tx.nonce,
+        });
     }
     if tx.nonce > signer.next_nonce {
-        return Err(TxError::NonceTooHigh { signer: signer.key, expected: signer.next_nonce, got: tx.nonce });
+        return Err(TxError::NonceTooHigh {
+            signer: signer.key,
+            expected: signer.next_nonce,
+            got: tx.nonce,
+        });
     }
     require_role(&signer, required_role(&tx.body))?;
 
-    let call = Call { context, state, signer: &signer, tx_hash: verified.hash };
+    let call = Call {
+        context,
+        state,
+        signer: &signer,
+        tx_hash: verified.hash,
+    };
     let mut changes = match &tx.body {
-        TxBody::RegisterParticipant { key, name, roles } => admin::register(&call, key, name, roles)?,
+        TxBody::RegisterParticipant { key, name, roles } => {
+            admin::register(&call, key, name, roles)?
+        }
         TxBody::DeactivateParticipant { key } => admin::deactivate(&call, key)?,
         TxBody::GrantCreditLine { core, limit } => admin::grant_credit_line(&call, core, *limit)?,
         TxBody::Freeze { token, reason } => admin::freeze(&call, token, reason)?,
         TxBody::Unfreeze { token } => admin::unfreeze(&call, token)?,
-        TxBody::ConfirmReceivable { supplier, amount, maturity, invoice_ref } => {
-            receivables::confirm(&call, supplier, *amount, *maturity, invoice_ref)?
-        }
+        TxBody::ConfirmReceivable {
+            supplier,
+            amount,
+            maturity,
+            invoice_ref,
+        } => receivables::confirm(&call, supplier, *amount, *maturity, invoice_ref)?,
         TxBody::Settle { root, payment_ref } => receivables::settle(&call, root, payment_ref)?,
         TxBody::Transfer { token, outputs } => tokens::transfer(&call, token, outputs)?,
-        TxBody::RequestFinancing { token, bank, rate_bps } => tokens::request_financing(&call, token, bank, *rate_bps)?,
+        TxBody::RequestFinancing {
+            token,
+            bank,
+            rate_bps,
+        } => tokens::request_financing(&call, token, bank, *rate_bps)?,
         TxBody::AcceptFinancing { token } => tokens::accept_financing(&call, token)?,
         TxBody::RejectFinancing { token } => tokens::reject_financing(&call, token)?,
     };
     // A transaction that deactivates its own signer must not have that
     // write undone by the nonce update below.
-    if let Some(StateValue::Participant(updated)) =
-        changes.iter().find(|value| matches!(value, StateValue::Participant(p) if p.key == signer.key))
+    if let Some(StateValue::Participant(updated)) = changes
+        .iter()
+        .find(|value| matches!(value, StateValue::Participant(p) if p.key == signer.key))
     {
         signer = updated.clone();
     }
@@ -123,8 +165,12 @@ pub fn execute_verified(context: &BlockContext, state: &impl StateView, verified
 /// depend on the token are made by the kind's own rules.
 fn required_role(body: &TxBody) -> Option<Role> {
     match body {
-        TxBody::RegisterParticipant { .. } | TxBody::DeactivateParticipant { .. } => Some(Role::Operator),
-        TxBody::GrantCreditLine { .. } | TxBody::AcceptFinancing { .. } | TxBody::RejectFinancing { .. } => Some(Role::Bank),
+        TxBody::RegisterParticipant { .. } | TxBody::DeactivateParticipant { .. } => {
+            Some(Role::Operator)
+        }
+        TxBody::GrantCreditLine { .. }
+        | TxBody::AcceptFinancing { .. }
+        | TxBody::RejectFinancing { .. } => Some(Role::Bank),
         TxBody::ConfirmReceivable { .. } | TxBody::Settle { .. } => Some(Role::CoreEnterprise),
         TxBody::Freeze { .. } | TxBody::Unfreeze { .. } => Some(Role::Auditor),
         // Any registered holder: a supplier, or a bank passing on a financed token.
@@ -142,14 +188,22 @@ pub(crate) struct Call<'a, S: StateView> {
 
 pub(crate) fn require_role(participant: &Participant, role: Option<Role>) -> Result<(), TxError> {
     match role {
-        Some(needed) if !participant.has_role(needed) => Err(TxError::MissingRole { key: participant.key, needed }),
+        Some(needed) if !participant.has_role(needed) => Err(TxError::MissingRole {
+            key: participant.key,
+            needed,
+        }),
         _ => Ok(()),
     }
 }
 
 /// A registered participant that has not been deactivated.
-pub(crate) fn active_participant(state: &impl StateView, key: &PublicKey) -> Result<Participant, TxError> {
-    let participant = state.participant(key).ok_or(TxError::UnknownParticipant { key: *key })?;
+pub(crate) fn active_participant(
+    state: &impl StateView,
+    key: &PublicKey,
+) -> Result<Participant, TxError> {
+    let participant = state
+        .participant(key)
+        .ok_or(TxError::UnknownParticipant { key: *key })?;
     if !participant.active {
         return Err(TxError::ParticipantInactive { key: *key });
     }
@@ -162,7 +216,11 @@ pub(crate) fn check_text(what: &'static str, text: &str) -> Result<(), TxError> 
         return Err(TxError::EmptyText { what });
     }
     if text.len() > MAX_TEXT_BYTES {
-        return Err(TxError::TextTooLong { what, len: text.len(), limit: MAX_TEXT_BYTES });
+        return Err(TxError::TextTooLong {
+            what,
+            len: text.len(),
+            limit: MAX_TEXT_BYTES,
+        });
     }
     Ok(())
 }

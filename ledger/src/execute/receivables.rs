@@ -9,7 +9,9 @@ use crate::amount::{Amount, Timestamp};
 use crate::error::TxError;
 use crate::participant::Role;
 use crate::state::{Changes, StateValue, StateView};
-use crate::token::{CreditLine, InvoiceRecord, Origin, Receivable, Settlement, Token, TokenId, TokenStatus};
+use crate::token::{
+    CreditLine, InvoiceRecord, Origin, Receivable, Settlement, Token, TokenId, TokenStatus,
+};
 
 pub(super) fn confirm<S: StateView>(
     call: &Call<'_, S>,
@@ -28,13 +30,27 @@ pub(super) fn confirm<S: StateView>(
         return Err(TxError::MaturityNotInFuture { maturity, now });
     }
     if let Some(record) = call.state.invoice(invoice_ref) {
-        return Err(TxError::InvoiceAlreadyConfirmed { invoice_ref: *invoice_ref, token: record.root_id });
+        return Err(TxError::InvoiceAlreadyConfirmed {
+            invoice_ref: *invoice_ref,
+            token: record.root_id,
+        });
     }
     let core = call.signer.key;
-    let mut line = call.state.credit_line(&core).unwrap_or_else(|| CreditLine::new(core));
+    let mut line = call
+        .state
+        .credit_line(&core)
+        .unwrap_or_else(|| CreditLine::new(core));
     let limit = line.limit();
-    let exceeded = TxError::CreditLineExceeded { core, limit, outstanding: line.outstanding, requested: amount };
-    let outstanding = line.outstanding.checked_add(amount).ok_or(exceeded.clone())?;
+    let exceeded = TxError::CreditLineExceeded {
+        core,
+        limit,
+        outstanding: line.outstanding,
+        requested: amount,
+    };
+    let outstanding = line
+        .outstanding
+        .checked_add(amount)
+        .ok_or(exceeded.clone())?;
     if outstanding > limit {
         return Err(exceeded);
     }
@@ -55,27 +71,56 @@ pub(super) fn confirm<S: StateView>(
         origin: Origin::Confirmed,
         created_at: call.context.height,
     };
-    let receivable = Receivable { root_id: id, issuer: core, amount, maturity, invoice_ref: *invoice_ref, settlement: None };
+    let receivable = Receivable {
+        root_id: id,
+        issuer: core,
+        amount,
+        maturity,
+        invoice_ref: *invoice_ref,
+        settlement: None,
+    };
     Ok(vec![
         StateValue::Token(token),
         StateValue::Receivable(receivable),
-        StateValue::Invoice(InvoiceRecord { invoice_ref: *invoice_ref, root_id: id }),
+        StateValue::Invoice(InvoiceRecord {
+            invoice_ref: *invoice_ref,
+            root_id: id,
+        }),
         StateValue::CreditLine(line),
     ])
 }
 
-pub(super) fn settle<S: StateView>(call: &Call<'_, S>, root: &TokenId, payment_ref: &str) -> Result<Changes, TxError> {
+pub(super) fn settle<S: StateView>(
+    call: &Call<'_, S>,
+    root: &TokenId,
+    payment_ref: &str,
+) -> Result<Changes, TxError> {
     let now = call.context.time;
-    let root_token = call.state.token(root).ok_or(TxError::UnknownToken { token: *root })?;
+    let root_token = call
+        .state
+        .token(root)
+        .ok_or(TxError::UnknownToken { token: *root })?;
     if root_token.parent_id.is_some() {
-        return Err(TxError::NotRoot { token: *root, root: root_token.root_id });
+        return Err(TxError::NotRoot {
+            token: *root,
+            root: root_token.root_id,
+        });
     }
-    let mut receivable = call.state.receivable(root).ok_or(TxError::UnknownToken { token: *root })?;
+    let mut receivable = call
+        .state
+        .receivable(root)
+        .ok_or(TxError::UnknownToken { token: *root })?;
     if receivable.issuer != call.signer.key {
-        return Err(TxError::NotIssuer { issuer: receivable.issuer, signer: call.signer.key });
+        return Err(TxError::NotIssuer {
+            issuer: receivable.issuer,
+            signer: call.signer.key,
+        });
     }
     if now < receivable.maturity {
-        return Err(TxError::NotMatured { maturity: receivable.maturity, now });
+        return Err(TxError::NotMatured {
+            maturity: receivable.maturity,
+            now,
+        });
     }
     if receivable.settlement.is_some() {
         return Err(TxError::AlreadySettled { root: *root });
@@ -91,13 +136,25 @@ pub(super) fn settle<S: StateView>(call: &Call<'_, S>, root: &TokenId, payment_r
     let mut changes = Vec::with_capacity(unspent.len() + 2);
     let tokens_paid = unspent.len() as u64;
     for mut token in unspent {
-        token.status = TokenStatus::Settled { payment_ref: payment_ref.to_string() };
+        token.status = TokenStatus::Settled {
+            payment_ref: payment_ref.to_string(),
+        };
         changes.push(StateValue::Token(token));
     }
-    receivable.settlement = Some(Settlement { payment_ref: payment_ref.to_string(), settled_at: now, tokens_paid });
-    let mut line = call.state.credit_line(&receivable.issuer).unwrap_or_else(|| CreditLine::new(receivable.issuer));
+    receivable.settlement = Some(Settlement {
+        payment_ref: payment_ref.to_string(),
+        settled_at: now,
+        tokens_paid,
+    });
+    let mut line = call
+        .state
+        .credit_line(&receivable.issuer)
+        .unwrap_or_else(|| CreditLine::new(receivable.issuer));
     // Confirmation added exactly this amount, so it cannot underflow.
-    line.outstanding = line.outstanding.checked_sub(receivable.amount).unwrap_or(Amount::ZERO);
+    line.outstanding = line
+        .outstanding
+        .checked_sub(receivable.amount)
+        .unwrap_or(Amount::ZERO);
     changes.push(StateValue::Receivable(receivable));
     changes.push(StateValue::CreditLine(line));
     Ok(changes)

@@ -16,9 +16,16 @@ const RATE_DAY_SCALE: u128 = 10_000 * 360;
 
 /// The token `id`, held by the signer, active, not frozen, not matured.
 fn usable_token<S: StateView>(call: &Call<'_, S>, id: &TokenId) -> Result<Token, TxError> {
-    let token = call.state.token(id).ok_or(TxError::UnknownToken { token: *id })?;
+    let token = call
+        .state
+        .token(id)
+        .ok_or(TxError::UnknownToken { token: *id })?;
     if token.holder != call.signer.key {
-        return Err(TxError::NotHolder { token: *id, holder: token.holder, signer: call.signer.key });
+        return Err(TxError::NotHolder {
+            token: *id,
+            holder: token.holder,
+            signer: call.signer.key,
+        });
     }
     match token.status {
         TokenStatus::Active => {}
@@ -35,13 +42,24 @@ fn usable_token<S: StateView>(call: &Call<'_, S>, id: &TokenId) -> Result<Token,
 
 fn not_matured(token: &Token, now: Timestamp) -> Result<(), TxError> {
     if now >= token.maturity {
-        return Err(TxError::Matured { token: token.id, maturity: token.maturity, now });
+        return Err(TxError::Matured {
+            token: token.id,
+            maturity: token.maturity,
+            now,
+        });
     }
     Ok(())
 }
 
 /// A child of `parent` created as output `index` of this transaction.
-fn child<S: StateView>(call: &Call<'_, S>, parent: &Token, index: u32, holder: PublicKey, amount: Amount, origin: Origin) -> Token {
+fn child<S: StateView>(
+    call: &Call<'_, S>,
+    parent: &Token,
+    index: u32,
+    holder: PublicKey,
+    amount: Amount,
+    origin: Origin,
+) -> Token {
     Token {
         id: TokenId::derive(&call.tx_hash, index),
         root_id: parent.root_id,
@@ -58,9 +76,16 @@ fn child<S: StateView>(call: &Call<'_, S>, parent: &Token, index: u32, holder: P
     }
 }
 
-pub(super) fn transfer<S: StateView>(call: &Call<'_, S>, id: &TokenId, outputs: &[Output]) -> Result<Changes, TxError> {
+pub(super) fn transfer<S: StateView>(
+    call: &Call<'_, S>,
+    id: &TokenId,
+    outputs: &[Output],
+) -> Result<Changes, TxError> {
     if outputs.is_empty() || outputs.len() > MAX_TRANSFER_OUTPUTS {
-        return Err(TxError::OutputCount { got: outputs.len(), limit: MAX_TRANSFER_OUTPUTS });
+        return Err(TxError::OutputCount {
+            got: outputs.len(),
+            limit: MAX_TRANSFER_OUTPUTS,
+        });
     }
     let mut input = usable_token(call, id)?;
     let mut sum = Amount::ZERO;
@@ -68,10 +93,15 @@ pub(super) fn transfer<S: StateView>(call: &Call<'_, S>, id: &TokenId, outputs: 
         if output.amount == Amount::ZERO {
             return Err(TxError::ZeroAmount);
         }
-        sum = sum.checked_add(output.amount).ok_or(TxError::AmountOverflow)?;
+        sum = sum
+            .checked_add(output.amount)
+            .ok_or(TxError::AmountOverflow)?;
     }
     if sum != input.amount {
-        return Err(TxError::AmountsNotConserved { input: input.amount, outputs: sum });
+        return Err(TxError::AmountsNotConserved {
+            input: input.amount,
+            outputs: sum,
+        });
     }
     for output in outputs {
         if output.recipient != call.signer.key {
@@ -81,7 +111,14 @@ pub(super) fn transfer<S: StateView>(call: &Call<'_, S>, id: &TokenId, outputs: 
     let mut changes = Vec::with_capacity(outputs.len() + 1);
     for (index, output) in outputs.iter().enumerate() {
         let index = u32::try_from(index).expect("at most MAX_TRANSFER_OUTPUTS outputs");
-        changes.push(StateValue::Token(child(call, &input, index, output.recipient, output.amount, Origin::Transferred)));
+        changes.push(StateValue::Token(child(
+            call,
+            &input,
+            index,
+            output.recipient,
+            output.amount,
+            Origin::Transferred,
+        )));
     }
     input.status = TokenStatus::Spent { by: call.tx_hash };
     changes.push(StateValue::Token(input));
@@ -95,7 +132,9 @@ fn discounted_price(amount: Amount, rate_bps: u32, days: u64) -> Result<Amount, 
         return Err(TxError::DiscountTooLarge { rate_bps, days });
     }
     let price = u128::from(amount.0) * (RATE_DAY_SCALE - discount) / RATE_DAY_SCALE;
-    Ok(Amount(u64::try_from(price).expect("price is at most the amount")))
+    Ok(Amount(
+        u64::try_from(price).expect("price is at most the amount"),
+    ))
 }
 
 pub(super) fn request_financing<S: StateView>(
@@ -108,14 +147,27 @@ pub(super) fn request_financing<S: StateView>(
     let bank_participant = active_participant(call.state, bank)?;
     require_role(&bank_participant, Some(Role::Bank))?;
     // Refuse at once an offer no bank could accept today.
-    discounted_price(token.amount, rate_bps, call.context.time.days_until(token.maturity))?;
-    token.status = TokenStatus::Pending { bank: *bank, rate_bps };
+    discounted_price(
+        token.amount,
+        rate_bps,
+        call.context.time.days_until(token.maturity),
+    )?;
+    token.status = TokenStatus::Pending {
+        bank: *bank,
+        rate_bps,
+    };
     Ok(vec![StateValue::Token(token)])
 }
 
 /// The token `id`, pending with the signer as its bank; returns the rate.
-fn offered_to_signer<S: StateView>(call: &Call<'_, S>, id: &TokenId) -> Result<(Token, u32), TxError> {
-    let token = call.state.token(id).ok_or(TxError::UnknownToken { token: *id })?;
+fn offered_to_signer<S: StateView>(
+    call: &Call<'_, S>,
+    id: &TokenId,
+) -> Result<(Token, u32), TxError> {
+    let token = call
+        .state
+        .token(id)
+        .ok_or(TxError::UnknownToken { token: *id })?;
     let (bank, rate_bps) = match token.status {
         TokenStatus::Pending { bank, rate_bps } => (bank, rate_bps),
         TokenStatus::Spent { .. } => return Err(TxError::TokenSpent { token: *id }),
@@ -123,12 +175,19 @@ fn offered_to_signer<S: StateView>(call: &Call<'_, S>, id: &TokenId) -> Result<(
         TokenStatus::Active => return Err(TxError::NotPending { token: *id }),
     };
     if bank != call.signer.key {
-        return Err(TxError::NotTheFinancingBank { token: *id, bank, signer: call.signer.key });
+        return Err(TxError::NotTheFinancingBank {
+            token: *id,
+            bank,
+            signer: call.signer.key,
+        });
     }
     Ok((token, rate_bps))
 }
 
-pub(super) fn accept_financing<S: StateView>(call: &Call<'_, S>, id: &TokenId) -> Result<Changes, TxError> {
+pub(super) fn accept_financing<S: StateView>(
+    call: &Call<'_, S>,
+    id: &TokenId,
+) -> Result<Changes, TxError> {
     let (mut token, rate_bps) = offered_to_signer(call, id)?;
     if token.frozen {
         return Err(TxError::TokenFrozen { token: *id });
@@ -137,13 +196,21 @@ pub(super) fn accept_financing<S: StateView>(call: &Call<'_, S>, id: &TokenId) -
     not_matured(&token, now)?;
     let days = now.days_until(token.maturity);
     let price = discounted_price(token.amount, rate_bps, days)?;
-    let origin = Origin::Financed { seller: token.holder, price, rate_bps, days };
+    let origin = Origin::Financed {
+        seller: token.holder,
+        price,
+        rate_bps,
+        days,
+    };
     let bought = child(call, &token, 0, call.signer.key, token.amount, origin);
     token.status = TokenStatus::Spent { by: call.tx_hash };
     Ok(vec![StateValue::Token(bought), StateValue::Token(token)])
 }
 
-pub(super) fn reject_financing<S: StateView>(call: &Call<'_, S>, id: &TokenId) -> Result<Changes, TxError> {
+pub(super) fn reject_financing<S: StateView>(
+    call: &Call<'_, S>,
+    id: &TokenId,
+) -> Result<Changes, TxError> {
     let (mut token, _) = offered_to_signer(call, id)?;
     token.status = TokenStatus::Active;
     Ok(vec![StateValue::Token(token)])
@@ -156,11 +223,17 @@ mod tests {
     #[test]
     fn discount_follows_the_360_day_formula() {
         // 1,000,000.00 at 4.35% for 90 days: 1,000,000 × (1 − 0.0435 × 90/360).
-        assert_eq!(discounted_price(Amount(100_000_000), 435, 90), Ok(Amount(98_912_500)));
+        assert_eq!(
+            discounted_price(Amount(100_000_000), 435, 90),
+            Ok(Amount(98_912_500))
+        );
         assert_eq!(discounted_price(Amount(100), 0, 1000), Ok(Amount(100)));
         assert_eq!(
             discounted_price(Amount(100), 10_000, 360),
-            Err(TxError::DiscountTooLarge { rate_bps: 10_000, days: 360 })
+            Err(TxError::DiscountTooLarge {
+                rate_bps: 10_000,
+                days: 360
+            })
         );
     }
 }

@@ -47,21 +47,40 @@ pub struct ChainMeta {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("RocksDB failed while {doing} at {path}: {source}")]
-    Rocks { doing: &'static str, path: PathBuf, source: rocksdb::Error },
+    Rocks {
+        doing: &'static str,
+        path: PathBuf,
+        source: rocksdb::Error,
+    },
     #[error("the store at {path} holds no chain yet: initialise it from genesis first")]
     NotInitialized { path: PathBuf },
     #[error("the store already holds chain {existing}, not {requested}")]
-    OtherChain { existing: ChainId, requested: ChainId },
+    OtherChain {
+        existing: ChainId,
+        requested: ChainId,
+    },
     #[error("block is for chain {got}, the store holds chain {expected}")]
     WrongChain { expected: ChainId, got: ChainId },
     #[error("expected block at height {expected}, got height {got}")]
     WrongHeight { expected: u64, got: u64 },
     #[error("block {height} names parent {got}, but the last committed block is {expected}")]
-    WrongParent { height: u64, expected: Hash, got: Hash },
+    WrongParent {
+        height: u64,
+        expected: Hash,
+        got: Hash,
+    },
     #[error("block {height} claims app hash {claimed}, executing it gives {computed}")]
-    AppHashMismatch { height: u64, claimed: Hash, computed: Hash },
+    AppHashMismatch {
+        height: u64,
+        claimed: Hash,
+        computed: Hash,
+    },
     #[error("block {height} has {txs} transactions but its execution covers {executed}")]
-    ExecutionMismatch { height: u64, txs: usize, executed: usize },
+    ExecutionMismatch {
+        height: u64,
+        txs: usize,
+        executed: usize,
+    },
     #[error("stored data is corrupt: {what}")]
     Corrupt { what: String },
 }
@@ -73,16 +92,49 @@ pub struct Store {
     path: PathBuf,
     tree: StateTree,
     meta: Option<ChainMeta>,
+    /// The ticket of the prepared block whose writes the tree holds
+    /// uncommitted, if any.
+    pending: Option<u64>,
+    next_ticket: u64,
+}
+
+/// A block's execution applied to the state tree but not yet committed.
+/// See [`Store::prepare`].
+#[derive(Debug)]
+pub struct PreparedBlock {
+    execution: BlockExecution,
+    app_hash: Hash,
+    ticket: u64,
+}
+
+impl PreparedBlock {
+    /// The state tree's root once this block is committed.
+    pub fn app_hash(&self) -> Hash {
+        self.app_hash
+    }
+
+    pub fn execution(&self) -> &BlockExecution {
+        &self.execution
+    }
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).field("meta", &self.meta).finish()
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("meta", &self.meta)
+            .finish()
     }
 }
 
 fn db_options() -> Options {
+    let mut table = rocksdb::BlockBasedOptions::default();
+    // Bloom filters make a lookup of an absent key (a new token, an unused
+    // invoice reference) skip the files that cannot hold it.
+    table.set_bloom_filter(10.0, false);
+    table.set_block_cache(&rocksdb::Cache::new_lru_cache(128 * 1024 * 1024));
     let mut options = Options::default();
+    options.set_block_based_table_factory(&table);
     options.create_if_missing(true);
     options.create_missing_column_families(true);
     options.set_compression_type(rocksdb::DBCompressionType::Lz4);
@@ -100,17 +152,34 @@ impl Store {
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
         let path = path.as_ref().to_path_buf();
         let options = db_options();
-        let descriptors = schema::ALL.iter().map(|name| ColumnFamilyDescriptor::new(*name, options.clone()));
-        let db = DB::open_cf_descriptors(&options, &path, descriptors)
-            .map_err(|source| StoreError::Rocks { doing: "opening the database", path: path.clone(), source })?;
-        let mut store = Store { db, path, tree: StateTree::new(), meta: None };
+        let descriptors = schema::ALL
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, options.clone()));
+        let db = DB::open_cf_descriptors(&options, &path, descriptors).map_err(|source| {
+            StoreError::Rocks {
+                doing: "opening the database",
+                path: path.clone(),
+                source,
+            }
+        })?;
+        let mut store = Store {
+            db,
+            path,
+            tree: StateTree::new(),
+            meta: None,
+            pending: None,
+            next_ticket: 0,
+        };
         store.meta = store.read_meta()?;
         if let Some(meta) = store.meta.clone() {
             store.tree = store.rebuild_tree()?;
             let computed = store.tree.root_hash();
             if computed != meta.app_hash {
                 return Err(StoreError::Corrupt {
-                    what: format!("state at height {} hashes to {computed}, committed app hash is {}", meta.height, meta.app_hash),
+                    what: format!(
+                        "state at height {} hashes to {computed}, committed app hash is {}",
+                        meta.height, meta.app_hash
+                    ),
                 });
             }
         }
@@ -122,18 +191,29 @@ impl Store {
     }
 
     fn rocks(&self, doing: &'static str) -> impl FnOnce(rocksdb::Error) -> StoreError + '_ {
-        move |source| StoreError::Rocks { doing, path: self.path.clone(), source }
+        move |source| StoreError::Rocks {
+            doing,
+            path: self.path.clone(),
+            source,
+        }
     }
 
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
-        self.db.cf_handle(name).expect("every column family is created on open")
+        self.db
+            .cf_handle(name)
+            .expect("every column family is created on open")
     }
 
     fn read_meta(&self) -> Result<Option<ChainMeta>, StoreError> {
-        let bytes = self.db.get_cf(self.cf(schema::METADATA), schema::META_KEY).map_err(self.rocks("reading metadata"))?;
+        let bytes = self
+            .db
+            .get_cf(self.cf(schema::METADATA), schema::META_KEY)
+            .map_err(self.rocks("reading metadata"))?;
         bytes
             .map(|bytes| {
-                borsh::from_slice(&bytes).map_err(|error| StoreError::Corrupt { what: format!("chain metadata: {error}") })
+                borsh::from_slice(&bytes).map_err(|error| StoreError::Corrupt {
+                    what: format!("chain metadata: {error}"),
+                })
             })
             .transpose()
     }
@@ -142,12 +222,16 @@ impl Store {
     fn rebuild_tree(&self) -> Result<StateTree, StoreError> {
         let mut entries = Vec::new();
         for (name, tag) in schema::STATE {
-            for item in self.db.iterator_cf(self.cf(name), rocksdb::IteratorMode::Start) {
-                let (key, value) = item.map_err(self.rocks("reading state to rebuild the state tree"))?;
+            for item in self
+                .db
+                .iterator_cf(self.cf(name), rocksdb::IteratorMode::Start)
+            {
+                let (key, value) =
+                    item.map_err(self.rocks("reading state to rebuild the state tree"))?;
                 entries.push((schema::tree_key(tag, &key), schema::value_hash(tag, &value)));
             }
         }
-        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        entries.sort_unstable_by_key(|entry| entry.0);
         Ok(StateTree::from_sorted(&entries))
     }
 
@@ -163,22 +247,42 @@ impl Store {
 
     /// Writes the genesis state (height 0). Calling it again with the same
     /// chain does nothing, so a node can always call it on start.
-    pub fn init_genesis(&mut self, chain_id: ChainId, participants: &[Participant]) -> Result<&ChainMeta, StoreError> {
+    pub fn init_genesis(
+        &mut self,
+        chain_id: ChainId,
+        participants: &[Participant],
+    ) -> Result<&ChainMeta, StoreError> {
         if let Some(meta) = &self.meta {
             if meta.chain_id != chain_id {
-                return Err(StoreError::OtherChain { existing: meta.chain_id, requested: chain_id });
+                return Err(StoreError::OtherChain {
+                    existing: meta.chain_id,
+                    requested: chain_id,
+                });
             }
             return Ok(self.meta.as_ref().expect("checked above"));
         }
-        let writes: Vec<StateValue> = participants.iter().cloned().map(StateValue::Participant).collect();
+        let writes: Vec<StateValue> = participants
+            .iter()
+            .cloned()
+            .map(StateValue::Participant)
+            .collect();
         self.tree.begin();
         let app_hash = self.apply_to_tree(writes.iter());
-        let meta = ChainMeta { chain_id, height: 0, block_hash: Hash::ZERO, app_hash };
+        let meta = ChainMeta {
+            chain_id,
+            height: 0,
+            block_hash: Hash::ZERO,
+            app_hash,
+        };
         let mut batch = WriteBatch::default();
         for value in &writes {
             self.put_state(&mut batch, value, 0);
         }
-        batch.put_cf(self.cf(schema::METADATA), schema::META_KEY, borsh::to_vec(&meta).expect("encoding to a Vec"));
+        batch.put_cf(
+            self.cf(schema::METADATA),
+            schema::META_KEY,
+            borsh::to_vec(&meta).expect("encoding to a Vec"),
+        );
         if let Err(error) = self.write_synced(batch, "writing the genesis state") {
             self.tree.rollback();
             return Err(error);
@@ -188,36 +292,84 @@ impl Store {
         Ok(self.meta.as_ref().expect("just set"))
     }
 
-    /// The app hash the state would have after `writes`, without keeping
-    /// them: what a proposer puts in its header.
-    pub fn app_hash_after<'a>(&mut self, writes: impl IntoIterator<Item = &'a StateValue>) -> Hash {
-        self.tree.begin();
-        let app_hash = self.apply_to_tree(writes);
+    /// Applies a block's writes to the state tree without committing them
+    /// and returns them with the resulting app hash: what a proposer puts in
+    /// its header, and what a validator compares with the proposed header.
+    /// Only one prepared block is held at a time: preparing another undoes
+    /// this one, and committing it then applies it again.
+    pub fn prepare(&mut self, execution: BlockExecution) -> PreparedBlock {
         self.tree.rollback();
-        app_hash
+        self.tree.begin();
+        let app_hash = self.apply_to_tree(execution.writes.values());
+        self.next_ticket += 1;
+        self.pending = Some(self.next_ticket);
+        PreparedBlock {
+            execution,
+            app_hash,
+            ticket: self.next_ticket,
+        }
+    }
+
+    /// Forgets a prepared block (a proposal that was not decided).
+    pub fn discard_prepared(&mut self) {
+        self.tree.rollback();
+        self.pending = None;
     }
 
     fn apply_to_tree<'a>(&mut self, writes: impl IntoIterator<Item = &'a StateValue>) -> Hash {
-        for value in writes {
-            self.tree.update(value.key().tree_key(), value.value_hash());
-        }
-        self.tree.root_hash()
+        self.tree.apply(
+            writes
+                .into_iter()
+                .map(|value| (value.key().tree_key(), value.value_hash())),
+        )
     }
 
-    /// Commits `block`, executed as `execution` on the current state, with
+    /// [`Store::prepare`] then [`Store::commit`].
+    pub fn commit_execution(
+        &mut self,
+        block: &Block,
+        certificate: &[u8],
+        execution: BlockExecution,
+    ) -> Result<(), StoreError> {
+        let prepared = self.prepare(execution);
+        self.commit(block, certificate, &prepared)
+    }
+
+    /// Commits `block`, executed as `prepared` on the current state, with
     /// its `certificate`, atomically and durably. Refuses a block that does
     /// not follow the last one or whose app hash does not match.
-    pub fn commit(&mut self, block: &Block, certificate: &[u8], execution: &BlockExecution) -> Result<(), StoreError> {
-        let meta = self.meta.clone().ok_or_else(|| StoreError::NotInitialized { path: self.path.clone() })?;
+    pub fn commit(
+        &mut self,
+        block: &Block,
+        certificate: &[u8],
+        prepared: &PreparedBlock,
+    ) -> Result<(), StoreError> {
+        let meta = self
+            .meta
+            .clone()
+            .ok_or_else(|| StoreError::NotInitialized {
+                path: self.path.clone(),
+            })?;
         let header = &block.header;
+        let execution = &prepared.execution;
         if header.chain_id != meta.chain_id {
-            return Err(StoreError::WrongChain { expected: meta.chain_id, got: header.chain_id });
+            return Err(StoreError::WrongChain {
+                expected: meta.chain_id,
+                got: header.chain_id,
+            });
         }
         if header.height != meta.height + 1 {
-            return Err(StoreError::WrongHeight { expected: meta.height + 1, got: header.height });
+            return Err(StoreError::WrongHeight {
+                expected: meta.height + 1,
+                got: header.height,
+            });
         }
         if header.parent_hash != meta.block_hash {
-            return Err(StoreError::WrongParent { height: header.height, expected: meta.block_hash, got: header.parent_hash });
+            return Err(StoreError::WrongParent {
+                height: header.height,
+                expected: meta.block_hash,
+                got: header.parent_hash,
+            });
         }
         if execution.tx_hashes.len() != block.txs.len() {
             return Err(StoreError::ExecutionMismatch {
@@ -226,25 +378,47 @@ impl Store {
                 executed: execution.tx_hashes.len(),
             });
         }
-        self.tree.begin();
-        let computed = self.apply_to_tree(execution.writes.values());
-        if computed != header.app_hash {
+        if self.pending != Some(prepared.ticket) {
+            // Another block was prepared since: put this one back in the tree.
             self.tree.rollback();
-            return Err(StoreError::AppHashMismatch { height: header.height, claimed: header.app_hash, computed });
+            self.tree.begin();
+            self.apply_to_tree(execution.writes.values());
+            self.pending = Some(prepared.ticket);
+        }
+        let computed = self.tree.root_hash();
+        if computed != header.app_hash {
+            self.discard_prepared();
+            return Err(StoreError::AppHashMismatch {
+                height: header.height,
+                claimed: header.app_hash,
+                computed,
+            });
         }
         let block_hash = header.hash();
-        let new_meta = ChainMeta { chain_id: meta.chain_id, height: header.height, block_hash, app_hash: computed };
+        let new_meta = ChainMeta {
+            chain_id: meta.chain_id,
+            height: header.height,
+            block_hash,
+            app_hash: computed,
+        };
         let batch = self.block_batch(block, certificate, execution, &new_meta);
         if let Err(error) = self.write_synced(batch, "committing a block") {
-            self.tree.rollback();
+            self.discard_prepared();
             return Err(error);
         }
         self.tree.commit();
+        self.pending = None;
         self.meta = Some(new_meta);
         Ok(())
     }
 
-    fn block_batch(&self, block: &Block, certificate: &[u8], execution: &BlockExecution, meta: &ChainMeta) -> WriteBatch {
+    fn block_batch(
+        &self,
+        block: &Block,
+        certificate: &[u8],
+        execution: &BlockExecution,
+        meta: &ChainMeta,
+    ) -> WriteBatch {
         let height = block.header.height;
         let mut batch = WriteBatch::default();
         let height_key = schema::height_key(height);
@@ -252,13 +426,24 @@ impl Store {
         batch.put_cf(self.cf(schema::CERTIFICATES), height_key, certificate);
         let tx_index = self.cf(schema::TX_INDEX);
         for (index, hash) in execution.tx_hashes.iter().enumerate() {
-            let location = TxLocation { height, index: u32::try_from(index).expect("fewer than 2^32 txs in a block") };
-            batch.put_cf(tx_index, hash.0.as_bytes(), borsh::to_vec(&location).expect("encoding to a Vec"));
+            let location = TxLocation {
+                height,
+                index: u32::try_from(index).expect("fewer than 2^32 txs in a block"),
+            };
+            batch.put_cf(
+                tx_index,
+                hash.0.as_bytes(),
+                borsh::to_vec(&location).expect("encoding to a Vec"),
+            );
         }
         for value in execution.writes.values() {
             self.put_state(&mut batch, value, height);
         }
-        batch.put_cf(self.cf(schema::METADATA), schema::META_KEY, borsh::to_vec(meta).expect("encoding to a Vec"));
+        batch.put_cf(
+            self.cf(schema::METADATA),
+            schema::META_KEY,
+            borsh::to_vec(meta).expect("encoding to a Vec"),
+        );
         batch
     }
 
@@ -284,7 +469,11 @@ impl Store {
                 batch.delete_cf(self.cf(schema::HOLDER_INDEX), holder_key);
             }
             if let (Some(parent), true) = (token.parent_id, token.created_at == height) {
-                batch.put_cf(self.cf(schema::CHILDREN), schema::pair_key(&parent.0.0, &token.id.0.0), []);
+                batch.put_cf(
+                    self.cf(schema::CHILDREN),
+                    schema::pair_key(&parent.0.0, &token.id.0.0),
+                    [],
+                );
             }
         }
     }
@@ -293,7 +482,9 @@ impl Store {
         let mut options = WriteOptions::default();
         // The batch is durable once `write` returns: fsync of the WAL.
         options.set_sync(true);
-        self.db.write_opt(batch, &options).map_err(self.rocks(doing))
+        self.db
+            .write_opt(batch, &options)
+            .map_err(self.rocks(doing))
     }
 
     /// The state tree key and raw location of `key`, for proofs.
@@ -303,6 +494,8 @@ impl Store {
 
     pub(crate) fn state_bytes(&self, key: &StateKey) -> Result<Option<Vec<u8>>, StoreError> {
         let (name, _, raw_key) = schema::state_location(key);
-        self.db.get_cf(self.cf(name), raw_key).map_err(self.rocks("reading state"))
+        self.db
+            .get_cf(self.cf(name), raw_key)
+            .map_err(self.rocks("reading state"))
     }
 }

@@ -13,7 +13,17 @@ use crate::token::{Token, TokenId};
 use crate::transaction::TxHash;
 
 /// Where a committed transaction is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    BorshSerialize,
+    BorshDeserialize,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct TxLocation {
     pub height: u64,
     pub index: u32,
@@ -31,20 +41,30 @@ pub struct Lineage {
 }
 
 fn decode_state(key: &StateKey, bytes: &[u8]) -> Result<StateValue, StoreError> {
-    let corrupt = |error: std::io::Error| StoreError::Corrupt { what: format!("state entry {key:?}: {error}") };
+    let corrupt = |error: std::io::Error| StoreError::Corrupt {
+        what: format!("state entry {key:?}: {error}"),
+    };
     Ok(match key {
-        StateKey::Participant(_) => StateValue::Participant(borsh::from_slice(bytes).map_err(corrupt)?),
+        StateKey::Participant(_) => {
+            StateValue::Participant(borsh::from_slice(bytes).map_err(corrupt)?)
+        }
         StateKey::Token(_) => StateValue::Token(borsh::from_slice(bytes).map_err(corrupt)?),
-        StateKey::CreditLine(_) => StateValue::CreditLine(borsh::from_slice(bytes).map_err(corrupt)?),
+        StateKey::CreditLine(_) => {
+            StateValue::CreditLine(borsh::from_slice(bytes).map_err(corrupt)?)
+        }
         StateKey::Invoice(_) => StateValue::Invoice(borsh::from_slice(bytes).map_err(corrupt)?),
-        StateKey::Receivable(_) => StateValue::Receivable(borsh::from_slice(bytes).map_err(corrupt)?),
+        StateKey::Receivable(_) => {
+            StateValue::Receivable(borsh::from_slice(bytes).map_err(corrupt)?)
+        }
     })
 }
 
 impl Store {
     /// One committed state entry.
     pub fn state(&self, key: &StateKey) -> Result<Option<StateValue>, StoreError> {
-        self.state_bytes(key)?.map(|bytes| decode_state(key, &bytes)).transpose()
+        self.state_bytes(key)?
+            .map(|bytes| decode_state(key, &bytes))
+            .transpose()
     }
 
     /// A committed token.
@@ -66,17 +86,24 @@ impl Store {
         self.prefix_second_halves(schema::CHILDREN, &parent.0.0)
     }
 
-    fn prefix_second_halves(&self, cf: &str, prefix: &[u8; 32]) -> Result<Vec<TokenId>, StoreError> {
+    fn prefix_second_halves(
+        &self,
+        cf: &str,
+        prefix: &[u8; 32],
+    ) -> Result<Vec<TokenId>, StoreError> {
         let mut ids = Vec::new();
-        let iterator = self.db.iterator_cf(self.cf(cf), rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward));
+        let iterator = self.db.iterator_cf(
+            self.cf(cf),
+            rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward),
+        );
         for item in iterator {
             let (key, _) = item.map_err(self.rocks("scanning an index"))?;
             if !key.starts_with(prefix) {
                 break;
             }
-            let id: [u8; 32] = key[32..]
-                .try_into()
-                .map_err(|_| StoreError::Corrupt { what: format!("{cf} key of {} bytes", key.len()) })?;
+            let id: [u8; 32] = key[32..].try_into().map_err(|_| StoreError::Corrupt {
+                what: format!("{cf} key of {} bytes", key.len()),
+            })?;
             ids.push(TokenId(crypto::Hash(id)));
         }
         Ok(ids)
@@ -89,7 +116,9 @@ impl Store {
         for (id, result) in ids.iter().zip(results) {
             let bytes = result
                 .map_err(self.rocks("reading tokens"))?
-                .ok_or_else(|| StoreError::Corrupt { what: format!("index names token {id} which is not stored") })?;
+                .ok_or_else(|| StoreError::Corrupt {
+                    what: format!("index names token {id} which is not stored"),
+                })?;
             match decode_state(&StateKey::Token(*id), &bytes)? {
                 StateValue::Token(token) => tokens.push(token),
                 _ => unreachable!("decode_state of a token key gives a token"),
@@ -100,13 +129,17 @@ impl Store {
 
     /// The token with its ancestors and descendants, or `None` if unknown.
     pub fn lineage(&self, id: &TokenId) -> Result<Option<Lineage>, StoreError> {
-        let Some(token) = self.token_by_id(id)? else { return Ok(None) };
+        let Some(token) = self.token_by_id(id)? else {
+            return Ok(None);
+        };
         let mut ancestors = Vec::new();
         let mut next = token.parent_id;
         while let Some(parent_id) = next {
             let parent = self
                 .token_by_id(&parent_id)?
-                .ok_or_else(|| StoreError::Corrupt { what: format!("token {id} has missing ancestor {parent_id}") })?;
+                .ok_or_else(|| StoreError::Corrupt {
+                    what: format!("token {id} has missing ancestor {parent_id}"),
+                })?;
             next = parent.parent_id;
             ancestors.push(parent);
         }
@@ -121,39 +154,61 @@ impl Store {
             }
             frontier = next_frontier;
         }
-        Ok(Some(Lineage { ancestors, token, descendants }))
+        Ok(Some(Lineage {
+            ancestors,
+            token,
+            descendants,
+        }))
     }
 
     /// The committed block at `height` (1 and up).
     pub fn block(&self, height: u64) -> Result<Option<Block>, StoreError> {
-        let bytes = self.db.get_cf(self.cf(schema::BLOCKS), schema::height_key(height)).map_err(self.rocks("reading a block"))?;
+        let bytes = self
+            .db
+            .get_cf(self.cf(schema::BLOCKS), schema::height_key(height))
+            .map_err(self.rocks("reading a block"))?;
         bytes
-            .map(|bytes| Block::from_bytes(&bytes).map_err(|error| StoreError::Corrupt { what: format!("block {height}: {error}") }))
+            .map(|bytes| {
+                Block::from_bytes(&bytes).map_err(|error| StoreError::Corrupt {
+                    what: format!("block {height}: {error}"),
+                })
+            })
             .transpose()
     }
 
     /// The certificate stored with the block at `height`.
     pub fn certificate(&self, height: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        self.db.get_cf(self.cf(schema::CERTIFICATES), schema::height_key(height)).map_err(self.rocks("reading a certificate"))
+        self.db
+            .get_cf(self.cf(schema::CERTIFICATES), schema::height_key(height))
+            .map_err(self.rocks("reading a certificate"))
     }
 
     /// Where a committed transaction sits.
     pub fn tx_location(&self, hash: &TxHash) -> Result<Option<TxLocation>, StoreError> {
-        let bytes = self.db.get_cf(self.cf(schema::TX_INDEX), hash.0.as_bytes()).map_err(self.rocks("reading the tx index"))?;
+        let bytes = self
+            .db
+            .get_cf(self.cf(schema::TX_INDEX), hash.0.as_bytes())
+            .map_err(self.rocks("reading the tx index"))?;
         bytes
             .map(|bytes| {
-                borsh::from_slice(&bytes).map_err(|error| StoreError::Corrupt { what: format!("tx index entry {hash}: {error}") })
+                borsh::from_slice(&bytes).map_err(|error| StoreError::Corrupt {
+                    what: format!("tx index entry {hash}: {error}"),
+                })
             })
             .transpose()
     }
 
     /// A committed entry with a proof of it against the current app hash.
     pub fn prove(&self, key: &StateKey) -> Result<Option<(StateValue, StateProof)>, StoreError> {
-        let Some(value) = self.state(key)? else { return Ok(None) };
+        let Some(value) = self.state(key)? else {
+            return Ok(None);
+        };
         let proof = self
             .tree()
             .prove(&key.tree_key())
-            .ok_or_else(|| StoreError::Corrupt { what: format!("{key:?} is stored but not in the state tree") })?;
+            .ok_or_else(|| StoreError::Corrupt {
+                what: format!("{key:?} is stored but not in the state tree"),
+            })?;
         Ok(Some((value, proof)))
     }
 }

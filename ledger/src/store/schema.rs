@@ -42,7 +42,13 @@ pub const ALL: [&str; 11] = [
 ];
 
 /// The state column families with their `StateKey`/`StateValue` variant tag.
-pub const STATE: [(&str, u8); 5] = [(PARTICIPANTS, 0), (TOKENS, 1), (CREDIT_LINES, 2), (INVOICES, 3), (RECEIVABLES, 4)];
+pub const STATE: [(&str, u8); 5] = [
+    (PARTICIPANTS, 0),
+    (TOKENS, 1),
+    (CREDIT_LINES, 2),
+    (INVOICES, 3),
+    (RECEIVABLES, 4),
+];
 
 /// The metadata key under which [`super::ChainMeta`] is stored.
 pub const META_KEY: &[u8] = b"chain";

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use crypto::{ChainId, Hash, Keypair, PublicKey};
 use ledger::{
-    Amount, BlockContext, Changes, MemoryState, Participant, Role, SignedTransaction, StateView, Timestamp, TokenId, Transaction,
-    TxBody, TxError, execute,
+    Amount, BlockContext, Changes, MemoryState, Participant, Role, SignedTransaction, StateView,
+    Timestamp, TokenId, Transaction, TxBody, TxError, execute,
 };
 
 pub const DAY: u64 = Timestamp::MILLIS_PER_DAY;
@@ -43,11 +43,21 @@ impl World {
         let mut state = MemoryState::new();
         for (index, (name, roles)) in PARTICIPANTS.iter().enumerate() {
             let key = Keypair::from_seed([index as u8 + 1; 32]);
-            state.apply([ledger::StateValue::Participant(Participant::new(key.public(), *name, roles.iter().copied()))]);
+            state.apply([ledger::StateValue::Participant(Participant::new(
+                key.public(),
+                *name,
+                roles.iter().copied(),
+            ))]);
             keys.insert(*name, key);
         }
         keys.insert("outsider", Keypair::from_seed([200; 32]));
-        World { chain: ChainId(Hash::digest(b"test chain")), state, keys, height: 1, now: START }
+        World {
+            chain: ChainId(Hash::digest(b"test chain")),
+            state,
+            keys,
+            height: 1,
+            now: START,
+        }
     }
 
     /// [`World::new`] with a 1,000,000.00 credit line from "bank" to "core"
@@ -55,7 +65,13 @@ impl World {
     /// days. Returns the world and the root token.
     pub fn funded() -> (World, TokenId) {
         let mut world = World::new();
-        world.ok("bank", TxBody::GrantCreditLine { core: world.key("core"), limit: Amount(100_000_000) });
+        world.ok(
+            "bank",
+            TxBody::GrantCreditLine {
+                core: world.key("core"),
+                limit: Amount(100_000_000),
+            },
+        );
         let root = world.confirm("INV-1", 10_000_000);
         (world, root)
     }
@@ -65,14 +81,27 @@ impl World {
     }
 
     pub fn context(&self) -> BlockContext {
-        BlockContext { chain_id: self.chain, height: self.height, time: self.now }
+        BlockContext {
+            chain_id: self.chain,
+            height: self.height,
+            time: self.now,
+        }
     }
 
     /// Signs `body` by `signer` with its next nonce.
     pub fn sign(&self, signer: &str, body: TxBody) -> SignedTransaction {
         let key = &self.keys[signer];
-        let nonce = self.state.participant(&key.public()).map_or(0, |p| p.next_nonce);
-        Transaction { chain_id: self.chain, signer: key.public(), nonce, body }.sign(key)
+        let nonce = self
+            .state
+            .participant(&key.public())
+            .map_or(0, |p| p.next_nonce);
+        Transaction {
+            chain_id: self.chain,
+            signer: key.public(),
+            nonce,
+            body,
+        }
+        .sign(key)
     }
 
     /// Executes without applying.
@@ -96,7 +125,8 @@ impl World {
     /// Runs a transaction that must succeed.
     pub fn ok(&mut self, signer: &str, body: TxBody) -> Changes {
         let kind = body.kind();
-        self.run(signer, body).unwrap_or_else(|error| panic!("{kind} by {signer} refused: {error}"))
+        self.run(signer, body)
+            .unwrap_or_else(|error| panic!("{kind} by {signer} refused: {error}"))
     }
 
     /// "core" confirms `amount` to "supplier1" for `invoice`, maturing in 90 days.
@@ -111,12 +141,21 @@ impl World {
     }
 
     /// Transfers `token` held by `from`: `outputs` as (recipient, amount).
-    pub fn transfer(&mut self, from: &str, token: TokenId, outputs: &[(&str, u64)]) -> Result<Vec<TokenId>, TxError> {
+    pub fn transfer(
+        &mut self,
+        from: &str,
+        token: TokenId,
+        outputs: &[(&str, u64)],
+    ) -> Result<Vec<TokenId>, TxError> {
         let outputs = outputs
             .iter()
-            .map(|(to, amount)| ledger::Output { recipient: self.key(to), amount: Amount(*amount) })
+            .map(|(to, amount)| ledger::Output {
+                recipient: self.key(to),
+                amount: Amount(*amount),
+            })
             .collect();
-        self.run(from, TxBody::Transfer { token, outputs }).map(|changes| created(&changes))
+        self.run(from, TxBody::Transfer { token, outputs })
+            .map(|changes| created(&changes))
     }
 
     pub fn token(&self, id: &TokenId) -> ledger::Token {
@@ -129,7 +168,9 @@ pub fn created(changes: &Changes) -> Vec<TokenId> {
     changes
         .iter()
         .filter_map(|value| match value {
-            ledger::StateValue::Token(token) if token.status == ledger::TokenStatus::Active => Some(token.id),
+            ledger::StateValue::Token(token) if token.status == ledger::TokenStatus::Active => {
+                Some(token.id)
+            }
             _ => None,
         })
         .collect()
