@@ -15,6 +15,8 @@ lint: setup
 test: lint
 	cargo test --workspace
 
-# The ledger benchmarks of issue 3 (criterion; a few minutes).
+# The ledger benchmarks of issue 3 (criterion; about five minutes). The dev
+# profile has ledger, crypto and every dependency at opt-level 3 and reuses
+# the test build of RocksDB (a release build would compile RocksDB again).
 bench: setup
-	cargo bench -p ledger --bench ledger
+	cargo bench --profile dev -p ledger --bench ledger
