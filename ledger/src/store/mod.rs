@@ -487,7 +487,7 @@ impl Store {
             .map_err(self.rocks(doing))
     }
 
-    /// The state tree key and raw location of `key`, for proofs.
+    /// The state tree, for proofs.
     pub(crate) fn tree(&self) -> &StateTree {
         &self.tree
     }
