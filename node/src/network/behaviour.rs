@@ -1,0 +1,137 @@
+//! The libp2p behaviours the node runs on every connection, and their tuning.
+//!
+//! - the allow-list (first, so a connection from a peer outside genesis is
+//!   closed right after the Noise handshake, before any other protocol sees it);
+//! - gossipsub for the three topics;
+//! - request-response for block sync;
+//! - ping, to notice a connection whose peer vanished without closing it.
+//!
+//! What is done with the events is the swarm task's business.
+
+use std::time::Duration;
+
+use libp2p::allow_block_list::{self, AllowedPeers};
+use libp2p::gossipsub::{self, MessageAuthenticity, ValidationMode};
+use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{PeerId, identity, ping};
+
+use super::NetworkError;
+use super::sync_protocol::{SyncCodec, protocol_name};
+use super::topic::{GOSSIP_ENVELOPE_BYTES, Topic, max_gossip_frame_bytes};
+
+/// How long a sync request may take, on both sides, before it fails.
+pub const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A validator set is small and fully connected, so gossip is tuned for
+/// latency: a fast heartbeat, every peer in the mesh, flood publishing.
+const HEARTBEAT: Duration = Duration::from_millis(150);
+
+#[derive(NetworkBehaviour)]
+pub(crate) struct Behaviour {
+    pub(crate) allowed: allow_block_list::Behaviour<AllowedPeers>,
+    pub(crate) gossipsub: gossipsub::Behaviour,
+    pub(crate) sync: request_response::Behaviour<SyncCodec>,
+    pub(crate) ping: ping::Behaviour,
+}
+
+impl Behaviour {
+    pub(crate) fn new(
+        keypair: &identity::Keypair,
+        chain_id: &crypto::ChainId,
+        allowed_peers: impl IntoIterator<Item = PeerId>,
+    ) -> Result<Behaviour, NetworkError> {
+        let mut allowed = allow_block_list::Behaviour::<AllowedPeers>::default();
+        for peer in allowed_peers {
+            allowed.allow_peer(peer);
+        }
+
+        let mut gossipsub = gossipsub::Behaviour::new(
+            MessageAuthenticity::Signed(keypair.clone()),
+            gossipsub_config(chain_id)?,
+        )
+        .map_err(|error| NetworkError::Gossipsub(error.to_owned()))?;
+        for topic in Topic::ALL {
+            gossipsub
+                .subscribe(&topic.gossipsub_topic(chain_id))
+                .map_err(|error| NetworkError::Gossipsub(format!("subscribing: {error}")))?;
+        }
+
+        let sync = request_response::Behaviour::with_codec(
+            SyncCodec::default(),
+            [(protocol_name(chain_id), ProtocolSupport::Full)],
+            request_response::Config::default().with_request_timeout(SYNC_REQUEST_TIMEOUT),
+        );
+
+        // A missed ping on a loaded machine is not a dead peer: wait long.
+        let ping = ping::Behaviour::new(
+            ping::Config::new()
+                .with_interval(Duration::from_secs(10))
+                .with_timeout(Duration::from_secs(30)),
+        );
+
+        Ok(Behaviour {
+            allowed,
+            gossipsub,
+            sync,
+            ping,
+        })
+    }
+}
+
+fn gossipsub_config(chain_id: &crypto::ChainId) -> Result<gossipsub::Config, NetworkError> {
+    let mut builder = gossipsub::ConfigBuilder::default();
+    builder
+        // Every message is signed by its author and checked; unsigned or
+        // mis-signed messages are dropped by gossipsub itself.
+        .validation_mode(ValidationMode::Strict)
+        // Nothing is forwarded before the swarm task has checked its author
+        // and size (see `report_message_validation_result`).
+        .validate_messages()
+        .heartbeat_interval(HEARTBEAT)
+        .heartbeat_initial_delay(Duration::from_millis(100))
+        // 4 to 10 peers: the mesh holds most of them, so a message a peer
+        // missed is still forwarded to it by others.
+        .mesh_n_low(3)
+        .mesh_n(5)
+        .mesh_n_high(10)
+        .mesh_outbound_min(2)
+        .gossip_lazy(3)
+        // About 3 s of messages stay available to IWANT requests.
+        .history_length(20)
+        .history_gossip(3)
+        // The author sends to every subscribed peer directly: one hop.
+        .flood_publish(true)
+        .max_transmit_size(max_gossip_frame_bytes());
+    // The default message id (author + sequence number) is kept on purpose:
+    // consensus rebroadcasts identical bytes, which must not be dropped as
+    // duplicates; the node deduplicates what it receives itself.
+    for topic in Topic::ALL {
+        builder.max_transmit_size_for_topic(
+            topic.max_bytes() + GOSSIP_ENVELOPE_BYTES,
+            topic.gossipsub_topic(chain_id).hash(),
+        );
+    }
+    builder
+        .build()
+        .map_err(|error| NetworkError::Gossipsub(error.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gossipsub_tuning_is_accepted() {
+        let chain_id = crypto::ChainId(crypto::Hash([2; 32]));
+        let config = gossipsub_config(&chain_id).expect("valid tuning");
+        assert!(config.flood_publish());
+        assert_eq!(config.heartbeat_interval(), HEARTBEAT);
+        assert!(matches!(config.validation_mode(), ValidationMode::Strict));
+        let blocks = Topic::Blocks.gossipsub_topic(&chain_id).hash();
+        assert_eq!(
+            config.max_transmit_size_for_topic(&blocks),
+            Topic::Blocks.max_bytes() + GOSSIP_ENVELOPE_BYTES
+        );
+    }
+}

@@ -1,0 +1,475 @@
+//! The task that owns the libp2p swarm: it carries out the handles'
+//! commands, turns swarm events into [`NetworkEvent`]s, checks every gossip
+//! message's author and size before the node (or any other peer) sees it,
+//! and re-dials lost peers.
+//!
+//! It never waits on the node: events are offered with `try_send`, so a slow
+//! node cannot stall connections, and a sync answer the node owes is awaited
+//! as one future among others.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
+
+use libp2p::futures::StreamExt;
+use libp2p::futures::stream::FuturesUnordered;
+use libp2p::gossipsub::{self, MessageAcceptance, PublishError};
+use libp2p::request_response::{self, OutboundFailure, OutboundRequestId, ResponseChannel};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{DialError, ListenError, Swarm, SwarmEvent};
+use libp2p::{PeerId, ping};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, trace, warn};
+
+use super::behaviour::{Behaviour, BehaviourEvent, SYNC_REQUEST_TIMEOUT};
+use super::redial::Redial;
+use super::sync_protocol::{MAX_SYNC_RESPONSE_BYTES, SyncRequest, SyncResponse, encoded_len};
+use super::topic::{ChainTopics, Topic};
+use super::{KnownPeer, NetworkError, NetworkEvent, SharedState};
+
+/// What a [`super::Network`] handle asks of the swarm task.
+pub(crate) enum Command {
+    Publish {
+        topic: Topic,
+        bytes: Vec<u8>,
+    },
+    Request {
+        peer: PeerId,
+        request: SyncRequest,
+        reply: oneshot::Sender<Result<SyncResponse, NetworkError>>,
+    },
+    Shutdown,
+}
+
+/// A sync answer the node owes a peer: resolves when the node replies, drops
+/// the reply, or takes longer than the peer will wait.
+type OwedAnswer = Pin<
+    Box<dyn Future<Output = (PeerId, ResponseChannel<SyncResponse>, Option<SyncResponse>)> + Send>,
+>;
+
+pub(crate) struct SwarmTask {
+    swarm: Swarm<Behaviour>,
+    topics: ChainTopics,
+    names: BTreeMap<PeerId, String>,
+    redial: Redial,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<NetworkEvent>,
+    state: Arc<SharedState>,
+    requests: HashMap<OutboundRequestId, oneshot::Sender<Result<SyncResponse, NetworkError>>>,
+    answers: FuturesUnordered<OwedAnswer>,
+}
+
+impl SwarmTask {
+    pub(crate) fn new(
+        swarm: Swarm<Behaviour>,
+        chain_id: &crypto::ChainId,
+        peers: &[KnownPeer],
+        commands: mpsc::Receiver<Command>,
+        events: mpsc::Sender<NetworkEvent>,
+        state: Arc<SharedState>,
+    ) -> SwarmTask {
+        SwarmTask {
+            swarm,
+            topics: ChainTopics::new(chain_id),
+            names: peers
+                .iter()
+                .map(|peer| (peer.peer_id, peer.name.clone()))
+                .collect(),
+            redial: Redial::new(
+                peers
+                    .iter()
+                    .map(|peer| (peer.peer_id, peer.address.clone())),
+                Instant::now(),
+            ),
+            commands,
+            events,
+            state,
+            requests: HashMap::new(),
+            answers: FuturesUnordered::new(),
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        loop {
+            // With no dial pending, sleep "forever" (the branch is re-armed
+            // on every iteration).
+            let next_dial = self
+                .redial
+                .next_due()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                command = self.commands.recv() => match command {
+                    Some(Command::Shutdown) | None => break,
+                    Some(command) => self.on_command(command),
+                },
+                Some((peer, channel, answer)) = self.answers.next(), if !self.answers.is_empty() => {
+                    self.send_answer(peer, channel, answer);
+                }
+                () = tokio::time::sleep_until(next_dial.into()) => self.dial_due(),
+            }
+        }
+        info!(peer_id = %self.swarm.local_peer_id(), "network stopped");
+    }
+
+    fn name(&self, peer: &PeerId) -> &str {
+        self.names.get(peer).map_or("?", String::as_str)
+    }
+
+    fn emit(&self, event: NetworkEvent) {
+        match self.events.try_send(event) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(event)) => {
+                warn!(
+                    event = event_kind(&event),
+                    "the node is not taking network events; dropped one"
+                );
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                trace!("the node no longer takes network events");
+            }
+        }
+    }
+
+    fn dial_due(&mut self) {
+        let now = Instant::now();
+        for (peer, address) in self.redial.due(now) {
+            let opts = DialOpts::peer_id(peer)
+                .addresses(vec![address.clone()])
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build();
+            match self.swarm.dial(opts) {
+                Ok(()) => trace!(%peer, %address, "dialling"),
+                Err(DialError::DialPeerConditionFalse(_)) if self.swarm.is_connected(&peer) => {
+                    self.redial.connected(&peer, now);
+                }
+                Err(error) => {
+                    debug!(%peer, %address, %error, "cannot dial");
+                    self.redial.dial_failed(&peer, now);
+                }
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Publish { topic, bytes } => {
+                let hash = self.topics.hash(topic);
+                match self.swarm.behaviour_mut().gossipsub.publish(hash, bytes) {
+                    Ok(_) => {}
+                    Err(PublishError::NoPeersSubscribedToTopic) => {
+                        debug!(
+                            ?topic,
+                            "no connected peer is subscribed yet; message not sent"
+                        );
+                    }
+                    Err(error) => warn!(?topic, %error, "gossip publish failed"),
+                }
+            }
+            Command::Request {
+                peer,
+                request,
+                reply,
+            } => {
+                if !self.swarm.is_connected(&peer) {
+                    let _ = reply.send(Err(NetworkError::NotConnected { peer }));
+                    return;
+                }
+                let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+                self.requests.insert(id, reply);
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossip(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(event)) => self.on_ping(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Allowed(never)) => match never {},
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                num_established,
+                endpoint,
+                ..
+            } => {
+                if num_established.get() == 1 {
+                    info!(
+                        peer = %peer_id,
+                        name = self.name(&peer_id),
+                        address = %endpoint.get_remote_address(),
+                        "peer connected"
+                    );
+                    self.state
+                        .connected
+                        .write()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(peer_id);
+                    self.redial.connected(&peer_id, Instant::now());
+                    self.emit(NetworkEvent::PeerConnected(peer_id));
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                cause,
+                ..
+            } => {
+                if num_established == 0 {
+                    let cause = cause.map_or_else(|| "closed".to_owned(), |c| c.to_string());
+                    info!(peer = %peer_id, name = self.name(&peer_id), %cause, "peer disconnected");
+                    self.state
+                        .connected
+                        .write()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(&peer_id);
+                    self.redial.disconnected(&peer_id, Instant::now());
+                    self.emit(NetworkEvent::PeerDisconnected(peer_id));
+                }
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                let Some(peer) = peer_id else { return };
+                self.redial.dial_failed(&peer, Instant::now());
+                match error {
+                    DialError::WrongPeerId { obtained, address } => warn!(
+                        %peer,
+                        name = self.name(&peer),
+                        %address,
+                        %obtained,
+                        "the address answered with another peer id; check genesis"
+                    ),
+                    error => debug!(%peer, name = self.name(&peer), %error, "dial failed"),
+                }
+            }
+            SwarmEvent::IncomingConnectionError {
+                error,
+                peer_id,
+                send_back_addr,
+                ..
+            } => match error {
+                ListenError::Denied { cause } => warn!(
+                    peer = ?peer_id,
+                    address = %send_back_addr,
+                    %cause,
+                    "refused a connection from a peer outside genesis"
+                ),
+                error => debug!(address = %send_back_addr, %error, "incoming connection failed"),
+            },
+            SwarmEvent::NewListenAddr { address, .. } => {
+                info!(%address, "listening");
+                let mut addresses = self
+                    .state
+                    .listen_addrs
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if !addresses.contains(&address) {
+                    addresses.push(address);
+                }
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                info!(%address, "no longer listening");
+                self.state
+                    .listen_addrs
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .retain(|known| *known != address);
+            }
+            SwarmEvent::ListenerClosed {
+                addresses, reason, ..
+            } => warn!(?addresses, ?reason, "listener closed"),
+            SwarmEvent::ListenerError { error, .. } => warn!(%error, "listener error"),
+            other => trace!(event = ?other, "swarm event"),
+        }
+    }
+
+    fn on_gossip(&mut self, event: gossipsub::Event) {
+        match event {
+            gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            } => {
+                let topic = self.topics.topic(&message.topic);
+                let verdict = match (topic, message.source) {
+                    (None, _) => Err("an unknown topic".to_owned()),
+                    (_, None) => Err("no author".to_owned()),
+                    // Peers outside genesis cannot connect; a message they
+                    // authored can only come from a peer relaying it.
+                    (Some(_), Some(author)) if !self.names.contains_key(&author) => {
+                        Err(format!("author {author} outside genesis"))
+                    }
+                    (Some(topic), Some(_)) if message.data.len() > topic.max_bytes() => {
+                        Err(format!(
+                            "{} bytes over the limit of {}",
+                            message.data.len(),
+                            topic.max_bytes()
+                        ))
+                    }
+                    (Some(topic), Some(author)) => Ok((topic, author)),
+                };
+                let acceptance = match &verdict {
+                    Ok(_) => MessageAcceptance::Accept,
+                    Err(_) => MessageAcceptance::Reject,
+                };
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&message_id, &propagation_source, acceptance);
+                match verdict {
+                    Ok((topic, from)) => self.emit(NetworkEvent::Gossip {
+                        topic,
+                        from,
+                        bytes: message.data,
+                    }),
+                    Err(reason) => warn!(
+                        from = %propagation_source,
+                        topic = %message.topic,
+                        %reason,
+                        "dropped a gossip message"
+                    ),
+                }
+            }
+            gossipsub::Event::Subscribed { peer_id, topic } => {
+                debug!(peer = %peer_id, %topic, "peer subscribed");
+            }
+            gossipsub::Event::Unsubscribed { peer_id, topic } => {
+                debug!(peer = %peer_id, %topic, "peer unsubscribed");
+            }
+            gossipsub::Event::GossipsubNotSupported { peer_id } => {
+                warn!(peer = %peer_id, "peer does not speak gossipsub");
+            }
+            gossipsub::Event::SlowPeer {
+                peer_id,
+                failed_messages,
+            } => {
+                warn!(peer = %peer_id, ?failed_messages, "peer is too slow to take gossip");
+            }
+        }
+    }
+
+    fn on_sync(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => self.on_sync_request(peer, request, channel),
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some(reply) = self.requests.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                debug!(%peer, %error, "sync request failed");
+                if let Some(reply) = self.requests.remove(&request_id) {
+                    let error = match error {
+                        OutboundFailure::Timeout => NetworkError::RequestTimeout {
+                            peer,
+                            waited: SYNC_REQUEST_TIMEOUT,
+                        },
+                        error => NetworkError::RequestFailed {
+                            peer,
+                            reason: error.to_string(),
+                        },
+                    };
+                    let _ = reply.send(Err(error));
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                debug!(%peer, %error, "answering a sync request failed");
+            }
+            request_response::Event::ResponseSent { peer, .. } => {
+                trace!(%peer, "sync answer sent");
+            }
+        }
+    }
+
+    fn on_sync_request(
+        &mut self,
+        peer: PeerId,
+        request: SyncRequest,
+        channel: ResponseChannel<SyncResponse>,
+    ) {
+        let (reply, answer) = oneshot::channel();
+        self.emit(NetworkEvent::SyncRequest {
+            from: peer,
+            request,
+            reply,
+        });
+        // If the event was dropped, `answer` resolves at once with an error
+        // and the peer's request fails.
+        self.answers.push(Box::pin(async move {
+            let answer = tokio::time::timeout(SYNC_REQUEST_TIMEOUT, answer)
+                .await
+                .ok()
+                .and_then(Result::ok);
+            (peer, channel, answer)
+        }));
+    }
+
+    fn send_answer(
+        &mut self,
+        peer: PeerId,
+        channel: ResponseChannel<SyncResponse>,
+        answer: Option<SyncResponse>,
+    ) {
+        let Some(answer) = answer else {
+            debug!(%peer, "no answer to a sync request; the peer gets an error");
+            return;
+        };
+        // The codec would refuse to send it and the peer would see a broken
+        // stream; say why instead, so it can ask for less.
+        let size = encoded_len(&answer);
+        let answer = if size > MAX_SYNC_RESPONSE_BYTES {
+            warn!(%peer, size, limit = MAX_SYNC_RESPONSE_BYTES, "sync answer too large; refused");
+            SyncResponse::Error(format!(
+                "the answer of {size} bytes exceeds the sync limit of {MAX_SYNC_RESPONSE_BYTES} bytes; ask for fewer blocks"
+            ))
+        } else {
+            answer
+        };
+        if self
+            .swarm
+            .behaviour_mut()
+            .sync
+            .send_response(channel, answer)
+            .is_err()
+        {
+            debug!(%peer, "the peer stopped waiting for the sync answer");
+        }
+    }
+
+    fn on_ping(&mut self, event: ping::Event) {
+        match event.result {
+            Ok(rtt) => trace!(peer = %event.peer, ?rtt, "ping"),
+            // A peer that stops answering pings is gone without having closed
+            // the connection (a crashed host, a cut cable): close it, so the
+            // peer is reported disconnected and re-dialled.
+            Err(ping::Failure::Timeout) => {
+                warn!(peer = %event.peer, "ping timed out; closing the connection");
+                self.swarm.close_connection(event.connection);
+            }
+            Err(error) => debug!(peer = %event.peer, %error, "ping failed"),
+        }
+    }
+}
+
+fn event_kind(event: &NetworkEvent) -> &'static str {
+    match event {
+        NetworkEvent::Gossip { .. } => "gossip",
+        NetworkEvent::SyncRequest { .. } => "sync request",
+        NetworkEvent::PeerConnected(_) => "peer connected",
+        NetworkEvent::PeerDisconnected(_) => "peer disconnected",
+    }
+}
