@@ -1,5 +1,5 @@
 # The project's commands. `make test` is what CI runs.
-.PHONY: setup build test lint bench
+.PHONY: setup build test lint bench demo
 
 setup:
 	bash scripts/setup.sh
@@ -20,3 +20,9 @@ test: lint
 # the test build of RocksDB (a release build would compile RocksDB again).
 bench: setup
 	cargo bench --profile dev -p ledger --bench ledger
+
+# Installs what the build needs, builds `scf`, and runs the whole lifecycle of
+# a receivable on a local 4-validator testnet (in a temporary directory),
+# printing each step and the final lineage tree; stops the testnet and exits.
+demo: setup
+	cargo run -p cli --bin scf -- demo

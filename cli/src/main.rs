@@ -1,14 +1,154 @@
-//! The `scf` command-line tool. Its commands arrive with the CLI issue; until
-//! then it only answers `--help` and `--version`.
+//! `scf`: the scfledger command-line tool. Keys, genesis, running a node or a
+//! local testnet, every transaction, every query, the lineage trace, and the
+//! demo.
+//!
+//! `main` only parses arguments and dispatches; each command lives in its
+//! own module. Exit codes: 0 success, 1 an error (bad input, a file),
+//! 2 a usage error, 3 the node is unreachable, 4 refused (a ledger rule or the
+//! node said no), 5 not found, 6 accepted but not committed in time.
 
-use clap::Parser;
+mod audit;
+mod client;
+mod commands;
+mod demo;
+mod explain;
+mod genesis_cmd;
+mod keys;
+mod node_cmd;
+mod output;
+mod parse;
+mod queries;
+mod setup;
+mod testnet;
+mod trace;
+mod transactions;
 
-/// scfledger: a permissioned ledger for tokenized receivables.
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::client::NodeError;
+use crate::explain::CliError;
+
+/// scfledger: a permissioned ledger for tokenized receivables in supply-chain finance.
+///
+/// Quick start: `scf testnet --dir /tmp/scf` in one terminal, then
+/// `scf demo --dir /tmp/scf` in another (or just `scf demo`).
 #[derive(Parser, Debug)]
-#[command(name = "scf", version, about)]
-struct Cli {}
+#[command(name = "scf", version, about, long_about = None)]
+struct Cli {
+    /// Print results as JSON (errors too, on stderr).
+    #[arg(long, global = true)]
+    json: bool,
+    /// The node's HTTP API.
+    #[arg(
+        long,
+        global = true,
+        env = "SCF_NODE",
+        default_value = "http://127.0.0.1:8700"
+    )]
+    node: String,
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
-    Ok(())
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create and show key files.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Define a chain: genesis file and node homes.
+    #[command(subcommand)]
+    Genesis(genesis_cmd::GenesisCommand),
+    /// Run a node.
+    #[command(subcommand)]
+    Node(node_cmd::NodeCommand),
+    /// Run a local network of validators with demo participants until Ctrl-C.
+    Testnet(testnet::TestnetArgs),
+    /// Register, deactivate and show participants.
+    #[command(subcommand)]
+    Participant(commands::ParticipantCommand),
+    /// Credit lines (bank).
+    #[command(subcommand)]
+    Credit(commands::CreditCommand),
+    /// Confirm receivables and settle them (core enterprise).
+    #[command(subcommand)]
+    Receivable(commands::ReceivableCommand),
+    /// Transfer, freeze, show, list and trace tokens.
+    #[command(subcommand)]
+    Token(commands::TokenCommand),
+    /// Financing: request (holder), accept or reject (bank).
+    #[command(subcommand)]
+    Finance(commands::FinanceCommand),
+    /// Show blocks.
+    #[command(subcommand)]
+    Block(commands::BlockCommand),
+    /// Show transactions.
+    #[command(subcommand)]
+    Tx(commands::TxCommand),
+    /// Show the node's status: height, app hash, peers.
+    Status,
+    /// Verify the whole chain from genesis, or export it for offline verification (auditor).
+    Audit(audit::AuditArgs),
+    /// Run the whole lifecycle of a receivable on a local testnet.
+    Demo(demo::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.json;
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => report(&error, json),
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let Cli {
+        json,
+        node,
+        command,
+    } = cli;
+    match command {
+        Command::Keys(command) => keys::run(command, json),
+        Command::Genesis(command) => genesis_cmd::run(command, json),
+        Command::Node(command) => node_cmd::run(command),
+        Command::Testnet(args) => testnet::run(args, json),
+        Command::Participant(command) => commands::participant(command, &node, json),
+        Command::Credit(command) => commands::credit(command, &node, json),
+        Command::Receivable(command) => commands::receivable(command, &node, json),
+        Command::Token(command) => commands::token(command, &node, json),
+        Command::Finance(command) => commands::finance(command, &node, json),
+        Command::Block(command) => commands::block(command, &node, json),
+        Command::Tx(command) => commands::tx(command, &node, json),
+        Command::Status => queries::status(&client::NodeClient::new(&node), json),
+        Command::Audit(args) => audit::run(args, &node, json),
+        Command::Demo(args) => demo::run(args, json),
+    }
+}
+
+/// Prints the error and chooses the exit code.
+fn report(error: &anyhow::Error, json: bool) -> ExitCode {
+    let (code, name) = if let Some(cli) = error.downcast_ref::<CliError>() {
+        (cli.failure.exit_code(), cli.code.clone())
+    } else if let Some(node) = error.downcast_ref::<NodeError>() {
+        match node {
+            NodeError::Unreachable { .. } => (3, Some("unreachable".to_string())),
+            NodeError::Refused { code, .. } => (4, Some(code.clone())),
+            NodeError::BadAnswer { .. } => (1, None),
+        }
+    } else {
+        (1, None)
+    };
+    let message = format!("{error:#}");
+    if json {
+        let body = serde_json::json!({
+            "error": name.unwrap_or_else(|| "error".to_string()),
+            "detail": message,
+        });
+        eprintln!("{body}");
+    } else {
+        eprintln!("error: {message}");
+    }
+    ExitCode::from(code)
 }
