@@ -16,6 +16,7 @@
 //! app hash, transaction count); whether the block was agreed by the
 //! validators is consensus's business, and the certificate is kept as bytes.
 
+mod archive;
 mod queries;
 pub mod schema;
 
@@ -30,6 +31,7 @@ use crate::participant::Participant;
 use crate::state::{StateKey, StateValue};
 use crate::state_tree::StateTree;
 
+pub use archive::BlockArchive;
 pub use queries::{Lineage, TxLocation};
 
 /// What the store has committed: the chain and the last block.
