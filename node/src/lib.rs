@@ -1,4 +1,461 @@
-//! The scfledger node: libp2p networking, mempool, consensus driver, block
-//! sync and the HTTP API. Filled by the node issue; empty until then.
+//! The scfledger node: the process a bank or a core enterprise runs.
+//!
+//! It wires the `ledger` (rules and RocksDB store) and `consensus` (the pure
+//! BFT engine) into a validator or an observer on tokio:
+//!
+//! - [`network`]: libp2p (TCP, Noise, Yamux), gossipsub topics per chain,
+//!   request-response block sync; only genesis peers may connect.
+//! - [`mempool`]: signed transactions waiting for a block.
+//! - [`driver`]: the single owner of the consensus engine and the store's
+//!   writer, on a thread of its own: proposes, validates, commits, syncs.
+//! - [`api`]: the HTTP JSON API and Prometheus metrics.
+//! - [`home`]: the home directory and `config.toml`.
+//!
+//! [`start`] brings a node up and returns a handle; [`run`] is what
+//! `scf node start` calls: start, wait for the shutdown signal, stop.
 
+pub mod api;
+pub mod driver;
+pub mod home;
+pub mod localnet;
+pub mod mempool;
+pub mod metrics;
 pub mod network;
+pub mod shared;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ledger::SignedTransaction;
+use ledger::store::Store;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+pub use home::{ConfigFile, NodeConfig, Overrides};
+
+use driver::{Driver, DriverError, DriverSetup, Event};
+use mempool::Mempool;
+use network::{
+    KnownPeer, Network, NetworkConfig, NetworkEvent, SyncRequest, SyncResponse, SyncedBlock, Topic,
+};
+use shared::Shared;
+
+/// Most transactions gossiped in one message.
+const GOSSIP_BATCH_TXS: usize = 2_000;
+/// Most bytes of transactions gossiped in one message (under the topic limit).
+const GOSSIP_BATCH_BYTES: usize = 900 * 1024;
+/// Most bytes of blocks in one sync answer (under the protocol limit).
+const SYNC_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+
+/// Why a node could not start or stopped on its own.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Home(#[from] home::HomeError),
+    #[error("store at {path}: {error}")]
+    Store {
+        path: std::path::PathBuf,
+        error: ledger::store::StoreError,
+    },
+    #[error("network: {0}")]
+    Network(#[from] network::NetworkError),
+    #[error(
+        "cannot listen for the API on {address}: {error}; is another node using that port? change `api` in config.toml or pass --api"
+    )]
+    ApiBind {
+        address: SocketAddr,
+        error: std::io::Error,
+    },
+    #[error("cannot create the data directory {}: {error}", path.display())]
+    DataDir {
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
+    #[error("consensus driver: {0}")]
+    Driver(#[from] DriverError),
+    #[error("the consensus driver stopped unexpectedly")]
+    DriverGone,
+}
+
+/// Sets up `tracing` from the config (text or JSON lines to stderr). Does
+/// nothing if a subscriber is already installed (tests start many nodes).
+pub fn init_logging(config: &ConfigFile) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if config.log_json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// A started node.
+pub struct RunningNode {
+    shared: Arc<Shared>,
+    network: Network,
+    api_addr: SocketAddr,
+    events: mpsc::UnboundedSender<Event>,
+    driver: Option<std::thread::JoinHandle<Result<(), DriverError>>>,
+    driver_done: Option<oneshot::Receiver<()>>,
+    api_stop: Option<oneshot::Sender<()>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for RunningNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningNode")
+            .field("api_addr", &self.api_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunningNode {
+    /// The bound API address (useful with port 0).
+    pub fn api_addr(&self) -> SocketAddr {
+        self.api_addr
+    }
+
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Resolves when the driver stops on its own (a fatal error).
+    pub async fn driver_stopped(&mut self) {
+        match self.driver_done.as_mut() {
+            Some(done) => {
+                let _ = done.await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Stops every part and waits for them; the store is closed when this
+    /// returns.
+    pub async fn stop(mut self) -> Result<(), NodeError> {
+        let _ = self.events.send(Event::Shutdown);
+        let driver_result = match self.driver.take() {
+            Some(handle) => tokio::task::spawn_blocking(move || handle.join())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or(Err(DriverError::Store(
+                    ledger::store::StoreError::Corrupt {
+                        what: "the driver thread panicked".into(),
+                    },
+                ))),
+            None => Ok(()),
+        };
+        if let Some(stop) = self.api_stop.take() {
+            let _ = stop.send(());
+        }
+        self.network.shutdown().await;
+        for task in self.tasks.drain(..) {
+            task.abort();
+            let _ = task.await;
+        }
+        info!("node stopped");
+        driver_result.map_err(NodeError::from)
+    }
+}
+
+/// Starts a node from its validated configuration: opens (or initialises)
+/// the store, starts the network, the API and the driver.
+pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|error| NodeError::DataDir {
+        path: config.data_dir.clone(),
+        error,
+    })?;
+    let genesis = config.genesis.clone();
+    let chain_id = genesis.chain_id();
+    let ledger_dir = config.ledger_dir();
+    let store_error = |error| NodeError::Store {
+        path: ledger_dir.clone(),
+        error,
+    };
+    let mut store = Store::open(&ledger_dir).map_err(store_error)?;
+    store
+        .init_genesis(chain_id, &genesis.initial_participants())
+        .map_err(store_error)?;
+
+    let my_peer = network::identity::peer_id_of(&config.node_key);
+    let peers: Vec<KnownPeer> = genesis
+        .validators
+        .iter()
+        .map(|v| (&v.name, &v.peer_id, &v.address))
+        .chain(
+            genesis
+                .observers
+                .iter()
+                .map(|o| (&o.name, &o.peer_id, &o.address)),
+        )
+        .filter_map(|(name, peer_id, address)| {
+            let peer_id = peer_id.parse().ok()?;
+            if peer_id == my_peer {
+                return None;
+            }
+            Some(KnownPeer {
+                name: name.clone(),
+                peer_id,
+                address: network::identity::parse_address(address).ok()?,
+            })
+        })
+        .collect();
+    let (network, mut network_events) = network::start(NetworkConfig {
+        keypair: network::identity::libp2p_keypair(&config.node_key),
+        listen: network::identity::parse_address(&config.config.listen)?,
+        chain_id,
+        peers,
+    })
+    .await?;
+
+    let (outbox, outbox_rx) = mpsc::unbounded_channel();
+    let name = if config.config.name.is_empty() {
+        my_peer.to_string()
+    } else {
+        config.config.name.clone()
+    };
+    let shared = Arc::new(Shared::new(
+        genesis,
+        name,
+        config.validator_key.is_some(),
+        store,
+        Mempool::new(chain_id, config.config.mempool),
+        outbox,
+    ));
+    let (events, events_rx) = mpsc::unbounded_channel();
+    let mut tasks = Vec::new();
+
+    // Network events: gossip into the mempool or the driver, sync answers.
+    {
+        let shared = Arc::clone(&shared);
+        let events = events.clone();
+        tasks.push(tokio::spawn(async move {
+            while let Some(event) = network_events.recv().await {
+                on_network_event(&shared, &events, event);
+            }
+        }));
+    }
+    // API submissions, gossiped in batches.
+    tasks.push(tokio::spawn(gossip_outbox(
+        outbox_rx,
+        network.clone(),
+        events.clone(),
+    )));
+
+    let listener = tokio::net::TcpListener::bind(config.config.api)
+        .await
+        .map_err(|error| NodeError::ApiBind {
+            address: config.config.api,
+            error,
+        })?;
+    let api_addr = listener.local_addr().map_err(|error| NodeError::ApiBind {
+        address: config.config.api,
+        error,
+    })?;
+    let (api_stop, api_stopped) = oneshot::channel::<()>();
+    {
+        let router = api::router(Arc::clone(&shared));
+        tasks.push(tokio::spawn(async move {
+            let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+                let _ = api_stopped.await;
+            });
+            if let Err(error) = server.await {
+                warn!(%error, "API server stopped");
+            }
+        }));
+    }
+
+    let driver = Driver::new(DriverSetup {
+        shared: Arc::clone(&shared),
+        network: network.clone(),
+        validator_key: config.validator_key.clone(),
+        safety_path: config.safety_file(),
+        events: events_rx,
+        sender: events.clone(),
+        runtime: tokio::runtime::Handle::current(),
+    })?;
+    let (done_tx, done_rx) = oneshot::channel();
+    let driver_thread = std::thread::Builder::new()
+        .name("scf-driver".into())
+        .spawn(move || {
+            let result = driver.run();
+            if let Err(error) = &result {
+                tracing::error!(%error, "consensus driver stopped");
+            }
+            let _ = done_tx.send(());
+            result
+        })
+        .expect("spawning the driver thread");
+    info!(
+        api = %api_addr,
+        peer_id = %my_peer,
+        listen = ?network.listen_addrs(),
+        validator = config.validator_key.is_some(),
+        "node started"
+    );
+    Ok(RunningNode {
+        shared,
+        network,
+        api_addr,
+        events,
+        driver: Some(driver_thread),
+        driver_done: Some(done_rx),
+        api_stop: Some(api_stop),
+        tasks,
+    })
+}
+
+/// Starts the node and runs it until `shutdown` resolves (SIGINT/SIGTERM in
+/// `scf node start`) or the driver fails.
+pub async fn run(
+    config: NodeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), NodeError> {
+    let mut node = start(config).await?;
+    let failed = tokio::select! {
+        _ = shutdown => false,
+        _ = node.driver_stopped() => true,
+    };
+    let result = node.stop().await;
+    if failed && result.is_ok() {
+        return Err(NodeError::DriverGone);
+    }
+    result
+}
+
+fn on_network_event(
+    shared: &Arc<Shared>,
+    events: &mpsc::UnboundedSender<Event>,
+    event: NetworkEvent,
+) {
+    match event {
+        NetworkEvent::Gossip { topic, from, bytes } => match topic {
+            Topic::Transactions => {
+                let Ok(batch) = borsh::from_slice::<Vec<Vec<u8>>>(&bytes) else {
+                    warn!(%from, "malformed transaction batch");
+                    return;
+                };
+                let txs: Vec<SignedTransaction> = batch
+                    .iter()
+                    .filter_map(|bytes| SignedTransaction::from_bytes(bytes).ok())
+                    .collect();
+                let shared = Arc::clone(shared);
+                let events = events.clone();
+                tokio::task::spawn_blocking(move || {
+                    let results = shared.admit(txs, false);
+                    if results.iter().any(Result::is_ok) {
+                        let _ = events.send(Event::MempoolActivity);
+                    }
+                });
+            }
+            Topic::Consensus => match consensus::ConsensusMessage::decode(&bytes) {
+                Ok(message) => {
+                    let _ = events.send(Event::Consensus(message));
+                }
+                Err(error) => warn!(%from, %error, "malformed consensus message"),
+            },
+            Topic::Blocks => match borsh::from_slice::<driver::blocks::Announcement>(&bytes) {
+                Ok(announcement) => {
+                    let _ = events.send(Event::Announcement { from, announcement });
+                }
+                Err(error) => warn!(%from, %error, "malformed block announcement"),
+            },
+        },
+        NetworkEvent::SyncRequest {
+            from: _,
+            request,
+            reply,
+        } => {
+            let shared = Arc::clone(shared);
+            tokio::spawn(async move {
+                let answer = tokio::task::spawn_blocking(move || serve_sync(&shared, request))
+                    .await
+                    .unwrap_or_else(|error| SyncResponse::Error(error.to_string()));
+                let _ = reply.send(answer);
+            });
+        }
+        NetworkEvent::PeerConnected(peer) => info!(%peer, "peer connected"),
+        NetworkEvent::PeerDisconnected(peer) => info!(%peer, "peer disconnected"),
+    }
+}
+
+/// Answers a peer's sync request from the store (and, for a block asked by
+/// hash, from the blocks the driver holds for the current height).
+pub fn serve_sync(shared: &Shared, request: SyncRequest) -> SyncResponse {
+    match request {
+        SyncRequest::Status => SyncResponse::Status {
+            height: shared.status.borrow().height,
+        },
+        SyncRequest::Blocks { from, to } => {
+            let store = shared.store.read();
+            let last = store.height().unwrap_or(0);
+            let to = to
+                .min(last)
+                .min(from.saturating_add(driver::sync::SYNC_BATCH - 1));
+            let mut blocks = Vec::new();
+            let mut bytes = 0usize;
+            for height in from.max(1)..=to {
+                let block = match store.block(height) {
+                    Ok(Some(block)) => block.to_bytes(),
+                    Ok(None) => break,
+                    Err(error) => return SyncResponse::Error(error.to_string()),
+                };
+                let certificate = match store.certificate(height) {
+                    Ok(Some(certificate)) => certificate,
+                    Ok(None) => break,
+                    Err(error) => return SyncResponse::Error(error.to_string()),
+                };
+                bytes += block.len() + certificate.len();
+                if bytes > SYNC_ANSWER_BYTES && !blocks.is_empty() {
+                    break;
+                }
+                blocks.push(SyncedBlock { block, certificate });
+            }
+            SyncResponse::Blocks(blocks)
+        }
+        SyncRequest::BlockByHash(hash) => SyncResponse::Block(
+            shared
+                .recent_block(&hash)
+                .map(|bytes| bytes.as_ref().clone()),
+        ),
+    }
+}
+
+/// Publishes API-submitted transactions in batches: whatever arrived while
+/// the previous batch was being sent goes out together.
+async fn gossip_outbox(
+    mut outbox: mpsc::UnboundedReceiver<Arc<SignedTransaction>>,
+    network: Network,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    while let Some(first) = outbox.recv().await {
+        let mut batch = vec![first.to_bytes()];
+        let mut bytes = batch[0].len();
+        while batch.len() < GOSSIP_BATCH_TXS && bytes < GOSSIP_BATCH_BYTES {
+            match outbox.try_recv() {
+                Ok(tx) => {
+                    let encoded = tx.to_bytes();
+                    bytes += encoded.len();
+                    batch.push(encoded);
+                }
+                Err(_) => break,
+            }
+        }
+        let _ = events.send(Event::MempoolActivity);
+        let message = borsh::to_vec(&batch).expect("encoding to a Vec");
+        if let Err(error) = network.publish(Topic::Transactions, message) {
+            tracing::debug!(%error, "transaction batch not published");
+        }
+        // Let a few more arrive before the next message.
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}

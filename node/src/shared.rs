@@ -1,0 +1,370 @@
+//! What the driver, the API and the gossip handlers share: the store (the
+//! driver is its only writer; everyone else reads), the mempool, the live
+//! status, commit notifications and recent rejections.
+//!
+//! Locking: the store sits behind a read-write lock that the driver holds for
+//! writing only while it executes, prepares or commits a block; readers take
+//! it inside `spawn_blocking` (RocksDB reads block). Nothing here starts a
+//! task or touches the network: submitted transactions are handed to the
+//! gossip task through [`Shared::outbox`].
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crypto::{ChainId, Hash, PublicKey};
+use genesis::Genesis;
+use ledger::store::Store;
+use ledger::{Participant, SignedTransaction, StateKey, StateValue, TxError, TxHash};
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::{broadcast, mpsc, watch};
+
+use crate::api::types::{TxState, created_token_ids};
+use crate::mempool::{Mempool, MempoolError};
+use crate::metrics::Metrics;
+
+/// How many rejected transactions are remembered for `GET /v1/txs/{hash}`.
+const REMEMBERED_REJECTIONS: usize = 100_000;
+/// How many recent blocks are kept for peers that ask for one by hash.
+const RECENT_BLOCKS: usize = 16;
+/// How many API submissions' arrival times are kept for the latency histogram.
+const REMEMBERED_SUBMISSIONS: usize = 400_000;
+
+/// The node's live state, published by the driver after every change.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LiveStatus {
+    pub height: u64,
+    pub block_hash: Hash,
+    pub app_hash: Hash,
+    pub block_time_ms: u64,
+    pub round: u32,
+    pub syncing: bool,
+    pub peers: Vec<String>,
+}
+
+/// One committed block, as announced to waiters.
+#[derive(Clone, Debug)]
+pub struct CommitNotice {
+    pub height: u64,
+    /// Transaction hashes in block order.
+    pub tx_hashes: Arc<Vec<TxHash>>,
+}
+
+/// A rejection, as announced to waiters.
+#[derive(Clone, Debug)]
+pub struct RejectNotice {
+    pub hash: TxHash,
+    pub error: TxError,
+}
+
+pub struct Shared {
+    pub genesis: Genesis,
+    pub chain_id: ChainId,
+    pub node_name: String,
+    pub is_validator: bool,
+    pub store: RwLock<Store>,
+    pub mempool: Mempool,
+    pub metrics: Metrics,
+    pub status: watch::Sender<LiveStatus>,
+    pub commits: broadcast::Sender<CommitNotice>,
+    pub rejections: broadcast::Sender<RejectNotice>,
+    /// Transactions admitted from the API, for the gossip task to publish.
+    pub outbox: mpsc::UnboundedSender<Arc<SignedTransaction>>,
+    rejected: Mutex<Remembered<TxHash, TxError>>,
+    /// Blocks proposed or received lately (encoded), for peers that ask by hash.
+    recent_blocks: Mutex<VecDeque<(Hash, Arc<Vec<u8>>)>>,
+    submitted: Mutex<Remembered<TxHash, Instant>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("node_name", &self.node_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a submission failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error(transparent)]
+    Mempool(#[from] MempoolError),
+    #[error("the node is shutting down")]
+    ShuttingDown,
+}
+
+impl Shared {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        genesis: Genesis,
+        node_name: String,
+        is_validator: bool,
+        store: Store,
+        mempool: Mempool,
+        outbox: mpsc::UnboundedSender<Arc<SignedTransaction>>,
+    ) -> Shared {
+        let chain_id = genesis.chain_id();
+        let status = match store.meta() {
+            Some(meta) => LiveStatus {
+                height: meta.height,
+                block_hash: meta.block_hash,
+                app_hash: meta.app_hash,
+                block_time_ms: match store.block(meta.height) {
+                    Ok(Some(block)) => block.header.time.0,
+                    _ => genesis.genesis_time_ms,
+                },
+                ..LiveStatus::default()
+            },
+            None => LiveStatus::default(),
+        };
+        Shared {
+            genesis,
+            chain_id,
+            node_name,
+            is_validator,
+            store: RwLock::new(store),
+            mempool,
+            metrics: Metrics::new(),
+            status: watch::Sender::new(status),
+            commits: broadcast::channel(1024).0,
+            rejections: broadcast::channel(4096).0,
+            outbox,
+            rejected: Mutex::new(Remembered::new(REMEMBERED_REJECTIONS)),
+            recent_blocks: Mutex::new(VecDeque::new()),
+            submitted: Mutex::new(Remembered::new(REMEMBERED_SUBMISSIONS)),
+        }
+    }
+
+    pub fn decimals(&self) -> u8 {
+        self.genesis.currency_decimals
+    }
+
+    /// A participant in the committed state.
+    pub fn participant(&self, key: &PublicKey) -> Option<Participant> {
+        participant_in(&self.store.read(), key)
+    }
+
+    /// Checks and admits transactions (signatures in one batch) and queues
+    /// the admitted ones for gossip. Blocking: call from `spawn_blocking`.
+    pub fn admit(
+        &self,
+        txs: Vec<SignedTransaction>,
+        from_api: bool,
+    ) -> Vec<Result<TxHash, MempoolError>> {
+        let copies: Vec<Arc<SignedTransaction>> = if from_api {
+            txs.iter().cloned().map(Arc::new).collect()
+        } else {
+            Vec::new()
+        };
+        let results = {
+            let store = self.store.read();
+            let status = self.status.borrow().clone();
+            // The rules as the next block would see them, give or take
+            // its exact time.
+            let context = ledger::BlockContext {
+                chain_id: self.chain_id,
+                height: status.height + 1,
+                time: ledger::Timestamp(now_ms().max(status.block_time_ms + 1)),
+            };
+            self.mempool.admit_checked(
+                txs,
+                |key| participant_in(&store, key),
+                |tx, hash| {
+                    ledger::execute_verified(
+                        &context,
+                        &*store,
+                        ledger::VerifiedTx::assume_verified(tx, hash),
+                    )
+                    .map(|_| ())
+                },
+            )
+        };
+        if from_api {
+            let now = Instant::now();
+            let mut submitted = self.submitted.lock();
+            for (result, tx) in results.iter().zip(copies) {
+                if let Ok(hash) = result {
+                    submitted.insert(*hash, now);
+                    // A closed outbox means the node is stopping.
+                    let _ = self.outbox.send(tx);
+                }
+            }
+        }
+        let (count, bytes) = self.mempool.size();
+        self.metrics.set_mempool(count, bytes);
+        results
+    }
+
+    /// Keeps a candidate block for peers that fetch it by hash.
+    pub fn remember_block(&self, block: &ledger::Block) {
+        let hash = block.hash();
+        let mut recent = self.recent_blocks.lock();
+        if recent.iter().any(|(known, _)| *known == hash) {
+            return;
+        }
+        recent.push_back((hash, Arc::new(block.to_bytes())));
+        while recent.len() > RECENT_BLOCKS {
+            recent.pop_front();
+        }
+    }
+
+    pub fn recent_block(&self, hash: &Hash) -> Option<Arc<Vec<u8>>> {
+        self.recent_blocks
+            .lock()
+            .iter()
+            .find(|(known, _)| known == hash)
+            .map(|(_, bytes)| Arc::clone(bytes))
+    }
+
+    /// Records rejections (from the proposer's execution or the mempool's
+    /// recheck) and tells waiters.
+    pub fn record_rejections(&self, rejected: Vec<(TxHash, TxError)>) {
+        if rejected.is_empty() {
+            return;
+        }
+        self.metrics.rejected(rejected.len());
+        let mut remembered = self.rejected.lock();
+        for (hash, error) in rejected {
+            remembered.insert(hash, error.clone());
+            let _ = self.rejections.send(RejectNotice { hash, error });
+        }
+    }
+
+    /// Observes the submission-to-commit latency of API-submitted
+    /// transactions in a committed block.
+    pub fn record_commit_latency(&self, hashes: &[TxHash]) {
+        let now = Instant::now();
+        let mut submitted = self.submitted.lock();
+        for hash in hashes {
+            if let Some(at) = submitted.remove(hash) {
+                self.metrics.observe_commit_latency(now - at);
+            }
+        }
+    }
+
+    /// Where a transaction is. `None`: never seen (or forgotten). Blocking.
+    pub fn tx_state(&self, hash: &TxHash) -> Result<Option<TxState>, ledger::store::StoreError> {
+        {
+            let store = self.store.read();
+            if let Some(location) = store.tx_location(hash)? {
+                let tokens = store
+                    .block(location.height)?
+                    .and_then(|block| {
+                        block
+                            .txs
+                            .get(location.index as usize)
+                            .map(|tx| created_token_ids(hash, &tx.tx.body))
+                    })
+                    .unwrap_or_default();
+                return Ok(Some(TxState::Committed {
+                    height: location.height,
+                    index: location.index,
+                    tokens,
+                }));
+            }
+        }
+        if self.mempool.contains(hash) {
+            return Ok(Some(TxState::Pending));
+        }
+        if let Some(error) = self.rejected.lock().get(hash) {
+            return Ok(Some(rejected_state(error)));
+        }
+        Ok(None)
+    }
+
+    /// Waits until `hash` commits or is rejected, or `timeout` passes; then
+    /// returns its state. Async: subscribes before looking so no commit can
+    /// slip between the look and the wait.
+    pub async fn wait_for(self: &Arc<Self>, hash: TxHash, timeout: Duration) -> Option<TxState> {
+        let mut commits = self.commits.subscribe();
+        let mut rejections = self.rejections.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let shared = Arc::clone(self);
+            let state = tokio::task::spawn_blocking(move || shared.tx_state(&hash))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .flatten();
+            match &state {
+                Some(TxState::Pending) => {}
+                _ => return state,
+            }
+            // Wait for the next relevant event (or a lag, or the deadline)
+            // and look again.
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(deadline) => return Some(TxState::Pending),
+                    notice = commits.recv() => match notice {
+                        Ok(notice) if !notice.tx_hashes.contains(&hash) => continue,
+                        _ => break,
+                    },
+                    notice = rejections.recv() => match notice {
+                        Ok(notice) if notice.hash != hash => continue,
+                        _ => break,
+                    },
+                }
+            }
+        }
+    }
+}
+
+/// The `rejected` answer for a ledger rule.
+pub fn rejected_state(error: &TxError) -> TxState {
+    TxState::Rejected {
+        error: crate::mempool::rule_code(error),
+        detail: error.to_string(),
+    }
+}
+
+pub fn participant_in(store: &Store, key: &PublicKey) -> Option<Participant> {
+    match store.state(&StateKey::Participant(*key)) {
+        Ok(Some(StateValue::Participant(participant))) => Some(participant),
+        _ => None,
+    }
+}
+
+/// The local clock in Unix milliseconds: used for block times and the
+/// mempool's dry run, never by the ledger's rules themselves.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
+
+/// A bounded map that forgets its oldest entries.
+struct Remembered<K, V> {
+    map: HashMap<K, V>,
+    order: VecDeque<K>,
+    capacity: usize,
+}
+
+impl<K: std::hash::Hash + Eq + Copy, V> Remembered<K, V> {
+    fn new(capacity: usize) -> Self {
+        Remembered {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            capacity,
+        }
+    }
+
+    fn insert(&mut self, key: K, value: V) {
+        if self.map.insert(key, value).is_none() {
+            self.order.push_back(key);
+        }
+        while self.order.len() > self.capacity {
+            if let Some(old) = self.order.pop_front() {
+                self.map.remove(&old);
+            }
+        }
+    }
+
+    fn get(&self, key: &K) -> Option<&V> {
+        self.map.get(key)
+    }
+
+    fn remove(&mut self, key: &K) -> Option<V> {
+        // The key stays in `order` until it ages out; `insert` tolerates that.
+        self.map.remove(key)
+    }
+}

@@ -1,0 +1,286 @@
+//! Multi-node behaviour with real processes, real libp2p on 127.0.0.1 and
+//! real RocksDB stores in temporary directories.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Net, serial};
+use consensus::{CommitCertificate, Height};
+use crypto::Hash;
+use ledger::{Amount, Output, Timestamp, TokenId, TxBody};
+
+const LIMIT: Duration = Duration::from_secs(90);
+/// 2100-01-01: far in the future.
+const MATURITY: Timestamp = Timestamp(4_102_444_800_000);
+
+fn confirm_to(
+    net: &mut Net,
+    supplier: &str,
+    amount: u64,
+    invoice: &str,
+) -> ledger::SignedTransaction {
+    let supplier = net.key(supplier).public();
+    net.sign(
+        "core",
+        TxBody::ConfirmReceivable {
+            supplier,
+            amount: Amount(amount),
+            maturity: MATURITY,
+            invoice_ref: Hash::digest(invoice.as_bytes()),
+        },
+    )
+}
+
+fn grant(net: &mut Net) -> ledger::SignedTransaction {
+    let core = net.key("core").public();
+    net.sign(
+        "bank",
+        TxBody::GrantCreditLine {
+            core,
+            limit: Amount(1_000_000_000_00),
+        },
+    )
+}
+
+/// Every node reaches `height` and holds the same block hash and app hash at
+/// every height up to it.
+fn assert_identical_chains(net: &Net, nodes: &[usize], height: u64) {
+    for &node in nodes {
+        net.wait_height(node, height, LIMIT);
+    }
+    for h in 1..=height {
+        let reference = net.block(nodes[0], h);
+        for &node in &nodes[1..] {
+            let block = net.block(node, h);
+            assert_eq!(
+                block.hash, reference.hash,
+                "block hash at height {h}, node {node}"
+            );
+            assert_eq!(
+                block.app_hash, reference.app_hash,
+                "app hash at height {h}, node {node}"
+            );
+        }
+    }
+}
+
+/// Checks every block's certificate against the genesis validator set.
+fn assert_certificates(net: &Net, node: usize, height: u64) {
+    let validators = net.net.genesis.validator_set().expect("validator set");
+    let chain_id = net.net.genesis.chain_id();
+    for h in 1..=height {
+        let block = net.block(node, h);
+        let bytes = hex::decode(block.certificate_hex.expect("a certificate")).expect("hex");
+        let certificate: CommitCertificate = borsh::from_slice(&bytes).expect("borsh");
+        certificate
+            .verify_for(&validators, &chain_id, Height(h), block.hash)
+            .unwrap_or_else(|error| panic!("certificate at height {h}: {error}"));
+    }
+}
+
+#[test]
+fn four_validators_commit_a_stream_from_several_senders_with_identical_chains() {
+    let _serial = serial();
+    let mut net = Net::create(4, 0);
+    net.start_all();
+    let grant = grant(&mut net);
+    net.commit(0, &grant);
+
+    // Several senders at once, each to a different node: the core confirms
+    // receivables, the operator registers participants.
+    let mut hashes = Vec::new();
+    for index in 0..12 {
+        let supplier = ["supplier1", "supplier2", "supplier3"][index % 3];
+        let tx = confirm_to(&mut net, supplier, 10_000_00, &format!("INV-{index}"));
+        let (code, body) = net.submit(1, &tx, false);
+        assert_eq!(code, 202, "{body}");
+        hashes.push((tx.hash(), tx.tx.body.clone()));
+    }
+    for index in 0..8 {
+        let key = crypto::Keypair::from_seed([index as u8 + 100; 32]).public();
+        let tx = net.sign(
+            "operator",
+            TxBody::RegisterParticipant {
+                key,
+                name: format!("new-supplier-{index}"),
+                roles: vec![ledger::Role::Supplier],
+            },
+        );
+        let (code, body) = net.submit(2, &tx, false);
+        assert_eq!(code, 202, "{body}");
+        hashes.push((tx.hash(), tx.tx.body.clone()));
+    }
+    // Wait for all of them on node 3, which received none.
+    for (hash, _) in &hashes {
+        net.wait_for(LIMIT, "the stream to commit on node 3", || {
+            net.get(3, &format!("/v1/txs/{hash}")).1["status"] == "committed"
+        });
+    }
+    // Each supplier splits its first token in two and pays the next one.
+    for (sender, receiver) in [
+        ("supplier1", "supplier2"),
+        ("supplier2", "supplier3"),
+        ("supplier3", "supplier1"),
+    ] {
+        let sender_key = net.key(sender).public();
+        let (_, tokens) = net.get(0, &format!("/v1/participants/{sender_key}/tokens"));
+        let token: TokenId = serde_json::from_value(tokens[0]["id"].clone()).expect("a token id");
+        let recipient = net.key(receiver).public();
+        let tx = net.sign(
+            sender,
+            TxBody::Transfer {
+                token,
+                outputs: vec![
+                    Output {
+                        recipient,
+                        amount: Amount(4_000_00),
+                    },
+                    Output {
+                        recipient: sender_key,
+                        amount: Amount(6_000_00),
+                    },
+                ],
+            },
+        );
+        let status = net.commit(3, &tx);
+        match status.status {
+            node::api::types::TxState::Committed { tokens, .. } => assert_eq!(tokens.len(), 2),
+            other => panic!("not committed: {other:?}"),
+        }
+    }
+    let height = net.status(0).height;
+    assert!(height >= 2, "height {height}");
+    assert_identical_chains(&net, &[0, 1, 2, 3], height);
+    assert_certificates(&net, 2, height);
+}
+
+#[test]
+fn a_transaction_submitted_to_one_node_is_committed_and_readable_on_all() {
+    let _serial = serial();
+    let mut net = Net::create(4, 0);
+    net.start_all();
+    let grant = grant(&mut net);
+    net.commit(0, &grant);
+    let confirm = confirm_to(&mut net, "supplier1", 1_000_000_00, "INV-ALL");
+    let status = net.commit(2, &confirm);
+    let token = TokenId::derive(&confirm.hash(), 0);
+    let node::api::types::TxState::Committed { height, tokens, .. } = status.status else {
+        panic!("not committed");
+    };
+    assert_eq!(tokens, vec![token]);
+    for node in 0..4 {
+        net.wait_height(node, height, LIMIT);
+        let (code, tx) = net.get(node, &format!("/v1/txs/{}", confirm.hash()));
+        assert_eq!(code, 200);
+        assert_eq!(tx["status"], "committed");
+        assert_eq!(tx["height"], height);
+        let (code, view) = net.get(node, &format!("/v1/tokens/{token}"));
+        assert_eq!(code, 200, "token on node {node}");
+        assert_eq!(view["amount"], "1000000.00");
+        assert_eq!(view["status"], "active");
+        assert_eq!(view["holder"], net.key("supplier1").public().to_string());
+    }
+}
+
+#[test]
+fn a_killed_validator_is_missed_then_catches_up_and_votes_again() {
+    let _serial = serial();
+    let mut net = Net::create(4, 0);
+    net.start_all();
+    let grant = grant(&mut net);
+    net.commit(0, &grant);
+    net.kill(3);
+    // Three of four keep committing.
+    for index in 0..5 {
+        let tx = confirm_to(&mut net, "supplier1", 1_000_00, &format!("INV-K{index}"));
+        net.commit(index % 3, &tx);
+    }
+    let height_while_down = net.status(0).height;
+    // Restarted, it syncs what it missed...
+    net.start(3);
+    net.wait_height(3, height_while_down, LIMIT);
+    // ...and votes again: with one of the others down, blocks need its vote.
+    net.kill(0);
+    let tx = confirm_to(&mut net, "supplier2", 1_000_00, "INV-AFTER");
+    let status = net.commit(1, &tx);
+    let node::api::types::TxState::Committed { height, .. } = status.status else {
+        panic!("not committed");
+    };
+    let block = net.block(3, height);
+    let certificate = block.certificate.expect("certificate");
+    let restarted = net.net.genesis.validators[3].public_key;
+    assert!(
+        certificate
+            .signatures
+            .iter()
+            .any(|signature| signature.validator == restarted),
+        "the restarted validator's precommit is in the certificate"
+    );
+    assert_identical_chains(&net, &[1, 2, 3], height);
+}
+
+#[test]
+fn a_late_observer_syncs_the_whole_chain_and_verifies_every_certificate() {
+    let _serial = serial();
+    let mut net = Net::create(4, 1);
+    for index in 0..4 {
+        net.start(index);
+    }
+    let grant = grant(&mut net);
+    net.commit(0, &grant);
+    for index in 0..6 {
+        let tx = confirm_to(&mut net, "supplier3", 1_000_00, &format!("INV-O{index}"));
+        net.commit(index % 4, &tx);
+    }
+    let height = net.status(0).height;
+    net.start(4);
+    assert_eq!(net.status(4).role, "observer");
+    net.wait_height(4, height, LIMIT);
+    assert_identical_chains(&net, &[0, 4], height);
+    assert_certificates(&net, 4, height);
+    // And it keeps following.
+    let tx = confirm_to(&mut net, "supplier3", 1_000_00, "INV-O-LATE");
+    net.commit(1, &tx);
+    let later = net.status(1).height;
+    net.wait_height(4, later, LIMIT);
+}
+
+#[test]
+fn a_stopped_and_restarted_network_resumes_its_chain() {
+    let _serial = serial();
+    let mut net = Net::create(4, 0);
+    net.start_all();
+    let grant = grant(&mut net);
+    net.commit(0, &grant);
+    let before = net.status(0);
+    for index in 0..4 {
+        assert!(net.stop(index).success(), "clean exit on SIGTERM");
+    }
+    net.start_all();
+    for index in 0..4 {
+        let status = net.status(index);
+        assert_eq!(status.height, before.height);
+        assert_eq!(status.app_hash, before.app_hash);
+    }
+    let tx = confirm_to(&mut net, "supplier1", 1_000_00, "INV-RESUME");
+    net.commit(3, &tx);
+}
+
+#[test]
+fn an_idle_chain_does_not_grow() {
+    let _serial = serial();
+    let mut net = Net::create(4, 0);
+    net.start_all();
+    let grant = grant(&mut net);
+    net.commit(0, &grant);
+    let height = net.status(0).height;
+    std::thread::sleep(Duration::from_secs(4));
+    for index in 0..4 {
+        assert_eq!(
+            net.status(index).height,
+            height,
+            "node {index} grew while idle"
+        );
+    }
+}
