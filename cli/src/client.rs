@@ -39,16 +39,6 @@ pub enum NodeError {
     BadAnswer { url: String, reason: String },
 }
 
-impl NodeError {
-    /// The node's error code (`unknown_token`, `mempool_full`, ...), if it answered one.
-    pub fn code(&self) -> Option<&str> {
-        match self {
-            NodeError::Refused { code, .. } => Some(code),
-            _ => None,
-        }
-    }
-}
-
 /// One node's API.
 pub struct NodeClient {
     base: String,

@@ -258,8 +258,8 @@ pub fn receivable(command: ReceivableCommand, node: &str, json: bool) -> anyhow:
         } => {
             let supplier = parse::public_key(&to)?;
             let maturity = parse::maturity(&maturity)?;
-            let outcome =
-                session(node, &signing)?.confirm_receivable(supplier, &amount, maturity, &invoice)?;
+            let outcome = session(node, &signing)?
+                .confirm_receivable(supplier, &amount, maturity, &invoice)?;
             print(json, "receivable confirmed", &outcome);
         }
         ReceivableCommand::Settle {

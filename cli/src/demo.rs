@@ -296,11 +296,15 @@ fn lifecycle(dir: &Path, maturity_seconds: u64, json: bool) -> anyhow::Result<()
     std::thread::sleep(wait);
     match supplier1.transfer(&supplier1_rest, &[(key(&supplier2), "1.00".to_string())]) {
         Err(error) => {
-            let code = error.downcast_ref::<CliError>().and_then(|e| e.code.clone());
+            let code = error
+                .downcast_ref::<CliError>()
+                .and_then(|e| e.code.clone());
             if code.as_deref() != Some("matured") {
                 return Err(error.context("expected the ledger to refuse a matured token"));
             }
-            demo.note(&format!("supplier1 tries to pay supplier2 again: refused: {error}"));
+            demo.note(&format!(
+                "supplier1 tries to pay supplier2 again: refused: {error}"
+            ));
         }
         Ok(outcome) => bail!(
             "the ledger accepted a transfer of a matured token (tx {})",

@@ -74,7 +74,6 @@ pub fn not_found(message: impl Into<String>) -> anyhow::Error {
 #[derive(Default)]
 pub struct Context<'a> {
     pub client: Option<&'a NodeClient>,
-    pub decimals: u8,
     pub signer_name: Option<String>,
     /// The token the transaction is about, as fetched before signing.
     pub token: Option<&'a TokenView>,
@@ -145,15 +144,15 @@ pub fn explain(code: &str, detail: &str, context: &Context<'_>) -> anyhow::Error
         "maturity_not_in_future" => format!(
             "the maturity must be in the future: {detail}; give a later --maturity (a date like 2027-03-31 or an RFC 3339 time)"
         ),
-        "token_frozen" => format!(
-            "{detail}; an auditor must unfreeze it first (`scf token unfreeze {token}`)"
-        ),
+        "token_frozen" => {
+            format!("{detail}; an auditor must unfreeze it first (`scf token unfreeze {token}`)")
+        }
         "token_pending" => format!(
             "{detail}; the bank must accept or reject the financing first (`scf finance accept|reject {token}`)"
         ),
-        "token_spent" => format!(
-            "{detail}; its value now lives in its children (`scf token trace {token}`)"
-        ),
+        "token_spent" => {
+            format!("{detail}; its value now lives in its children (`scf token trace {token}`)")
+        }
         "not_the_financing_bank" => {
             format!("{detail}; only the bank the token was offered to may accept or reject it")
         }
@@ -171,9 +170,9 @@ pub fn explain(code: &str, detail: &str, context: &Context<'_>) -> anyhow::Error
             format!("the node is busy: {detail}; retry in a moment")
         }
         "duplicate" => format!("{detail}; wait for it to commit (`scf tx show HASH`)"),
-        "wrong_chain" => format!(
-            "{detail}: the node serves another chain; check --node (or SCF_NODE)"
-        ),
+        "wrong_chain" => {
+            format!("{detail}: the node serves another chain; check --node (or SCF_NODE)")
+        }
         _ => format!("the node refused the transaction ({code}): {detail}"),
     };
     refused(code, message)

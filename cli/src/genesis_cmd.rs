@@ -152,12 +152,14 @@ pub fn run(command: GenesisCommand, json: bool) -> anyhow::Result<()> {
             let roles = roles
                 .iter()
                 .map(|role| {
-                    Role::parse(role).map(|role| role.name().to_string()).ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "unknown role {role:?}; roles are {}",
-                            genesis::ROLE_NAMES.join(", ")
-                        )
-                    })
+                    Role::parse(role)
+                        .map(|role| role.name().to_string())
+                        .ok_or_else(|| {
+                            anyhow::anyhow!(
+                                "unknown role {role:?}; roles are {}",
+                                genesis::ROLE_NAMES.join(", ")
+                            )
+                        })
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let homes = sibling_homes(&path)?;
@@ -172,15 +174,21 @@ pub fn run(command: GenesisCommand, json: bool) -> anyhow::Result<()> {
             }
             emit(json, &GenesisSummary::new(&path, &genesis, homes), |s| {
                 s.print();
-                println!("the chain id changed: give this genesis.json to every node before its first start");
+                println!(
+                    "the chain id changed: give this genesis.json to every node before its first start"
+                );
             });
         }
         GenesisCommand::Validate { file } => {
             let genesis = Genesis::load(&file)?;
-            emit(json, &GenesisSummary::new(&file, &genesis, Vec::new()), |s| {
-                s.print();
-                println!("valid");
-            });
+            emit(
+                json,
+                &GenesisSummary::new(&file, &genesis, Vec::new()),
+                |s| {
+                    s.print();
+                    println!("valid");
+                },
+            );
         }
     }
     Ok(())
@@ -195,8 +203,7 @@ fn sibling_homes(genesis_path: &Path) -> anyhow::Result<Vec<PathBuf>> {
         _ => PathBuf::from("."),
     };
     let mut homes = Vec::new();
-    let entries =
-        std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))?;
+    let entries = std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))?;
     for entry in entries.flatten() {
         let home = entry.path();
         if home.join(node::home::CONFIG_FILE).is_file()

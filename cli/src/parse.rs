@@ -111,7 +111,8 @@ pub fn rate_bps(text: &str) -> anyhow::Result<u32> {
             "rate {text:?} is not a yearly percentage with at most two decimals, e.g. 4.35"
         )
     };
-    let amount = Amount::parse_decimal(text.trim().trim_end_matches('%'), 2).map_err(|_| error())?;
+    let amount =
+        Amount::parse_decimal(text.trim().trim_end_matches('%'), 2).map_err(|_| error())?;
     if amount.0 >= 10_000 {
         bail!("rate {text:?} is 100 % or more a year; give a percentage such as 4.35");
     }
@@ -135,7 +136,10 @@ mod tests {
 
     #[test]
     fn a_date_is_midnight_utc() {
-        assert_eq!(maturity("2027-03-31").unwrap(), Timestamp(1_806_451_200_000));
+        assert_eq!(
+            maturity("2027-03-31").unwrap(),
+            Timestamp(1_806_451_200_000)
+        );
         assert_eq!(
             maturity("2027-03-31T08:00:00+08:00").unwrap(),
             Timestamp(1_806_451_200_000)

@@ -22,7 +22,10 @@ pub fn token_list(client: &NodeClient, holder: &PublicKey, json: bool) -> anyhow
     let tokens = client.holdings(holder)?;
     emit(json, &tokens, |tokens| {
         if tokens.is_empty() {
-            println!("{} holds no unspent tokens", explain::participant_label(Some(client), holder));
+            println!(
+                "{} holds no unspent tokens",
+                explain::participant_label(Some(client), holder)
+            );
         }
         for token in tokens {
             println!(
@@ -138,10 +141,7 @@ pub fn tx_show(client: &NodeClient, hash: &str, json: bool) -> anyhow::Result<()
 pub fn status(client: &NodeClient, json: bool) -> anyhow::Result<()> {
     let status = client.status()?;
     emit(json, &status, |status| {
-        println!(
-            "chain      {} ({})",
-            status.chain_name, status.chain_id
-        );
+        println!("chain      {} ({})", status.chain_name, status.chain_id);
         println!("node       {} ({})", status.node_name, status.role);
         println!("height     {}", status.height);
         println!("block      {}", status.block_hash);

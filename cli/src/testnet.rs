@@ -159,11 +159,9 @@ fn prepare(dir: &Path, validators: usize, chain: &str) -> anyhow::Result<Network
     for validator in &mut network.validators {
         if TcpListener::bind(validator.api).is_err() {
             let port = node::localnet::free_port()?;
-            let mut config = node::home::NodeConfig::load(
-                &validator.home,
-                &node::home::Overrides::default(),
-            )?
-            .config;
+            let mut config =
+                node::home::NodeConfig::load(&validator.home, &node::home::Overrides::default())?
+                    .config;
             config.api.set_port(port);
             let path = validator.home.join(node::home::CONFIG_FILE);
             std::fs::write(&path, config.to_toml())
@@ -284,18 +282,14 @@ fn exited(validators: &mut [RunningValidator]) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_ready(
-    file: &TestnetFile,
-    validators: &mut [RunningValidator],
-) -> anyhow::Result<()> {
+async fn wait_ready(file: &TestnetFile, validators: &mut [RunningValidator]) -> anyhow::Result<()> {
     let deadline = Instant::now() + READY_TIMEOUT;
     let apis: Vec<String> = file.validators.iter().map(|v| v.api.clone()).collect();
     loop {
         exited(validators)?;
         let apis = apis.clone();
         let ready = tokio::task::spawn_blocking(move || {
-            apis.iter()
-                .all(|api| NodeClient::new(api).status().is_ok())
+            apis.iter().all(|api| NodeClient::new(api).status().is_ok())
         })
         .await?;
         if ready {

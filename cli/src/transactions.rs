@@ -128,7 +128,6 @@ impl Session {
     fn context<'a>(&'a self, token: Option<&'a TokenView>) -> Context<'a> {
         Context {
             client: Some(&self.client),
-            decimals: self.decimals(),
             signer_name: Some(self.signer.name.clone()),
             token,
             ..Context::default()
@@ -192,10 +191,7 @@ impl Session {
 
     pub fn deactivate_participant(&self, key: PublicKey) -> anyhow::Result<TxOutcome> {
         self.require_role(Role::Operator, "deactivating a participant")?;
-        self.submit(
-            TxBody::DeactivateParticipant { key },
-            &self.context(None),
-        )
+        self.submit(TxBody::DeactivateParticipant { key }, &self.context(None))
     }
 
     pub fn grant_credit(&self, core: PublicKey, limit: &str) -> anyhow::Result<TxOutcome> {
@@ -355,7 +351,11 @@ impl Session {
     /// The holder checks of a transfer or a financing request, said with names.
     fn check_usable(&self, view: &TokenView, action: &str) -> anyhow::Result<()> {
         if view.holder != self.key.public() {
-            return Err(explain::explain("not_holder", "", &self.context(Some(view))));
+            return Err(explain::explain(
+                "not_holder",
+                "",
+                &self.context(Some(view)),
+            ));
         }
         let code = match view.status.as_str() {
             "spent" => Some("token_spent"),
@@ -367,7 +367,15 @@ impl Session {
         match code {
             Some(code) => Err(explain::explain(
                 code,
-                &format!("cannot {action} token {}: it is {}", view.id, if view.frozen { "frozen" } else { view.status.as_str() }),
+                &format!(
+                    "cannot {action} token {}: it is {}",
+                    view.id,
+                    if view.frozen {
+                        "frozen"
+                    } else {
+                        view.status.as_str()
+                    }
+                ),
                 &self.context(Some(view)),
             )),
             None => Ok(()),

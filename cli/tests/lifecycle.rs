@@ -53,7 +53,19 @@ fn check_tx_json(outcome: &Value, tokens: usize) {
 /// returns the root token id.
 fn confirmed_receivable(net: &Testnet, amount: &str, maturity: &str) -> String {
     let core = net.public_key("core");
-    let grant = tx(net, 0, "bank", &["credit", "grant", "--core", &core, "--limit", "100000000.00"]);
+    let grant = tx(
+        net,
+        0,
+        "bank",
+        &[
+            "credit",
+            "grant",
+            "--core",
+            &core,
+            "--limit",
+            "100000000.00",
+        ],
+    );
     check_tx_json(&grant.ok_json(), 0);
     let supplier1 = net.public_key("supplier1");
     let confirm = tx(
@@ -61,8 +73,16 @@ fn confirmed_receivable(net: &Testnet, amount: &str, maturity: &str) -> String {
         1,
         "core",
         &[
-            "receivable", "confirm", "--to", &supplier1, "--amount", amount, "--maturity",
-            maturity, "--invoice", &unique("INV"),
+            "receivable",
+            "confirm",
+            "--to",
+            &supplier1,
+            "--amount",
+            amount,
+            "--maturity",
+            maturity,
+            "--invoice",
+            &unique("INV"),
         ],
     )
     .ok_json();
@@ -90,12 +110,28 @@ fn the_whole_lifecycle_commits_and_prints_every_field() {
     assert_eq!(shown["holder"], supplier1.as_str());
     assert_eq!(shown["amount"], "1000000.00");
     assert_eq!(shown["status"], "active");
-    assert!(shown["maturity"].as_str().unwrap().starts_with(&maturity[..16]), "{shown}");
+    assert!(
+        shown["maturity"]
+            .as_str()
+            .unwrap()
+            .starts_with(&maturity[..16]),
+        "{shown}"
+    );
 
     // supplier1 pays supplier2 400000.00; 600000.00 comes back as a new token.
     let split = tx(
-        &net, 2, "supplier1",
-        &["token", "transfer", &root, "--to", &supplier2, "--amount", "400000.00"],
+        &net,
+        2,
+        "supplier1",
+        &[
+            "token",
+            "transfer",
+            &root,
+            "--to",
+            &supplier2,
+            "--amount",
+            "400000.00",
+        ],
     )
     .ok_json();
     check_tx_json(&split, 2);
@@ -115,10 +151,21 @@ fn the_whole_lifecycle_commits_and_prints_every_field() {
 
     // A split among two recipients at once.
     let split2 = tx(
-        &net, 3, "supplier2",
+        &net,
+        3,
+        "supplier2",
         &[
-            "token", "transfer", &to_supplier2, "--to", &supplier3, "--amount", "150000.00",
-            "--to", &supplier1, "--amount", "50000.00",
+            "token",
+            "transfer",
+            &to_supplier2,
+            "--to",
+            &supplier3,
+            "--amount",
+            "150000.00",
+            "--to",
+            &supplier1,
+            "--amount",
+            "50000.00",
         ],
     )
     .ok_json();
@@ -138,15 +185,31 @@ fn the_whole_lifecycle_commits_and_prints_every_field() {
 
     // supplier3 finances its part at the bank.
     let request = tx(
-        &net, 0, "supplier3",
-        &["finance", "request", &to_supplier3, "--bank", &bank, "--rate", "4.35"],
+        &net,
+        0,
+        "supplier3",
+        &[
+            "finance",
+            "request",
+            &to_supplier3,
+            "--bank",
+            &bank,
+            "--rate",
+            "4.35",
+        ],
     )
     .ok_json();
     check_tx_json(&request, 0);
-    assert_eq!(query(&net, &["token", "show", &to_supplier3])["status"], "pending");
+    assert_eq!(
+        query(&net, &["token", "show", &to_supplier3])["status"],
+        "pending"
+    );
     let accept = tx(&net, 1, "bank", &["finance", "accept", &to_supplier3]).ok_json();
     check_tx_json(&accept, 1);
-    let financed = query(&net, &["token", "show", accept["tokens"][0].as_str().unwrap()]);
+    let financed = query(
+        &net,
+        &["token", "show", accept["tokens"][0].as_str().unwrap()],
+    );
     assert_eq!(financed["holder"], bank.as_str());
     assert_eq!(financed["amount"], "150000.00");
     assert_eq!(financed["origin"]["kind"], "financed");
@@ -160,14 +223,21 @@ fn the_whole_lifecycle_commits_and_prints_every_field() {
     assert_eq!(core_view["credit_line"]["limit"], "100000000.00");
 
     // Settle once matured.
-    let wait_ms = (time::OffsetDateTime::parse(&maturity, &time::format_description::well_known::Rfc3339)
-        .unwrap()
-        - time::OffsetDateTime::now_utc())
-    .whole_milliseconds()
-    .max(0) as u64
-        + 1_500;
+    let wait_ms =
+        (time::OffsetDateTime::parse(&maturity, &time::format_description::well_known::Rfc3339)
+            .unwrap()
+            - time::OffsetDateTime::now_utc())
+        .whole_milliseconds()
+        .max(0) as u64
+            + 1_500;
     std::thread::sleep(Duration::from_millis(wait_ms));
-    let settle = tx(&net, 2, "core", &["receivable", "settle", &root, "--payment-ref", "PAY-1"]).ok_json();
+    let settle = tx(
+        &net,
+        2,
+        "core",
+        &["receivable", "settle", &root, "--payment-ref", "PAY-1"],
+    )
+    .ok_json();
     check_tx_json(&settle, 0);
     let settled = query(&net, &["token", "show", &change]);
     assert_eq!(settled["status"], "settled");
@@ -182,15 +252,34 @@ fn the_whole_lifecycle_commits_and_prints_every_field() {
     let api = net.api(0);
     let human = scf(&["--node", &api, "token", "trace", &root]);
     assert_eq!(human.code, 0, "{human:?}");
-    for part in ["supplier1", "supplier2", "supplier3", "bank", "├─", "└─", "1000000.00", "settled"] {
-        assert!(human.stdout.contains(part), "trace lacks {part}:\n{}", human.stdout);
+    for part in [
+        "supplier1",
+        "supplier2",
+        "supplier3",
+        "bank",
+        "├─",
+        "└─",
+        "1000000.00",
+        "settled",
+    ] {
+        assert!(
+            human.stdout.contains(part),
+            "trace lacks {part}:\n{}",
+            human.stdout
+        );
     }
 
     // Blocks and status.
     let height = settle["height"].as_u64().unwrap();
     let block = query(&net, &["block", "show", &height.to_string()]);
     assert_eq!(block["height"].as_u64(), Some(height));
-    assert!(block["txs"].as_array().unwrap().iter().any(|t| t["hash"] == settle["tx_hash"]));
+    assert!(
+        block["txs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["hash"] == settle["tx_hash"])
+    );
     assert!(block["certificate"].is_object(), "{block}");
     let status = query(&net, &["status"]);
     assert!(status["height"].as_u64().unwrap() >= height);
@@ -204,8 +293,13 @@ fn the_whole_lifecycle_commits_and_prints_every_field() {
 fn a_signer_without_the_role_is_told_which_role_is_needed() {
     let net = testnet();
     let core = net.public_key("core");
-    tx(&net, 0, "supplier1", &["credit", "grant", "--core", &core, "--limit", "10.00"])
-        .fails(4, &["wrong role", "supplier1", "bank role"]);
+    tx(
+        &net,
+        0,
+        "supplier1",
+        &["credit", "grant", "--core", &core, "--limit", "10.00"],
+    )
+    .fails(4, &["wrong role", "supplier1", "bank role"]);
 }
 
 #[test]
@@ -214,8 +308,12 @@ fn transferring_someone_elses_token_names_the_holder() {
     let root = confirmed_receivable(&net, "1000.00", &rfc3339_in(3600));
     let supplier3 = net.public_key("supplier3");
     tx(
-        &net, 0, "supplier2",
-        &["token", "transfer", &root, "--to", &supplier3, "--amount", "10.00"],
+        &net,
+        0,
+        "supplier2",
+        &[
+            "token", "transfer", &root, "--to", &supplier3, "--amount", "10.00",
+        ],
     )
     .fails(4, &["not the holder", "held by supplier1", "supplier2"]);
 }
@@ -226,10 +324,21 @@ fn transferring_more_than_the_token_holds_shows_both_amounts() {
     let root = confirmed_receivable(&net, "1000000.00", &rfc3339_in(3600));
     let supplier2 = net.public_key("supplier2");
     tx(
-        &net, 0, "supplier1",
+        &net,
+        0,
+        "supplier1",
         &[
-            "token", "transfer", &root, "--to", &supplier2, "--amount", "900000.00", "--to",
-            &supplier2, "--amount", "300000.00",
+            "token",
+            "transfer",
+            &root,
+            "--to",
+            &supplier2,
+            "--amount",
+            "900000.00",
+            "--to",
+            &supplier2,
+            "--amount",
+            "300000.00",
         ],
     )
     .fails(4, &["1200000.00", "1000000.00"]);
@@ -243,8 +352,12 @@ fn an_unknown_token_is_not_found() {
     scf(&["--node", &api, "token", "show", &missing]).fails(5, &["unknown token", &missing]);
     let supplier2 = net.public_key("supplier2");
     tx(
-        &net, 0, "supplier1",
-        &["token", "transfer", &missing, "--to", &supplier2, "--amount", "1.00"],
+        &net,
+        0,
+        "supplier1",
+        &[
+            "token", "transfer", &missing, "--to", &supplier2, "--amount", "1.00",
+        ],
     )
     .fails(5, &["unknown token"]);
 }
@@ -256,8 +369,12 @@ fn transferring_a_matured_token_is_refused() {
     std::thread::sleep(Duration::from_secs(5));
     let supplier2 = net.public_key("supplier2");
     tx(
-        &net, 0, "supplier1",
-        &["token", "transfer", &root, "--to", &supplier2, "--amount", "100.00"],
+        &net,
+        0,
+        "supplier1",
+        &[
+            "token", "transfer", &root, "--to", &supplier2, "--amount", "100.00",
+        ],
     )
     .fails(4, &["matured", &root, "settle"]);
 }
@@ -266,13 +383,34 @@ fn transferring_a_matured_token_is_refused() {
 fn confirming_an_invoice_twice_is_refused() {
     let net = testnet();
     let core = net.public_key("core");
-    tx(&net, 0, "bank", &["credit", "grant", "--core", &core, "--limit", "100000000.00"]).ok_json();
+    tx(
+        &net,
+        0,
+        "bank",
+        &[
+            "credit",
+            "grant",
+            "--core",
+            &core,
+            "--limit",
+            "100000000.00",
+        ],
+    )
+    .ok_json();
     let supplier1 = net.public_key("supplier1");
     let invoice = unique("INV-TWICE");
     let maturity = rfc3339_in(3600);
     let args = [
-        "receivable", "confirm", "--to", &supplier1, "--amount", "10.00", "--maturity", &maturity,
-        "--invoice", &invoice,
+        "receivable",
+        "confirm",
+        "--to",
+        &supplier1,
+        "--amount",
+        "10.00",
+        "--maturity",
+        &maturity,
+        "--invoice",
+        &invoice,
     ];
     tx(&net, 1, "core", &args).ok_json();
     tx(&net, 1, "core", &args).fails(4, &["invoice", &invoice, "already confirmed"]);
@@ -286,10 +424,21 @@ fn an_unregistered_key_is_told_to_ask_an_operator() {
     scf(&["keys", "new", "--out", stranger.to_str().unwrap()]);
     let api = net.api(0);
     scf(&[
-        "--node", &api, "credit", "grant", "--core", &net.public_key("core"), "--limit", "1.00",
-        "--key", stranger.to_str().unwrap(),
+        "--node",
+        &api,
+        "credit",
+        "grant",
+        "--core",
+        &net.public_key("core"),
+        "--limit",
+        "1.00",
+        "--key",
+        stranger.to_str().unwrap(),
     ])
-    .fails(4, &["not a registered participant", "scf participant register"]);
+    .fails(
+        4,
+        &["not a registered participant", "scf participant register"],
+    );
 }
 
 #[test]
@@ -302,8 +451,19 @@ fn an_operator_registers_a_participant_who_can_then_receive_tokens() {
     let api = net.api(0);
     let operator = net.key("operator");
     let registered = scf(&[
-        "--json", "--node", &api, "participant", "register", "--name", &unique("supplier4"),
-        "--role", "supplier", "--key", &key, "--signer", &operator,
+        "--json",
+        "--node",
+        &api,
+        "participant",
+        "register",
+        "--name",
+        &unique("supplier4"),
+        "--role",
+        "supplier",
+        "--key",
+        &key,
+        "--signer",
+        &operator,
     ])
     .ok_json();
     check_tx_json(&registered, 0);
@@ -311,8 +471,15 @@ fn an_operator_registers_a_participant_who_can_then_receive_tokens() {
     assert_eq!(view["roles"][0], "supplier");
     assert_eq!(view["active"], true);
     let root = confirmed_receivable(&net, "100.00", &rfc3339_in(3600));
-    tx(&net, 0, "supplier1", &["token", "transfer", &root, "--to", &key, "--amount", "100.00"])
-        .ok_json();
+    tx(
+        &net,
+        0,
+        "supplier1",
+        &[
+            "token", "transfer", &root, "--to", &key, "--amount", "100.00",
+        ],
+    )
+    .ok_json();
     let holdings = query(&net, &["token", "list", "--holder", &key]);
     assert_eq!(holdings[0]["amount"], "100.00");
 }

@@ -59,7 +59,11 @@ fn a_missing_key_file_is_named_with_how_to_create_one() {
 fn a_malformed_key_file_is_refused_without_echoing_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.key");
-    std::fs::write(&path, "{\"public_key\": \"00\", \"secret_key\": \"zz-secret\"}").unwrap();
+    std::fs::write(
+        &path,
+        "{\"public_key\": \"00\", \"secret_key\": \"zz-secret\"}",
+    )
+    .unwrap();
     let outcome = scf(&["keys", "show", path.to_str().unwrap()]);
     outcome.fails(1, &["malformed"]);
     assert!(!outcome.stderr.contains("zz-secret"));
@@ -71,7 +75,13 @@ fn an_unreachable_node_says_how_to_start_one() {
     let outcome = scf(&["--node", &url, "status"]);
     outcome.fails(
         3,
-        &[&url, "unreachable", "connection refused", "scf node start --home DIR", "scf testnet"],
+        &[
+            &url,
+            "unreachable",
+            "connection refused",
+            "scf node start --home DIR",
+            "scf testnet",
+        ],
     );
     let json = scf(&["--json", "--node", &url, "token", "show", &"00".repeat(32)]);
     assert_eq!(json.code, 3);
@@ -85,7 +95,15 @@ fn genesis_new_writes_a_valid_genesis_homes_and_an_operator_key() {
     let out = dir.path().join("net");
     let out_text = out.to_str().unwrap();
     let summary = scf(&[
-        "--json", "genesis", "new", "--chain", "acme", "--validators", "3", "--out", out_text,
+        "--json",
+        "genesis",
+        "new",
+        "--chain",
+        "acme",
+        "--validators",
+        "3",
+        "--out",
+        out_text,
     ])
     .ok_json();
     assert_eq!(summary["chain_name"], "acme");
@@ -101,26 +119,59 @@ fn genesis_new_writes_a_valid_genesis_homes_and_an_operator_key() {
     }
     let operator = out.join("keys").join("operator.key");
     let operator_key = scf(&["--json", "keys", "show", operator.to_str().unwrap()]).ok_json();
-    assert_eq!(operator_key["public_key"], summary["participants"][0]["public_key"]);
+    assert_eq!(
+        operator_key["public_key"],
+        summary["participants"][0]["public_key"]
+    );
 
     let genesis_file = out.join("genesis.json");
-    let validated = scf(&["--json", "genesis", "validate", genesis_file.to_str().unwrap()]).ok_json();
+    let validated = scf(&[
+        "--json",
+        "genesis",
+        "validate",
+        genesis_file.to_str().unwrap(),
+    ])
+    .ok_json();
     assert_eq!(validated["chain_id"], summary["chain_id"]);
 
     // A second `genesis new` into the same directory is refused.
-    scf(&["genesis", "new", "--chain", "acme", "--validators", "1", "--out", out_text])
-        .fails(1, &["already exists"]);
+    scf(&[
+        "genesis",
+        "new",
+        "--chain",
+        "acme",
+        "--validators",
+        "1",
+        "--out",
+        out_text,
+    ])
+    .fails(1, &["already exists"]);
 }
 
 #[test]
 fn genesis_add_participant_registers_it_in_the_file_and_every_home() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("net");
-    scf(&["genesis", "new", "--chain", "acme", "--validators", "2", "--out", out.to_str().unwrap()]);
+    scf(&[
+        "genesis",
+        "new",
+        "--chain",
+        "acme",
+        "--validators",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let key_path = dir.path().join("bank.key");
     let key = scf(&["--json", "keys", "new", "--out", key_path.to_str().unwrap()]).ok_json();
     let genesis_file = out.join("genesis.json");
-    let before = scf(&["--json", "genesis", "validate", genesis_file.to_str().unwrap()]).ok_json();
+    let before = scf(&[
+        "--json",
+        "genesis",
+        "validate",
+        genesis_file.to_str().unwrap(),
+    ])
+    .ok_json();
     let after = scf(&[
         "--json",
         "genesis",
@@ -135,14 +186,23 @@ fn genesis_add_participant_registers_it_in_the_file_and_every_home() {
         key["public_key"].as_str().unwrap(),
     ])
     .ok_json();
-    assert_ne!(after["chain_id"], before["chain_id"], "the chain id covers participants");
+    assert_ne!(
+        after["chain_id"], before["chain_id"],
+        "the chain id covers participants"
+    );
     let bank = &after["participants"][1];
     assert_eq!(bank["name"], "bank-a");
     assert_eq!(bank["roles"][0], "bank");
     assert_eq!(bank["public_key"], key["public_key"]);
     for index in 0..2 {
         let home_genesis = out.join(format!("validator-{index}")).join("genesis.json");
-        let home = scf(&["--json", "genesis", "validate", home_genesis.to_str().unwrap()]).ok_json();
+        let home = scf(&[
+            "--json",
+            "genesis",
+            "validate",
+            home_genesis.to_str().unwrap(),
+        ])
+        .ok_json();
         assert_eq!(home["chain_id"], after["chain_id"]);
     }
     scf(&[

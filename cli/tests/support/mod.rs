@@ -123,7 +123,11 @@ impl Testnet {
     }
 
     /// Starts (or resumes) the testnet of `dir`.
-    pub fn start_in(dir: &Path, validators: usize, temporary: Option<tempfile::TempDir>) -> Testnet {
+    pub fn start_in(
+        dir: &Path,
+        validators: usize,
+        temporary: Option<tempfile::TempDir>,
+    ) -> Testnet {
         let log = std::fs::File::create(dir.join("e2e-testnet.log")).expect("a log file");
         let mut child = Command::new(scf_path())
             .args(["testnet", "--validators", &validators.to_string(), "--dir"])
