@@ -29,10 +29,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use serde::Serialize;
 
-pub use chain_file::{ChainFileError, ChainFileReader, ChainFileWriter};
+use chain_file::ChainFileWriter;
 pub use progress::{NoProgress, Progress, TerminalProgress};
-pub use source::{BlockSource, ChainFileSource, HomeSource, NodeSource, RawBlock, SourceError};
-pub use verify::{AuditFailure, AuditReport, CoreExposure, Violation, verify_chain};
+pub use source::{BlockSource, ChainFileSource, HomeSource, NodeSource, SourceError};
+pub use verify::{AuditFailure, AuditReport, verify_chain};
 
 use crate::output::emit;
 

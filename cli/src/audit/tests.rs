@@ -14,6 +14,8 @@ use ledger::block::{Block, tx_root};
 use ledger::store::Store;
 use ledger::{Output, Transaction, TxBody};
 
+use super::chain_file::ChainFileError;
+use super::verify::{CoreExposure, Violation};
 use super::*;
 use fixture::TestChain;
 
