@@ -51,11 +51,7 @@ impl TerminalProgress {
     }
 
     fn draw(&self, height: u64, transactions: u64) {
-        let percent = if self.tip == 0 {
-            100
-        } else {
-            height * 100 / self.tip
-        };
+        let percent = (height * 100).checked_div(self.tip).unwrap_or(100);
         let seconds = self.started.elapsed().as_secs_f64().max(1e-9);
         let rate = if transactions > 0 {
             format!(
