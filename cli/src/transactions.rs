@@ -136,10 +136,12 @@ impl Session {
 
     /// Signs `body` with the next nonce, submits it and waits for the commit.
     pub fn submit(&self, body: TxBody, context: &Context<'_>) -> anyhow::Result<TxOutcome> {
+        // Fetched again for every transaction: a session may sign several.
+        let nonce = self.client.participant(&self.key.public())?.next_nonce;
         let signed = Transaction {
             chain_id: self.status.chain_id,
             signer: self.key.public(),
-            nonce: self.signer.next_nonce,
+            nonce,
             body,
         }
         .sign(&self.key);
