@@ -125,7 +125,13 @@ fn four_validators_commit_a_stream_from_several_senders_with_identical_chains() 
     ] {
         let sender_key = net.key(sender).public();
         let (_, tokens) = net.get(0, &format!("/v1/participants/{sender_key}/tokens"));
-        let token: TokenId = serde_json::from_value(tokens[0]["id"].clone()).expect("a token id");
+        let confirmed = tokens
+            .as_array()
+            .expect("a list of tokens")
+            .iter()
+            .find(|token| token["amount_minor"] == 10_000_00)
+            .expect("a confirmed token of 10,000.00");
+        let token: TokenId = serde_json::from_value(confirmed["id"].clone()).expect("a token id");
         let recipient = net.key(receiver).public();
         let tx = net.sign(
             sender,

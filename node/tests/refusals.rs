@@ -18,8 +18,9 @@ fn the_api_refuses_another_chain_a_bad_signature_and_an_unregistered_key_with_re
     net.start_all();
     let core = net.key("core").public();
 
-    let mut other_chain = net.sign(
+    let mut other_chain = net.sign_at(
         "bank",
+        0,
         TxBody::GrantCreditLine {
             core,
             limit: Amount(1),
@@ -32,8 +33,9 @@ fn the_api_refuses_another_chain_a_bad_signature_and_an_unregistered_key_with_re
     assert_eq!(body["error"], "wrong_chain");
     assert!(body["detail"].as_str().unwrap().contains("chain"), "{body}");
 
-    let mut forged = net.sign(
+    let mut forged = net.sign_at(
         "bank",
+        0,
         TxBody::GrantCreditLine {
             core,
             limit: Amount(2),

@@ -97,6 +97,9 @@ impl Driver {
             txs: block_txs,
         };
         let hash = block.hash();
+        for (hash, error) in &refused {
+            debug!(%hash, %error, "proposer skips a transaction");
+        }
         let removed = self.shared.mempool.reject(&refused);
         self.shared.record_rejections(removed);
         let announcement = Announcement {
@@ -235,7 +238,7 @@ impl Driver {
         if height <= committed {
             return Ok(());
         }
-        self.activity_above = true;
+        self.activity_height = self.activity_height.max(height);
         let hash = announcement.hash();
         if self.candidates.contains_key(&hash) || announcement.tx_hashes.len() > self.max_block_txs
         {
@@ -374,6 +377,7 @@ impl Driver {
         }
         let write_time = started.elapsed();
         self.last_commit = Instant::now();
+        self.last_block_busy = !block.txs.is_empty();
         self.shared.status.send_modify(|status| {
             status.height = height;
             status.block_hash = hash;

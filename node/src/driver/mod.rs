@@ -105,8 +105,12 @@ pub struct Driver {
     heartbeat: Option<Duration>,
     /// The height the engine was started at, if any.
     started: Option<u64>,
-    /// A peer showed activity at a height above ours.
-    activity_above: bool,
+    /// The highest height at which a peer has shown consensus activity.
+    activity_height: u64,
+    /// The mempool took something since the last height started.
+    mempool_changed: bool,
+    /// The last committed block carried transactions.
+    last_block_busy: bool,
     early: Vec<ConsensusMessage>,
     candidates: HashMap<Hash, Candidate>,
     /// Announcements waiting for the whole block.
@@ -178,7 +182,9 @@ impl Driver {
             max_block_bytes: params.max_block_bytes as usize,
             heartbeat: params.heartbeat_interval_ms.map(Duration::from_millis),
             started: None,
-            activity_above: false,
+            activity_height: 0,
+            mempool_changed: true,
+            last_block_busy: false,
             early: Vec::new(),
             candidates: HashMap::new(),
             fetching: HashMap::new(),
@@ -234,10 +240,7 @@ impl Driver {
     fn handle(&mut self, event: Event) -> Result<(), DriverError> {
         match event {
             Event::Consensus(message) => {
-                let height = message.height().0;
-                if height > self.committed_height() {
-                    self.activity_above = true;
-                }
+                self.activity_height = self.activity_height.max(message.height().0);
                 if self.started.is_none() {
                     if self.early.len() < MAX_EARLY_MESSAGES {
                         self.early.push(message);
@@ -258,7 +261,7 @@ impl Driver {
             Event::PeerStatus { peer, height } => self.sync.peer_height(peer, height),
             Event::SyncedBlocks { peer, blocks } => self.on_synced_blocks(peer, blocks)?,
             Event::SyncFailed { peer } => self.sync.request_failed(peer),
-            Event::MempoolActivity => {}
+            Event::MempoolActivity => self.mempool_changed = true,
             Event::Shutdown => {}
         }
         Ok(())
@@ -284,8 +287,14 @@ impl Driver {
         if self.sync.is_behind(self.committed_height()) {
             return false;
         }
-        self.shared.mempool.size().0 > 0
-            || self.activity_above
+        // Pending transactions start a height only if they might fit in a
+        // block: something arrived, or the last block took some. Otherwise
+        // (say, only nonces waiting for a gap) the chain would grow by
+        // empty blocks forever.
+        let mempool_ready =
+            self.shared.mempool.size().0 > 0 && (self.mempool_changed || self.last_block_busy);
+        mempool_ready
+            || self.activity_height > self.committed_height()
             || self
                 .heartbeat
                 .is_some_and(|interval| self.last_commit.elapsed() >= interval)
@@ -294,7 +303,7 @@ impl Driver {
     fn start_height(&mut self, height: u64) -> Result<(), DriverError> {
         debug!(height, "starting height");
         self.started = Some(height);
-        self.activity_above = false;
+        self.mempool_changed = false;
         self.feed(Input::StartHeight {
             height: Height(height),
             validators: self.validators.clone(),

@@ -90,7 +90,7 @@ impl Net {
         let child = Command::new(env!("CARGO_BIN_EXE_scf-bench"))
             .args(["node", "--home"])
             .arg(&home)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "info,node=debug")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -157,6 +157,18 @@ impl Net {
         tx
     }
 
+    /// Signs with `name`'s key at an explicit nonce, leaving the count of
+    /// [`Net::sign`] alone (for transactions meant to be refused).
+    pub fn sign_at(&self, name: &str, nonce: u64, body: TxBody) -> SignedTransaction {
+        Transaction {
+            chain_id: self.net.genesis.chain_id(),
+            signer: self.net.participant_keys[name].public(),
+            nonce,
+            body,
+        }
+        .sign(&self.net.participant_keys[name])
+    }
+
     /// POST /v1/txs; returns the HTTP status and the JSON answer.
     pub fn submit(
         &self,
@@ -184,7 +196,12 @@ impl Net {
     /// Submits and waits for the commit; panics unless committed.
     pub fn commit(&self, index: usize, tx: &SignedTransaction) -> TxStatusView {
         let (status, body) = self.submit(index, tx, true);
-        assert_eq!(status, 200, "transaction did not commit: {body}");
+        assert_eq!(
+            status,
+            200,
+            "transaction did not commit: {body}\n{}",
+            self.logs()
+        );
         serde_json::from_value(body).expect("a TxStatusView")
     }
 
@@ -250,24 +267,28 @@ impl Net {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let logs: String = self
-            .net
+        panic!(
+            "timed out after {} s waiting for {what}\n{}",
+            limit.as_secs(),
+            self.logs()
+        );
+    }
+
+    /// The last lines of every node's log.
+    pub fn logs(&self) -> String {
+        self.net
             .nodes
             .iter()
             .map(|node| {
                 let text = std::fs::read_to_string(node.home.join("node.log")).unwrap_or_default();
-                let tail: Vec<&str> = text.lines().rev().take(15).collect();
+                let tail: Vec<&str> = text.lines().rev().take(40).collect();
                 format!(
                     "--- {} (last lines) ---\n{}\n",
                     node.name,
                     tail.into_iter().rev().collect::<Vec<_>>().join("\n")
                 )
             })
-            .collect();
-        panic!(
-            "timed out after {} s waiting for {what}\n{logs}",
-            limit.as_secs()
-        );
+            .collect()
     }
 }
 
