@@ -1,6 +1,10 @@
 //! Multi-node behaviour with real processes, real libp2p on 127.0.0.1 and
 //! real RocksDB stores in temporary directories.
 
+// Amounts are written in minor units grouped as `units_cents` (10_000_00 is
+// 10,000.00), which clippy reads as inconsistent grouping.
+#![allow(clippy::inconsistent_digit_grouping)]
+
 mod common;
 
 use std::time::Duration;
