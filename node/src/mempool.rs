@@ -149,6 +149,15 @@ pub struct Mempool {
 /// The outcome per transaction of [`Mempool::admit`], in input order.
 pub type AdmitResults = Vec<Result<TxHash, MempoolError>>;
 
+/// Transactions through the state-free checks of [`Mempool::screen`]: the
+/// outcome so far per input, and those whose signature is valid (with their
+/// input position and hash), still to be checked against the state.
+#[derive(Debug)]
+pub struct Screened {
+    results: AdmitResults,
+    verified: Vec<(usize, SignedTransaction, TxHash)>,
+}
+
 impl Mempool {
     pub fn new(chain_id: ChainId, config: MempoolConfig) -> Mempool {
         Mempool {
@@ -199,6 +208,15 @@ impl Mempool {
         participant: impl Fn(&PublicKey) -> Option<Participant>,
         dry_run: impl Fn(&SignedTransaction, TxHash) -> Result<(), TxError>,
     ) -> AdmitResults {
+        let screened = self.screen(txs);
+        self.insert_screened(screened, participant, dry_run)
+    }
+
+    /// The first half of [`Mempool::admit_checked`], which needs no state:
+    /// chain id, duplicates, then the signatures of what is left in one batch.
+    /// Callers that lock the store for the second half call this before
+    /// taking the lock, so that verification never holds up a commit.
+    pub fn screen(&self, txs: Vec<SignedTransaction>) -> Screened {
         let hashes: Vec<TxHash> = txs.iter().map(SignedTransaction::hash).collect();
         let mut results: AdmitResults = hashes.iter().map(|hash| Ok(*hash)).collect();
         // Cheap checks first, so a flood of duplicates costs no verification.
@@ -220,15 +238,37 @@ impl Mempool {
                 }
             }
         }
-        let candidates: Vec<SignedTransaction> =
-            to_verify.iter().map(|&index| txs[index].clone()).collect();
+        let mut txs: Vec<Option<SignedTransaction>> = txs.into_iter().map(Some).collect();
+        let candidates: Vec<SignedTransaction> = to_verify
+            .iter()
+            .map(|&index| txs[index].take().expect("each index once"))
+            .collect();
         let verdicts = verify_signatures(&candidates);
-        let mut inner = self.inner.lock();
+        let mut verified = Vec::with_capacity(candidates.len());
         for ((index, tx), verdict) in to_verify.into_iter().zip(candidates).zip(verdicts) {
-            results[index] = match verdict {
-                Err(error) => Err(MempoolError::Rule(error)),
-                Ok(()) => self.insert(&mut inner, tx, hashes[index], &participant, &dry_run),
-            };
+            match verdict {
+                Err(error) => results[index] = Err(MempoolError::Rule(error)),
+                Ok(()) => verified.push((index, tx, hashes[index])),
+            }
+        }
+        Screened { results, verified }
+    }
+
+    /// The second half of [`Mempool::admit_checked`]: the checks against the
+    /// committed state, then insertion.
+    pub fn insert_screened(
+        &self,
+        screened: Screened,
+        participant: impl Fn(&PublicKey) -> Option<Participant>,
+        dry_run: impl Fn(&SignedTransaction, TxHash) -> Result<(), TxError>,
+    ) -> AdmitResults {
+        let Screened {
+            mut results,
+            verified,
+        } = screened;
+        let mut inner = self.inner.lock();
+        for (index, tx, hash) in verified {
+            results[index] = self.insert(&mut inner, tx, hash, &participant, &dry_run);
         }
         results
     }

@@ -156,6 +156,9 @@ impl Shared {
         } else {
             Vec::new()
         };
+        // Signatures are checked before the store is locked: a batch takes
+        // milliseconds, and the driver must not wait for it to commit.
+        let screened = self.mempool.screen(txs);
         let results = {
             let store = self.store.read();
             let status = self.status.borrow().clone();
@@ -166,8 +169,8 @@ impl Shared {
                 height: status.height + 1,
                 time: ledger::Timestamp(now_ms().max(status.block_time_ms + 1)),
             };
-            self.mempool.admit_checked(
-                txs,
+            self.mempool.insert_screened(
+                screened,
                 |key| participant_in(&store, key),
                 |tx, hash| {
                     ledger::execute_verified(
@@ -332,11 +335,14 @@ pub fn now_ms() -> u64 {
         .map_or(0, |elapsed| elapsed.as_millis() as u64)
 }
 
-/// A bounded map that forgets its oldest entries.
+/// A bounded map that forgets its oldest entries. Each insertion is stamped,
+/// so a key removed and inserted again is not forgotten early by its older
+/// place in the queue.
 struct Remembered<K, V> {
-    map: HashMap<K, V>,
-    order: VecDeque<K>,
+    map: HashMap<K, (V, u64)>,
+    order: VecDeque<(K, u64)>,
     capacity: usize,
+    stamp: u64,
 }
 
 impl<K: std::hash::Hash + Eq + Copy, V> Remembered<K, V> {
@@ -345,26 +351,61 @@ impl<K: std::hash::Hash + Eq + Copy, V> Remembered<K, V> {
             map: HashMap::new(),
             order: VecDeque::new(),
             capacity,
+            stamp: 0,
         }
     }
 
     fn insert(&mut self, key: K, value: V) {
-        if self.map.insert(key, value).is_none() {
-            self.order.push_back(key);
+        match self.map.get_mut(&key) {
+            Some(entry) => entry.0 = value,
+            None => {
+                self.stamp += 1;
+                self.map.insert(key, (value, self.stamp));
+                self.order.push_back((key, self.stamp));
+            }
         }
         while self.order.len() > self.capacity {
-            if let Some(old) = self.order.pop_front() {
+            let Some((old, stamp)) = self.order.pop_front() else {
+                break;
+            };
+            if self.map.get(&old).is_some_and(|entry| entry.1 == stamp) {
                 self.map.remove(&old);
             }
         }
     }
 
     fn get(&self, key: &K) -> Option<&V> {
-        self.map.get(key)
+        self.map.get(key).map(|entry| &entry.0)
     }
 
     fn remove(&mut self, key: &K) -> Option<V> {
-        // The key stays in `order` until it ages out; `insert` tolerates that.
-        self.map.remove(key)
+        // Its place in `order` stays until it ages out, and then is skipped.
+        self.map.remove(key).map(|entry| entry.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Remembered;
+
+    #[test]
+    fn remembered_forgets_the_oldest_and_keeps_a_key_inserted_again() {
+        let mut remembered = Remembered::new(2);
+        remembered.insert(1, "a");
+        remembered.insert(2, "b");
+        remembered.insert(3, "c");
+        assert_eq!(remembered.get(&1), None, "the oldest goes");
+        assert_eq!(remembered.get(&2), Some(&"b"));
+
+        // 2 removed and inserted again is now the newest: 3 goes first.
+        assert_eq!(remembered.remove(&2), Some("b"));
+        remembered.insert(2, "B");
+        remembered.insert(4, "d");
+        assert_eq!(remembered.get(&2), Some(&"B"));
+        assert_eq!(remembered.get(&4), Some(&"d"));
+        assert_eq!(remembered.get(&3), None);
+        remembered.insert(5, "e");
+        assert_eq!(remembered.get(&2), None);
+        assert_eq!(remembered.get(&4), Some(&"d"));
     }
 }

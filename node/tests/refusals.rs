@@ -101,6 +101,26 @@ fn the_api_refuses_another_chain_a_bad_signature_and_an_unregistered_key_with_re
     assert_eq!(code, 422, "{body}");
     assert_eq!(body["error"], "replay");
 
+    // The block that holds it lists it, alone or with the block's hex.
+    let (code, status) = net.get(0, &format!("/v1/txs/{}", grant.hash()));
+    assert_eq!(code, 200, "{status}");
+    let height = status["height"].as_u64().expect("committed at a height");
+    let (code, txs) = net.get(0, &format!("/v1/blocks/{height}/txs"));
+    assert_eq!(code, 200, "{txs}");
+    let (_, block) = net.get(0, &format!("/v1/blocks/{height}"));
+    assert_eq!(txs["hash"], block["hash"]);
+    assert_eq!(txs["txs"], block["txs"]);
+    assert!(txs.get("block_hex").is_none());
+    let listed = txs["txs"].as_array().unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|tx| tx["hash"] == grant.hash().to_string() && tx["kind"] == "grant_credit_line"),
+        "{txs}"
+    );
+    let (code, _) = net.get(0, "/v1/blocks/999/txs");
+    assert_eq!(code, 404);
+
     // Unknown things are 404 with a JSON error.
     let (code, body) = net.get(0, &format!("/v1/tokens/{}", Hash::digest(b"nothing")));
     assert_eq!(code, 404);

@@ -14,6 +14,7 @@
 //! | `GET /v1/participants/{key}` | [`types::ParticipantView`] |
 //! | `GET /v1/participants/{key}/tokens` | unspent [`types::TokenView`]s |
 //! | `GET /v1/blocks/{height}`, `/v1/blocks/latest` | [`types::BlockView`] with certificate |
+//! | `GET /v1/blocks/{height}/txs` | [`types::BlockTxsView`]: the transactions only |
 //! | `GET /v1/status` | [`types::StatusView`] |
 //! | `GET /v1/genesis` | the genesis file |
 //! | `GET /metrics` | Prometheus text |
@@ -38,8 +39,8 @@ use serde::Deserialize;
 
 use crate::shared::Shared;
 use types::{
-    BlockTxView, BlockView, CreditLineView, ErrorBody, LineageView, ParticipantView, StatusView,
-    SubmitTx, TokenView, TxState, TxStatusView, format_time,
+    BlockTxView, BlockTxsView, BlockView, CreditLineView, ErrorBody, LineageView, ParticipantView,
+    StatusView, SubmitTx, TokenView, TxState, TxStatusView, format_time,
 };
 
 /// Longest a `wait=commit` request may wait.
@@ -60,6 +61,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/participants/{key}/tokens", get(holdings))
         .route("/v1/blocks/latest", get(latest_block))
         .route("/v1/blocks/{height}", get(block))
+        .route("/v1/blocks/{height}/txs", get(block_txs))
         .route("/v1/status", get(status))
         .route("/v1/genesis", get(genesis))
         .route("/metrics", get(metrics))
@@ -416,26 +418,66 @@ async fn block(
     State(shared): State<Arc<Shared>>,
     Path(height): Path<String>,
 ) -> ApiResult<BlockView> {
-    let height: u64 = height.parse().map_err(|_| {
+    let height = parse_height(&height)?;
+    block_at(shared, height).await
+}
+
+/// The transactions of a block without the block's hex and certificate: what
+/// a client that follows commits (an indexer, `scf-bench`) reads per block.
+async fn block_txs(
+    State(shared): State<Arc<Shared>>,
+    Path(height): Path<String>,
+) -> ApiResult<BlockTxsView> {
+    let height = parse_height(&height)?;
+    blocking(&shared, move |shared| {
+        let block = committed_block(shared, height)?;
+        Ok(Json(BlockTxsView {
+            height,
+            hash: block.hash(),
+            txs: block.txs.iter().map(tx_view).collect(),
+        }))
+    })
+    .await
+}
+
+fn parse_height(height: &str) -> Result<u64, ApiError> {
+    height.parse().map_err(|_| {
         ApiError::bad_request(
             "bad_height",
             format!("height {height:?} is not a number (or use /v1/blocks/latest)"),
         )
-    })?;
-    block_at(shared, height).await
+    })
+}
+
+fn tx_view(tx: &SignedTransaction) -> BlockTxView {
+    BlockTxView {
+        hash: tx.hash(),
+        signer: tx.tx.signer,
+        nonce: tx.tx.nonce,
+        kind: tx.tx.body.kind().to_string(),
+    }
+}
+
+/// The committed block at `height`, or a 404 that says what exists.
+fn committed_block(shared: &Shared, height: u64) -> Result<ledger::Block, ApiError> {
+    let store = shared.store.read();
+    match store.block(height).map_err(ApiError::internal)? {
+        Some(block) => Ok(block),
+        None => {
+            let last = store.height().unwrap_or(0);
+            Err(ApiError::not_found(if height == 0 {
+                "height 0 is the genesis state, which has no block; blocks start at 1".to_string()
+            } else {
+                format!("no block at height {height}; the last committed height is {last}")
+            }))
+        }
+    }
 }
 
 async fn block_at(shared: Arc<Shared>, height: u64) -> ApiResult<BlockView> {
     blocking(&shared, move |shared| {
+        let block = committed_block(shared, height)?;
         let store = shared.store.read();
-        let Some(block) = store.block(height).map_err(ApiError::internal)? else {
-            let last = store.height().unwrap_or(0);
-            return Err(ApiError::not_found(if height == 0 {
-                "height 0 is the genesis state, which has no block; blocks start at 1".to_string()
-            } else {
-                format!("no block at height {height}; the last committed height is {last}")
-            }));
-        };
         let certificate_bytes = store.certificate(height).map_err(ApiError::internal)?;
         drop(store);
         let certificate = certificate_bytes
@@ -451,16 +493,7 @@ async fn block_at(shared: Arc<Shared>, height: u64) -> ApiResult<BlockView> {
             proposer: header.proposer,
             tx_root: header.tx_root,
             app_hash: header.app_hash,
-            txs: block
-                .txs
-                .iter()
-                .map(|tx| BlockTxView {
-                    hash: tx.hash(),
-                    signer: tx.tx.signer,
-                    nonce: tx.tx.nonce,
-                    kind: tx.tx.body.kind().to_string(),
-                })
-                .collect(),
+            txs: block.txs.iter().map(tx_view).collect(),
             block_hex: hex::encode(block.to_bytes()),
             certificate,
             certificate_hex: certificate_bytes.map(hex::encode),

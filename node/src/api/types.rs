@@ -219,6 +219,14 @@ pub struct BlockView {
     pub certificate_hex: Option<String>,
 }
 
+/// `GET /v1/blocks/{height}/txs`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BlockTxsView {
+    pub height: u64,
+    pub hash: Hash,
+    pub txs: Vec<BlockTxView>,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct BlockTxView {
     pub hash: TxHash,

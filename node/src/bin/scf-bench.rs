@@ -12,7 +12,7 @@
 //! before the previous one commits), keeping up to `--depth` transfers in
 //! flight per account. Accounts are spread over the validators' APIs and
 //! submitted in batches (`POST /v1/txs/batch`). Commits are observed by
-//! reading every new block from the first validator; latency is from the
+//! reading every new block's transaction list from the first validator; latency is from the
 //! submission to the moment its block was seen (the poll adds ≤ 20 ms).
 //!
 //! The nodes are this same binary, re-run with the hidden `node` command.
@@ -27,7 +27,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use crypto::{Hash, Keypair};
 use ledger::{Amount, Role, Timestamp, TokenId, Transaction, TxBody, TxHash};
-use node::api::types::{BatchResult, BlockView, StatusView, SubmitBatch};
+use node::api::types::{BatchResult, BlockTxsView, StatusView, SubmitBatch};
 use node::localnet::{self, LocalNetSpec};
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -364,8 +364,8 @@ fn bench(cli: &Cli, dir: &Path) -> anyhow::Result<Report> {
     while started.elapsed() < load_time {
         let latest = status(&agent, &apis[0])?.height;
         while next_height <= latest {
-            let block: BlockView = agent
-                .get(format!("{}/v1/blocks/{next_height}", apis[0]))
+            let block: BlockTxsView = agent
+                .get(format!("{}/v1/blocks/{next_height}/txs", apis[0]))
                 .call()?
                 .body_mut()
                 .with_config()

@@ -13,7 +13,9 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use crypto::Hash;
 use ledger::block::{select_transactions, tx_root_with_hashes};
 use ledger::transaction::verify_signatures;
-use ledger::{Block, BlockContext, BlockHeader, SignedTransaction, Timestamp, TxHash, VerifiedTx};
+use ledger::{
+    Block, BlockContext, BlockHeader, SignedTransaction, Timestamp, TxError, TxHash, VerifiedTx,
+};
 use tracing::{debug, info, warn};
 
 use super::{Driver, DriverError};
@@ -311,18 +313,7 @@ impl Driver {
             return Ok(());
         }
         let hashes: Vec<TxHash> = block.txs.iter().map(SignedTransaction::hash).collect();
-        let known = self.shared.mempool.lookup(&hashes);
-        let unknown: Vec<SignedTransaction> = block
-            .txs
-            .iter()
-            .zip(&known)
-            .filter(|(_, pending)| pending.is_none())
-            .map(|(tx, _)| tx.clone())
-            .collect();
-        if let Some(bad) = verify_signatures(&unknown)
-            .into_iter()
-            .find_map(Result::err)
-        {
+        if let Some(bad) = self.first_bad_signature(&block.txs, &hashes) {
             warn!(height = block.header.height, %bad, "fetched block carries a bad signature");
             self.verdicts.insert(hash, false);
             return self.retry_waiting();
@@ -330,6 +321,26 @@ impl Driver {
         self.shared.remember_block(&block);
         self.candidates.insert(hash, Candidate { block, hashes });
         self.retry_waiting()
+    }
+
+    /// Verifies, in one batch, the signatures of those of `txs` the mempool
+    /// does not hold (the mempool verified its own on entry); the first bad
+    /// one, if any.
+    pub(super) fn first_bad_signature(
+        &self,
+        txs: &[SignedTransaction],
+        hashes: &[TxHash],
+    ) -> Option<TxError> {
+        let known = self.shared.mempool.lookup(hashes);
+        let unknown: Vec<SignedTransaction> = txs
+            .iter()
+            .zip(&known)
+            .filter(|(_, pending)| pending.is_none())
+            .map(|(tx, _)| tx.clone())
+            .collect();
+        verify_signatures(&unknown)
+            .into_iter()
+            .find_map(Result::err)
     }
 
     /// Commits a decided (or synced) block with its certificate in one

@@ -180,18 +180,7 @@ impl Driver {
         if tx_root_with_hashes(&block.txs, &hashes) != block.header.tx_root {
             return Err("the transactions do not match the header's tx root".to_string());
         }
-        let known = self.shared.mempool.lookup(&hashes);
-        let unknown: Vec<SignedTransaction> = block
-            .txs
-            .iter()
-            .zip(&known)
-            .filter(|(_, pending)| pending.is_none())
-            .map(|(tx, _)| tx.clone())
-            .collect();
-        if let Some(error) = ledger::transaction::verify_signatures(&unknown)
-            .into_iter()
-            .find_map(Result::err)
-        {
+        if let Some(error) = self.first_bad_signature(&block.txs, &hashes) {
             return Err(error.to_string());
         }
         Ok(Some((block, certificate)))
