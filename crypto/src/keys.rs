@@ -1,10 +1,13 @@
 //! ed25519 public keys, signatures and key pairs.
 //!
 //! Public keys and signatures are kept as plain bytes so they encode, compare
-//! and sort cheaply; they are parsed into curve points only when verified.
+//! and sort cheaply; they are parsed into curve points only when verified
+//! (and the points of valid keys are cached).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::{Mutex, OnceLock};
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use ed25519_dalek::{Signer as _, SigningKey, Verifier as _, VerifyingKey};
@@ -18,14 +21,41 @@ use crate::signing::{Domain, signing_bytes};
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize)]
 pub struct PublicKey(pub [u8; 32]);
 
+/// Valid keys kept decompressed (about 200 bytes each); emptied when full.
+const DECOMPRESSED_CACHE_KEYS: usize = 16_384;
+
+fn decompressed_cache() -> &'static Mutex<HashMap<[u8; 32], VerifyingKey>> {
+    static CACHE: OnceLock<Mutex<HashMap<[u8; 32], VerifyingKey>>> = OnceLock::new();
+    CACHE.get_or_init(Mutex::default)
+}
+
 impl PublicKey {
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }
 
     /// The curve point, or an error if the bytes are not a valid key.
+    ///
+    /// Decompressing a point costs about a third of a signature check, and a
+    /// ledger sees the same few thousand signers over and over, so valid keys
+    /// are kept decompressed in a bounded process-wide cache.
     pub fn verifying_key(&self) -> Result<VerifyingKey, CryptoError> {
-        VerifyingKey::from_bytes(&self.0).map_err(|_| CryptoError::InvalidPublicKey { key: *self })
+        if let Some(key) = decompressed_cache()
+            .lock()
+            .ok()
+            .and_then(|cache| cache.get(&self.0).copied())
+        {
+            return Ok(key);
+        }
+        let key = VerifyingKey::from_bytes(&self.0)
+            .map_err(|_| CryptoError::InvalidPublicKey { key: *self })?;
+        if let Ok(mut cache) = decompressed_cache().lock() {
+            if cache.len() >= DECOMPRESSED_CACHE_KEYS {
+                cache.clear();
+            }
+            cache.insert(self.0, key);
+        }
+        Ok(key)
     }
 
     /// Verifies `signature` over `body` signed for `domain` on `chain_id`.
@@ -172,6 +202,40 @@ impl fmt::Debug for Keypair {
 mod tests {
     use super::*;
     use crate::Hash;
+
+    #[test]
+    fn cached_keys_decompress_as_fresh_ones_and_bad_keys_stay_bad() {
+        let keypair = Keypair::from_seed([42; 32]);
+        let public = keypair.public();
+        let fresh = VerifyingKey::from_bytes(&public.0).unwrap();
+        assert_eq!(public.verifying_key().unwrap(), fresh);
+        assert_eq!(public.verifying_key().unwrap(), fresh, "from the cache");
+
+        let chain = ChainId(Hash::digest(b"cache"));
+        let signature = keypair.sign(Domain::Transaction, &chain, &7u64);
+        assert!(
+            public
+                .verify(Domain::Transaction, &chain, &7u64, &signature)
+                .is_ok()
+        );
+        assert!(
+            public
+                .verify(Domain::Transaction, &chain, &8u64, &signature)
+                .is_err()
+        );
+
+        // Not a point on the curve: refused every time, never cached.
+        let bad = (0u8..=255)
+            .map(|byte| PublicKey([byte; 32]))
+            .find(|key| VerifyingKey::from_bytes(&key.0).is_err())
+            .expect("some repeated byte is not a valid point");
+        for _ in 0..2 {
+            assert!(matches!(
+                bad.verifying_key(),
+                Err(CryptoError::InvalidPublicKey { key }) if key == bad
+            ));
+        }
+    }
 
     fn chain(tag: &[u8]) -> ChainId {
         ChainId(Hash::digest(tag))

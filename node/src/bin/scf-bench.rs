@@ -15,7 +15,9 @@
 //! reading every new block's transaction list from the first validator; latency is from the
 //! submission to the moment its block was seen (the poll adds ≤ 20 ms).
 //!
-//! The nodes are this same binary, re-run with the hidden `node` command.
+//! The nodes are this same binary, re-run with the hidden `node` command;
+//! each logs to `node.log` in its home at the level `SCF_BENCH_NODE_LOG`
+//! gives (default `warn`; `info` shows each block's timings).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -188,7 +190,10 @@ fn bench(cli: &Cli, dir: &Path) -> anyhow::Result<Report> {
             Command::new(&exe)
                 .args(["node", "--home"])
                 .arg(&node.home)
-                .env("RUST_LOG", "warn")
+                .env(
+                    "RUST_LOG",
+                    std::env::var("SCF_BENCH_NODE_LOG").unwrap_or_else(|_| "warn".into()),
+                )
                 .stdout(Stdio::null())
                 .stderr(log)
                 .spawn()
