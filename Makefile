@@ -1,6 +1,9 @@
 # The project's commands. `make test` is what CI runs.
 .PHONY: setup build test lint bench demo
 
+# Where Cargo puts what it builds (CARGO_TARGET_DIR if set).
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+
 setup:
 	bash scripts/setup.sh
 
@@ -19,10 +22,11 @@ test: lint
 # profile has ledger, crypto and every dependency at opt-level 3 and reuses
 # the test build of RocksDB (a release build would compile RocksDB again).
 bench: setup
-	cargo bench --profile dev -p ledger --bench ledger
+	cargo bench --profile dev --workspace --bench ledger
 
 # Installs what the build needs, builds `scf`, and runs the whole lifecycle of
 # a receivable on a local 4-validator testnet (in a temporary directory),
 # printing each step and the final lineage tree; stops the testnet and exits.
-demo: setup
-	cargo run -p cli --bin scf -- demo
+# `build` compiles exactly what `test` compiles (RocksDB once for both).
+demo: build
+	"$(TARGET_DIR)/debug/scf" demo
