@@ -2,17 +2,19 @@
 //! view, the changes a transaction makes, and an overlay that stacks a
 //! block's changes on top of a committed state.
 //!
-//! Everything the app hash commits to is a [`StateValue`]. Indexes that can be
-//! derived from the values (children of a token, tokens by holder) are not
-//! committed; the store keeps them, and the overlay tracks the block's own.
+//! Everything the app hash commits to is a [`StateValue`]. What can be
+//! derived from the values is not committed: a spent token's children are
+//! the outputs of the transaction that spent it ([`StateView::children`]),
+//! and the store keeps a tokens-by-holder index for queries.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use crypto::{Hash, PublicKey};
 
 use crate::participant::Participant;
-use crate::token::{CreditLine, InvoiceRecord, Receivable, Token, TokenId};
+use crate::token::{CreditLine, InvoiceRecord, Receivable, Token, TokenId, TokenStatus};
+use crate::transaction::MAX_TRANSFER_OUTPUTS;
 
 /// The key of one committed state entry.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, BorshSerialize, BorshDeserialize)]
@@ -67,9 +69,28 @@ pub type Changes = Vec<StateValue>;
 pub trait StateView {
     fn get(&self, key: &StateKey) -> Option<StateValue>;
 
-    /// Tokens created by spending `token`, sorted by id (every view must
-    /// give the same order, or execution could differ between nodes).
-    fn children(&self, token: &TokenId) -> Vec<TokenId>;
+    /// Tokens created by spending `token`, sorted by id (every view gives
+    /// the same order, or execution could differ between nodes).
+    ///
+    /// Derived, not indexed: the transaction that spends a token creates its
+    /// children as outputs 0, 1, … (`TokenId::derive(spender, index)`), all
+    /// of them, so they are found by looking those ids up until one is
+    /// missing. A token that is not spent has none.
+    fn children(&self, token: &TokenId) -> Vec<TokenId> {
+        let Some(Token {
+            status: TokenStatus::Spent { by },
+            ..
+        }) = self.token(token)
+        else {
+            return Vec::new();
+        };
+        let mut children: Vec<TokenId> = (0..MAX_TRANSFER_OUTPUTS as u32)
+            .map(|index| TokenId::derive(&by, index))
+            .take_while(|id| self.token(id).is_some())
+            .collect();
+        children.sort_unstable();
+        children
+    }
 
     fn participant(&self, key: &PublicKey) -> Option<Participant> {
         match self.get(&StateKey::Participant(*key)) {
@@ -112,7 +133,6 @@ pub trait StateView {
 pub struct Overlay<'a, S: StateView + ?Sized> {
     base: &'a S,
     writes: BTreeMap<StateKey, StateValue>,
-    new_children: BTreeMap<TokenId, Vec<TokenId>>,
 }
 
 impl<'a, S: StateView + ?Sized> Overlay<'a, S> {
@@ -120,20 +140,12 @@ impl<'a, S: StateView + ?Sized> Overlay<'a, S> {
         Overlay {
             base,
             writes: BTreeMap::new(),
-            new_children: BTreeMap::new(),
         }
     }
 
     /// Applies a transaction's changes on top of what the block wrote so far.
     pub fn apply(&mut self, changes: Changes) {
         for value in changes {
-            if let StateValue::Token(token) = &value {
-                let is_new = !self.writes.contains_key(&StateKey::Token(token.id))
-                    && self.base.token(&token.id).is_none();
-                if let (true, Some(parent)) = (is_new, token.parent_id) {
-                    self.new_children.entry(parent).or_default().push(token.id);
-                }
-            }
             self.writes.insert(value.key(), value);
         }
     }
@@ -155,16 +167,6 @@ impl<S: StateView + ?Sized> StateView for Overlay<'_, S> {
             None => self.base.get(key),
         }
     }
-
-    fn children(&self, token: &TokenId) -> Vec<TokenId> {
-        let mut children = self.base.children(token);
-        if let Some(new) = self.new_children.get(token) {
-            children.extend_from_slice(new);
-            children.sort_unstable();
-            children.dedup();
-        }
-        children
-    }
 }
 
 /// A whole state held in memory: for tests, benchmarks and replaying a chain
@@ -172,7 +174,6 @@ impl<S: StateView + ?Sized> StateView for Overlay<'_, S> {
 #[derive(Debug, Default, Clone)]
 pub struct MemoryState {
     entries: BTreeMap<StateKey, StateValue>,
-    children: BTreeMap<TokenId, BTreeSet<TokenId>>,
 }
 
 impl MemoryState {
@@ -180,16 +181,9 @@ impl MemoryState {
         Self::default()
     }
 
-    /// Writes values, keeping the children index in step.
     pub fn apply<I: IntoIterator<Item = StateValue>>(&mut self, values: I) {
         for value in values {
-            let key = value.key();
-            if let (StateValue::Token(token), false) = (&value, self.entries.contains_key(&key))
-                && let Some(parent) = token.parent_id
-            {
-                self.children.entry(parent).or_default().insert(token.id);
-            }
-            self.entries.insert(key, value);
+            self.entries.insert(value.key(), value);
         }
     }
 
@@ -209,12 +203,5 @@ impl MemoryState {
 impl StateView for MemoryState {
     fn get(&self, key: &StateKey) -> Option<StateValue> {
         self.entries.get(key).cloned()
-    }
-
-    fn children(&self, token: &TokenId) -> Vec<TokenId> {
-        self.children
-            .get(token)
-            .map(|ids| ids.iter().copied().collect())
-            .unwrap_or_default()
     }
 }

@@ -33,6 +33,7 @@
 //! time and memory proportional to the state.
 
 use crypto::Hash;
+use rayon::prelude::*;
 
 const LEAF_TAG: u8 = 0x00;
 const INTERNAL_TAG: u8 = 0x01;
@@ -102,6 +103,37 @@ struct Entry {
     existing: Option<usize>,
 }
 
+/// Below this many changed entries a batch is hashed on one core (handing
+/// work to other threads costs more than it saves).
+const PARALLEL_MIN: usize = 1024;
+
+/// The internal nodes whose hash must be recomputed: those marked here, and
+/// every node added since (their index is at least `existing`).
+struct Dirty {
+    existing: usize,
+    marked: Vec<u64>,
+}
+
+impl Dirty {
+    /// For a tree that has `existing` internal nodes now.
+    fn new(existing: usize) -> Dirty {
+        Dirty {
+            existing,
+            marked: vec![0; existing.div_ceil(64)],
+        }
+    }
+
+    fn insert(&mut self, index: usize) {
+        if index < self.existing {
+            self.marked[index / 64] |= 1 << (index % 64);
+        }
+    }
+
+    fn contains(&self, index: usize) -> bool {
+        index >= self.existing || self.marked[index / 64] & (1 << (index % 64)) != 0
+    }
+}
+
 /// The siblings on the path from the root to one leaf: enough for anyone
 /// holding only the app hash to check one entry's value.
 #[derive(
@@ -169,7 +201,8 @@ impl StateTree {
             ..StateTree::default()
         };
         let entries: Vec<Entry> = entries
-            .iter()
+            .par_iter()
+            .with_min_len(PARALLEL_MIN)
             .map(|(key, value_hash)| Entry {
                 key: *key,
                 hash: leaf_hash(key, value_hash),
@@ -177,9 +210,8 @@ impl StateTree {
             })
             .collect();
         if !entries.is_empty() {
-            let (root, hash) = tree.build(&entries);
-            tree.root = Some(root);
-            tree.root_hash = hash;
+            let root = tree.build(&entries);
+            tree.finish(root, &Dirty::new(0), entries.len());
         }
         tree
     }
@@ -206,18 +238,25 @@ impl StateTree {
     /// that are new, and returns the new root. When a key appears twice the
     /// last pair wins. Each node on the changed paths is visited and hashed
     /// once, however many of the updates pass through it.
+    ///
+    /// Two phases: the shape is updated first (sequentially; it is cheap),
+    /// then every node on a changed path is hashed, bottom-up, with the
+    /// subtrees of the top levels on different cores.
     pub fn apply(&mut self, updates: impl IntoIterator<Item = (Hash, Hash)>) -> Hash {
+        let updates: Vec<(Hash, Hash)> = updates.into_iter().collect();
+        if updates.is_empty() {
+            return self.root_hash;
+        }
+        // Leaf hashes are independent: spread them over the cores.
         let mut entries: Vec<Entry> = updates
-            .into_iter()
+            .par_iter()
+            .with_min_len(PARALLEL_MIN)
             .map(|(key, value_hash)| Entry {
-                key,
-                hash: leaf_hash(&key, &value_hash),
+                key: *key,
+                hash: leaf_hash(key, value_hash),
                 existing: None,
             })
             .collect();
-        if entries.is_empty() {
-            return self.root_hash;
-        }
         // Stable sort, then keep the last of equal keys.
         entries.sort_by_key(|entry| entry.key);
         let mut unique: Vec<Entry> = Vec::with_capacity(entries.len());
@@ -227,12 +266,64 @@ impl StateTree {
                 _ => unique.push(entry),
             }
         }
-        let (root, hash) = match self.root {
+        let mut dirty = Dirty::new(self.internals.len());
+        let root = match self.root {
             None => self.build(&unique),
-            Some(root) => self.apply_at(root, &unique),
+            Some(root) => self.apply_at(root, &unique, 0, &mut dirty),
         };
+        self.finish(root, &dirty, unique.len())
+    }
+
+    /// Second phase: hashes every changed internal node below `root` (the
+    /// ones in `dirty` and every one added since it was made) and sets the
+    /// root.
+    fn finish(&mut self, root: NodeRef, dirty: &Dirty, changed: usize) -> Hash {
+        let parallel_depth = if changed >= PARALLEL_MIN { 4 } else { 0 };
+        let mut hashes = Vec::new();
+        let hash = self.rehash(root, dirty, parallel_depth, &mut hashes);
+        for (index, hash) in hashes {
+            self.internals[index as usize].hash = hash;
+        }
         self.root = Some(root);
         self.root_hash = hash;
+        hash
+    }
+
+    /// The hash of `node`, computing (into `out`) that of every changed
+    /// internal node below it; the two subtrees of a node are hashed in
+    /// parallel while `parallel_depth` is above zero.
+    fn rehash(
+        &self,
+        node: NodeRef,
+        dirty: &Dirty,
+        parallel_depth: u32,
+        out: &mut Vec<(u32, Hash)>,
+    ) -> Hash {
+        if let Some(leaf) = node.as_leaf() {
+            return self.leaves[leaf].hash;
+        }
+        let index = node.0 as usize;
+        let internal = &self.internals[index];
+        if !dirty.contains(index) {
+            return internal.hash;
+        }
+        let [left, right] = internal.children;
+        let (left, right) = if parallel_depth > 0 {
+            let mut right_out = Vec::new();
+            let hashes = rayon::join(
+                || self.rehash(left, dirty, parallel_depth - 1, out),
+                || self.rehash(right, dirty, parallel_depth - 1, &mut right_out),
+            );
+            out.append(&mut right_out);
+            hashes
+        } else {
+            (
+                self.rehash(left, dirty, 0, out),
+                self.rehash(right, dirty, 0, out),
+            )
+        };
+        let hash = internal_hash(internal.bit, &left, &right);
+        out.push((node.0, hash));
         hash
     }
 
@@ -257,42 +348,51 @@ impl StateTree {
         self.leaves[index].hash = hash;
     }
 
-    fn set_internal(&mut self, index: usize, internal: Internal) {
+    /// Changes an existing internal node's children; its hash is computed
+    /// by [`StateTree::finish`].
+    fn set_children(&mut self, index: usize, children: [NodeRef; 2], dirty: &mut Dirty) {
         if let Some(undo) = &mut self.undo {
             undo.internals.push((index, self.internals[index]));
         }
-        self.internals[index] = internal;
+        self.internals[index].children = children;
+        dirty.insert(index);
     }
 
-    fn push_internal(
-        &mut self,
-        bit: u8,
-        left: (NodeRef, Hash),
-        right: (NodeRef, Hash),
-        representative: u32,
-    ) -> (NodeRef, Hash) {
-        let hash = internal_hash(bit, &left.1, &right.1);
+    /// Adds an internal node; its hash is computed by [`StateTree::finish`].
+    fn push_internal(&mut self, bit: u8, left: NodeRef, right: NodeRef) -> NodeRef {
+        let representative = match left.as_leaf() {
+            Some(leaf) => u32::try_from(leaf).expect("fewer than 2^31 leaves"),
+            None => self.internals[left.0 as usize].representative,
+        };
         self.internals.push(Internal {
-            hash,
-            children: [left.0, right.0],
+            hash: Hash::ZERO,
+            children: [left, right],
             bit,
             representative,
         });
-        (NodeRef::internal(self.internals.len() - 1), hash)
+        NodeRef::internal(self.internals.len() - 1)
     }
 
-    /// Applies sorted, unique `entries` (all sharing the bits above `node`'s
-    /// parent) to the subtree at `node`; returns its new root and hash.
-    fn apply_at(&mut self, node: NodeRef, entries: &[Entry]) -> (NodeRef, Hash) {
+    /// Applies sorted, unique `entries` to the shape of the subtree at
+    /// `node`; returns its new root. The entries and the subtree's keys are
+    /// known to share their first `shared` bits (those above and at the
+    /// parent's split).
+    fn apply_at(
+        &mut self,
+        node: NodeRef,
+        entries: &[Entry],
+        shared: u16,
+        dirty: &mut Dirty,
+    ) -> NodeRef {
         if entries.is_empty() {
-            return (node, self.node_hash(node));
+            return node;
         }
         if let Some(leaf) = node.as_leaf() {
             let existing = self.leaves[leaf];
             return match entries.binary_search_by(|entry| entry.key.cmp(&existing.key)) {
                 Ok(_) if entries.len() == 1 => {
                     self.set_leaf_hash(leaf, entries[0].hash);
-                    (node, entries[0].hash)
+                    node
                 }
                 Ok(position) => {
                     let mut merged = entries.to_vec();
@@ -314,6 +414,13 @@ impl StateTree {
         }
         let index = node.0 as usize;
         let internal = self.internals[index];
+        if u16::from(internal.bit) == shared {
+            // No bits between the parent's split and this node's: the
+            // entries cannot leave the subtree above its split, and the
+            // representative leaf (a cache miss in a large tree) need not be
+            // read.
+            return self.apply_below(node, internal, entries, dirty);
+        }
         let prefix = self.representative_key(node);
         // Sorted keys: the one sharing the fewest leading bits with the
         // subtree's prefix is the first or the last.
@@ -338,46 +445,52 @@ impl StateTree {
             } else {
                 (ones, zeros)
             };
-            let kept = self.apply_at(node, with_subtree);
+            let kept = self.apply_at(node, with_subtree, u16::from(bit) + 1, dirty);
             let fresh = self.build(outside);
             let (left, right) = if subtree_side == 0 {
                 (kept, fresh)
             } else {
                 (fresh, kept)
             };
-            return self.push_internal(bit, left, right, internal.representative);
+            return self.push_internal(bit, left, right);
         }
-        let split = entries.partition_point(|entry| bit_of(&entry.key, internal.bit) == 0);
-        let left = self.apply_at(internal.children[0], &entries[..split]);
-        let right = self.apply_at(internal.children[1], &entries[split..]);
-        let hash = internal_hash(internal.bit, &left.1, &right.1);
-        self.set_internal(
-            index,
-            Internal {
-                hash,
-                children: [left.0, right.0],
-                ..internal
-            },
-        );
-        (node, hash)
+        self.apply_below(node, internal, entries, dirty)
     }
 
-    /// Builds a subtree over sorted, unique entries (at least one).
-    fn build(&mut self, entries: &[Entry]) -> (NodeRef, Hash) {
+    /// Splits `entries`, which all belong under the internal `node`, between
+    /// its two children.
+    fn apply_below(
+        &mut self,
+        node: NodeRef,
+        internal: Internal,
+        entries: &[Entry],
+        dirty: &mut Dirty,
+    ) -> NodeRef {
+        let split = entries.partition_point(|entry| bit_of(&entry.key, internal.bit) == 0);
+        let shared = u16::from(internal.bit) + 1;
+        let left = self.apply_at(internal.children[0], &entries[..split], shared, dirty);
+        let right = self.apply_at(internal.children[1], &entries[split..], shared, dirty);
+        self.set_children(node.0 as usize, [left, right], dirty);
+        node
+    }
+
+    /// Builds the shape of a subtree over sorted, unique entries (at least
+    /// one).
+    fn build(&mut self, entries: &[Entry]) -> NodeRef {
         if let [entry] = entries {
             return match entry.existing {
                 Some(leaf) => {
                     if self.leaves[leaf].hash != entry.hash {
                         self.set_leaf_hash(leaf, entry.hash);
                     }
-                    (NodeRef::leaf(leaf), entry.hash)
+                    NodeRef::leaf(leaf)
                 }
                 None => {
                     self.leaves.push(Leaf {
                         key: entry.key,
                         hash: entry.hash,
                     });
-                    (NodeRef::leaf(self.leaves.len() - 1), entry.hash)
+                    NodeRef::leaf(self.leaves.len() - 1)
                 }
             };
         }
@@ -387,11 +500,7 @@ impl StateTree {
         let split = entries.partition_point(|entry| bit_of(&entry.key, bit) == 0);
         let left = self.build(&entries[..split]);
         let right = self.build(&entries[split..]);
-        let representative = match left.0.as_leaf() {
-            Some(leaf) => leaf as u32,
-            None => self.internals[left.0.0 as usize].representative,
-        };
-        self.push_internal(bit, left, right, representative)
+        self.push_internal(bit, left, right)
     }
 
     /// Starts recording changes so that [`StateTree::rollback`] can undo

@@ -279,6 +279,28 @@ fn blocks_that_do_not_follow_are_refused_and_change_nothing() {
 }
 
 #[test]
+fn a_store_with_a_column_family_this_version_no_longer_uses_still_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = Chain::new();
+    let mut store = chain.open_store(dir.path());
+    for _ in 0..2 {
+        chain.produce_and_commit(&mut store);
+    }
+    drop(store);
+    {
+        // Earlier versions kept a children index in a column family of its own.
+        let mut options = rocksdb::Options::default();
+        options.create_missing_column_families(true);
+        let mut cfs: Vec<&str> = ledger::store::schema::ALL.to_vec();
+        cfs.push("children");
+        rocksdb::DB::open_cf(&options, dir.path(), cfs).unwrap();
+    }
+    let store = Store::open(dir.path()).expect("reopen with the extra column family");
+    assert_eq!(store.meta().expect("initialised").height, 2);
+    assert_same_state(&store, &chain.world);
+}
+
+#[test]
 fn a_store_whose_data_was_tampered_with_refuses_to_open() {
     let dir = tempfile::tempdir().unwrap();
     let mut chain = Chain::new();
@@ -495,6 +517,43 @@ fn kill_dash_nine_while_committing_leaves_exactly_a_committed_prefix() {
         );
         assert_same_state(&store, &truth.world);
         assert!(store.block(height + 1).unwrap().is_none());
+        // The indexes, which blocks get when they are materialized, are
+        // whole too: replayed on open for what the kill left out.
+        assert_same_indexes(&store, &truth.world, &last, round);
+    }
+}
+
+/// The transaction index knows every transaction of `last`, and the holder
+/// index gives each holder exactly its unspent tokens.
+fn assert_same_indexes(store: &Store, world: &World, last: &Block, round: usize) {
+    for (index, tx) in last.txs.iter().enumerate() {
+        assert_eq!(
+            store.tx_location(&tx.hash()).unwrap(),
+            Some(TxLocation {
+                height: last.header.height,
+                index: index as u32
+            }),
+            "round {round}: transaction {index} of the last block"
+        );
+    }
+    let mut expected: std::collections::BTreeMap<crypto::PublicKey, Vec<ledger::TokenId>> =
+        Default::default();
+    for (_, value) in world.state.entries() {
+        if let ledger::StateValue::Token(token) = value
+            && token.is_unspent()
+        {
+            expected.entry(token.holder).or_default().push(token.id);
+        }
+    }
+    for (holder, mut tokens) in expected {
+        tokens.sort();
+        let held: Vec<ledger::TokenId> = store
+            .tokens_by_holder(&holder)
+            .unwrap()
+            .iter()
+            .map(|token| token.id)
+            .collect();
+        assert_eq!(held, tokens, "round {round}: holdings of {holder}");
     }
 }
 

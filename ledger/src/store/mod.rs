@@ -2,34 +2,50 @@
 //! and the indexes the API queries. The only module that touches the disk.
 //!
 //! A block commits as one `WriteBatch` written with `sync`: the block, its
-//! certificate, the transaction index, every state value it changed, the
-//! holder and children indexes and the chain metadata. RocksDB applies a
-//! batch atomically and, with the write-ahead log synced, durably; so after a
-//! crash at any instant the store holds exactly the blocks whose commit
-//! returned, never part of one.
+//! certificate, every state value it changed (as one delta record) and the
+//! chain metadata. RocksDB applies a batch atomically and, with the
+//! write-ahead log synced, durably; so after a crash at any instant the
+//! store holds exactly the blocks whose commit returned, never part of one.
+//!
+//! Each value is then written under its own key, with the holder and
+//! transaction indexes, by a thread of the store's own while the node goes on
+//! (`materialize`): a few synced records per block instead of tens of
+//! thousands. Opening the store replays any delta a crash left
+//! unmaterialized, so what a reader sees never depends on where a crash
+//! fell.
 //!
 //! The state tree (see `state_tree`) is held in memory and rebuilt from the
 //! state column families on open, then checked against the committed app
 //! hash: a store whose data does not match its own app hash refuses to open.
+//!
+//! Recently committed values are also kept decoded in memory (`cache`), so
+//! executing a block rarely reads RocksDB; the values of blocks not yet
+//! materialized stay there until they are.
 //!
 //! The store checks what a block claims about itself (height, parent, chain,
 //! app hash, transaction count); whether the block was agreed by the
 //! validators is consensus's business, and the certificate is kept as bytes.
 
 mod archive;
+mod cache;
+mod materialize;
 mod queries;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use crypto::{ChainId, Hash};
+use rayon::prelude::*;
 use rocksdb::{ColumnFamilyDescriptor, DB, Options, WriteBatch, WriteOptions};
 
 use crate::block::{Block, BlockExecution};
 use crate::participant::Participant;
 use crate::state::{StateKey, StateValue};
 use crate::state_tree::StateTree;
+use cache::StateCache;
+use materialize::{DeltaRef, Materializer};
 
 pub use archive::BlockArchive;
 pub use queries::{Lineage, TxLocation};
@@ -85,14 +101,20 @@ pub enum StoreError {
     },
     #[error("stored data is corrupt: {what}")]
     Corrupt { what: String },
+    #[error(
+        "writing committed blocks into the store at {path} failed ({reason}); they are safe in its log: fix the cause (a full disk?) and restart, which replays them"
+    )]
+    MaterializationFailed { path: PathBuf, reason: String },
 }
 
 /// The ledger's database. Single writer: one `Store` per directory (RocksDB
 /// locks it).
 pub struct Store {
-    db: DB,
+    db: Arc<DB>,
     path: PathBuf,
     tree: StateTree,
+    cache: StateCache,
+    materializer: Materializer,
     meta: Option<ChainMeta>,
     /// The ticket of the prepared block whose writes the tree holds
     /// uncommitted, if any.
@@ -105,6 +127,11 @@ pub struct Store {
 #[derive(Debug)]
 pub struct PreparedBlock {
     execution: BlockExecution,
+    /// Each write's stored bytes, in `execution.writes` order: encoded once,
+    /// hashed for the tree and written as they are.
+    encoded: Vec<Vec<u8>>,
+    /// Each write's (tree key, value hash), in the same order.
+    hashes: Vec<(Hash, Hash)>,
     app_hash: Hash,
     ticket: u64,
 }
@@ -129,21 +156,32 @@ impl std::fmt::Debug for Store {
     }
 }
 
+const MIB: usize = 1024 * 1024;
+
+/// RocksDB's settings. Memory is bounded: memtables of all column families
+/// together flush at 96 MiB (a column family's at 32 MiB, at most three
+/// each), and the block cache holds 64 MiB; a node stays well under 300 MiB.
 fn db_options() -> Options {
     let mut table = rocksdb::BlockBasedOptions::default();
     // Bloom filters make a lookup of an absent key (a new token, an unused
     // invoice reference) skip the files that cannot hold it.
     table.set_bloom_filter(10.0, false);
-    table.set_block_cache(&rocksdb::Cache::new_lru_cache(128 * 1024 * 1024));
+    table.set_block_cache(&rocksdb::Cache::new_lru_cache(64 * MIB));
     let mut options = Options::default();
     options.set_block_based_table_factory(&table);
     options.create_if_missing(true);
     options.create_missing_column_families(true);
     options.set_compression_type(rocksdb::DBCompressionType::Lz4);
-    // Larger memtables: a block of thousands of transfers is tens of
-    // thousands of small writes.
-    options.set_write_buffer_size(64 * 1024 * 1024);
-    options.set_max_write_buffer_number(4);
+    // A block of thousands of transfers is tens of thousands of small
+    // writes: memtables large enough to take a few blocks between flushes.
+    options.set_write_buffer_size(32 * MIB);
+    options.set_max_write_buffer_number(3);
+    options.set_db_write_buffer_size(96 * MIB);
+    // Materialization skips the write-ahead log (see `materialize`): every
+    // column family must reach the disk up to the same write.
+    options.set_atomic_flush(true);
+    // Bounds the log, and so what a restart replays.
+    options.set_max_total_wal_size(256 * MIB as u64);
     options.increase_parallelism(2);
     options
 }
@@ -154,9 +192,20 @@ impl Store {
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
         let path = path.as_ref().to_path_buf();
         let options = db_options();
-        let descriptors = schema::ALL
+        // RocksDB opens a database only with every column family it has: a
+        // store written by an older version may hold one this version no
+        // longer uses (the children index); it is opened and left alone.
+        let mut names: Vec<String> = schema::ALL.iter().map(|name| name.to_string()).collect();
+        if let Ok(existing) = DB::list_cf(&options, &path) {
+            for name in existing {
+                if name != rocksdb::DEFAULT_COLUMN_FAMILY_NAME && !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        let descriptors = names
             .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, options.clone()));
+            .map(|name| ColumnFamilyDescriptor::new(name, options.clone()));
         let db = DB::open_cf_descriptors(&options, &path, descriptors).map_err(|source| {
             StoreError::Rocks {
                 doing: "opening the database",
@@ -164,17 +213,28 @@ impl Store {
                 source,
             }
         })?;
+        let db = Arc::new(db);
+        let meta = read_meta(&db, &path)?;
+        // A store written before deltas existed materialized every block as
+        // it committed it.
+        let materialized = match read_materialized(&db, &path)? {
+            Some(height) => height,
+            None => meta.as_ref().map_or(0, |meta| meta.height),
+        };
         let mut store = Store {
+            materializer: Materializer::start(Arc::clone(&db), path.clone(), materialized),
             db,
             path,
             tree: StateTree::new(),
-            meta: None,
+            cache: StateCache::new(cache::DEFAULT_CAPACITY),
+            meta,
             pending: None,
             next_ticket: 0,
         };
-        store.meta = store.read_meta()?;
         if let Some(meta) = store.meta.clone() {
             store.tree = store.rebuild_tree()?;
+            store.replay_deltas(materialized, meta.height)?;
+            store.materializer.replayed(meta.height);
             let computed = store.tree.root_hash();
             if computed != meta.app_hash {
                 return Err(StoreError::Corrupt {
@@ -206,18 +266,27 @@ impl Store {
             .expect("every column family is created on open")
     }
 
-    fn read_meta(&self) -> Result<Option<ChainMeta>, StoreError> {
-        let bytes = self
-            .db
-            .get_cf(self.cf(schema::METADATA), schema::META_KEY)
-            .map_err(self.rocks("reading metadata"))?;
-        bytes
-            .map(|bytes| {
-                borsh::from_slice(&bytes).map_err(|error| StoreError::Corrupt {
-                    what: format!("chain metadata: {error}"),
-                })
-            })
-            .transpose()
+    /// Materializes, in order, the deltas of the blocks a crash left
+    /// committed but not materialized, and applies them to the state tree.
+    fn replay_deltas(&mut self, materialized: u64, committed: u64) -> Result<(), StoreError> {
+        for height in materialized + 1..=committed {
+            let bytes = self
+                .db
+                .get_cf(self.cf(schema::DELTAS), schema::height_key(height))
+                .map_err(self.rocks("reading a state delta"))?
+                .ok_or_else(|| StoreError::Corrupt {
+                    what: format!(
+                        "block {height} is committed but neither materialized nor has its state delta"
+                    ),
+                })?;
+            let delta = materialize::Delta::decode(height, &bytes)?;
+            self.tree
+                .apply(delta.entries.iter().map(|(tag, key, value)| {
+                    (schema::tree_key(*tag, key), schema::value_hash(*tag, value))
+                }));
+            materialize::materialize(&self.db, &self.path, height, &bytes)?;
+        }
+        Ok(())
     }
 
     /// Reads every state entry's raw bytes and builds the tree in one pass.
@@ -278,18 +347,26 @@ impl Store {
         };
         let mut batch = WriteBatch::default();
         for value in &writes {
-            self.put_state(&mut batch, value, 0);
+            self.put_state(&mut batch, value);
         }
         batch.put_cf(
             self.cf(schema::METADATA),
             schema::META_KEY,
             borsh::to_vec(&meta).expect("encoding to a Vec"),
         );
+        batch.put_cf(
+            self.cf(schema::METADATA),
+            schema::MATERIALIZED_KEY,
+            0u64.to_be_bytes(),
+        );
         if let Err(error) = self.write_synced(batch, "writing the genesis state") {
             self.tree.rollback();
             return Err(error);
         }
         self.tree.commit();
+        for value in &writes {
+            self.cache.insert(value, 0);
+        }
         self.meta = Some(meta);
         Ok(self.meta.as_ref().expect("just set"))
     }
@@ -300,13 +377,31 @@ impl Store {
     /// Only one prepared block is held at a time: preparing another undoes
     /// this one, and committing it then applies it again.
     pub fn prepare(&mut self, execution: BlockExecution) -> PreparedBlock {
+        // Encoding and hashing each value is independent of the others:
+        // spread it over the cores.
+        let writes: Vec<&StateValue> = execution.writes.values().collect();
+        let (encoded, hashes): (Vec<Vec<u8>>, Vec<(Hash, Hash)>) = writes
+            .par_iter()
+            .with_min_len(256)
+            .map(|value| {
+                let (_, tag, raw_key) = schema::state_location(&value.key());
+                let bytes = encode_stored(value);
+                let hashes = (
+                    schema::tree_key(tag, &raw_key),
+                    schema::value_hash(tag, &bytes),
+                );
+                (bytes, hashes)
+            })
+            .unzip();
         self.tree.rollback();
         self.tree.begin();
-        let app_hash = self.apply_to_tree(execution.writes.values());
+        let app_hash = self.tree.apply(hashes.iter().copied());
         self.next_ticket += 1;
         self.pending = Some(self.next_ticket);
         PreparedBlock {
             execution,
+            encoded,
+            hashes,
             app_hash,
             ticket: self.next_ticket,
         }
@@ -384,7 +479,7 @@ impl Store {
             // Another block was prepared since: put this one back in the tree.
             self.tree.rollback();
             self.tree.begin();
-            self.apply_to_tree(execution.writes.values());
+            self.tree.apply(prepared.hashes.iter().copied());
             self.pending = Some(prepared.ticket);
         }
         let computed = self.tree.root_hash();
@@ -403,7 +498,24 @@ impl Store {
             block_hash,
             app_hash: computed,
         };
-        let batch = self.block_batch(block, certificate, execution, &new_meta);
+        if let Err(error) = self.materializer.failure(&self.path) {
+            self.discard_prepared();
+            return Err(error);
+        }
+        let delta = borsh::to_vec(&DeltaRef {
+            tx_hashes: &execution.tx_hashes,
+            entries: execution
+                .writes
+                .keys()
+                .zip(&prepared.encoded)
+                .map(|(key, bytes)| {
+                    let (_, tag, raw_key) = schema::state_location(key);
+                    (tag, raw_key, bytes.as_slice())
+                })
+                .collect(),
+        })
+        .expect("encoding to a Vec");
+        let batch = self.block_batch(block, certificate, &delta, &new_meta);
         if let Err(error) = self.write_synced(batch, "committing a block") {
             self.discard_prepared();
             return Err(error);
@@ -411,36 +523,34 @@ impl Store {
         self.tree.commit();
         self.pending = None;
         self.meta = Some(new_meta);
+        // Pinned in the cache until materialized: reads see them at once.
+        for value in execution.writes.values() {
+            self.cache.insert(value, header.height);
+        }
+        self.materializer.submit(header.height, delta);
+        self.cache.evict(self.materializer.materialized());
         Ok(())
+    }
+
+    /// Waits until every committed block is written under its own keys:
+    /// what index queries need.
+    pub(crate) fn settle(&self) -> Result<(), StoreError> {
+        let height = self.meta.as_ref().map_or(0, |meta| meta.height);
+        self.materializer.wait_for(height, &self.path)
     }
 
     fn block_batch(
         &self,
         block: &Block,
         certificate: &[u8],
-        execution: &BlockExecution,
+        delta: &[u8],
         meta: &ChainMeta,
     ) -> WriteBatch {
-        let height = block.header.height;
         let mut batch = WriteBatch::default();
-        let height_key = schema::height_key(height);
+        let height_key = schema::height_key(block.header.height);
         batch.put_cf(self.cf(schema::BLOCKS), height_key, block.to_bytes());
         batch.put_cf(self.cf(schema::CERTIFICATES), height_key, certificate);
-        let tx_index = self.cf(schema::TX_INDEX);
-        for (index, hash) in execution.tx_hashes.iter().enumerate() {
-            let location = TxLocation {
-                height,
-                index: u32::try_from(index).expect("fewer than 2^32 txs in a block"),
-            };
-            batch.put_cf(
-                tx_index,
-                hash.0.as_bytes(),
-                borsh::to_vec(&location).expect("encoding to a Vec"),
-            );
-        }
-        for value in execution.writes.values() {
-            self.put_state(&mut batch, value, height);
-        }
+        batch.put_cf(self.cf(schema::DELTAS), height_key, delta);
         batch.put_cf(
             self.cf(schema::METADATA),
             schema::META_KEY,
@@ -449,34 +559,33 @@ impl Store {
         batch
     }
 
-    /// Adds one state value, and the index entries it implies, to `batch`.
-    fn put_state(&self, batch: &mut WriteBatch, value: &StateValue, height: u64) {
-        let (name, _, raw_key) = schema::state_location(&value.key());
-        let bytes = match value {
-            StateValue::Participant(participant) => borsh::to_vec(participant),
-            StateValue::Token(token) => borsh::to_vec(token),
-            StateValue::CreditLine(line) => borsh::to_vec(line),
-            StateValue::Invoice(record) => borsh::to_vec(record),
-            StateValue::Receivable(receivable) => borsh::to_vec(receivable),
-        }
-        .expect("encoding to a Vec");
-        batch.put_cf(self.cf(name), raw_key, bytes);
-        if let StateValue::Token(token) = value {
-            // A token's holder never changes (a transfer makes new tokens),
-            // so its index entry only comes and goes with its status.
-            let holder_key = schema::pair_key(&token.holder.0, &token.id.0.0);
-            if token.is_unspent() {
-                batch.put_cf(self.cf(schema::HOLDER_INDEX), holder_key, []);
+    /// A token's holder never changes (a transfer makes new tokens), so its
+    /// holder index entry only comes and goes with its status.
+    fn put_holder_entries(
+        batch: &mut WriteBatch,
+        cf: &rocksdb::ColumnFamily,
+        entries: &[([u8; 64], bool)],
+    ) {
+        for (key, unspent) in entries {
+            if *unspent {
+                batch.put_cf(cf, key, []);
             } else {
-                batch.delete_cf(self.cf(schema::HOLDER_INDEX), holder_key);
+                batch.delete_cf(cf, key);
             }
-            if let (Some(parent), true) = (token.parent_id, token.created_at == height) {
-                batch.put_cf(
-                    self.cf(schema::CHILDREN),
-                    schema::pair_key(&parent.0.0, &token.id.0.0),
-                    [],
-                );
-            }
+        }
+    }
+
+    /// Adds one state value, and its holder index entry, to `batch`.
+    fn put_state(&self, batch: &mut WriteBatch, value: &StateValue) {
+        let (name, _, raw_key) = schema::state_location(&value.key());
+        batch.put_cf(self.cf(name), raw_key, encode_stored(value));
+        if let StateValue::Token(token) = value {
+            let key = schema::pair_key(&token.holder.0, &token.id.0.0);
+            Self::put_holder_entries(
+                batch,
+                self.cf(schema::HOLDER_INDEX),
+                &[(key, token.is_unspent())],
+            );
         }
     }
 
@@ -494,10 +603,86 @@ impl Store {
         &self.tree
     }
 
+    /// A committed value if it was written recently (see `cache`).
+    pub(crate) fn cached(&self, key: &StateKey) -> Option<&StateValue> {
+        self.cache.get(key)
+    }
+
+    /// A state entry's bytes as RocksDB holds them: current for every key
+    /// the cache does not hold (see `cache`).
     pub(crate) fn state_bytes(&self, key: &StateKey) -> Result<Option<Vec<u8>>, StoreError> {
         let (name, _, raw_key) = schema::state_location(key);
         self.db
             .get_cf(self.cf(name), raw_key)
             .map_err(self.rocks("reading state"))
     }
+}
+
+/// The bytes a state value is stored as: the borsh encoding of the inner
+/// record (see `schema`).
+fn encode_stored(value: &StateValue) -> Vec<u8> {
+    match value {
+        StateValue::Participant(participant) => borsh::to_vec(participant),
+        StateValue::Token(token) => borsh::to_vec(token),
+        StateValue::CreditLine(line) => borsh::to_vec(line),
+        StateValue::Invoice(record) => borsh::to_vec(record),
+        StateValue::Receivable(receivable) => borsh::to_vec(receivable),
+    }
+    .expect("encoding to a Vec")
+}
+
+impl Drop for Store {
+    /// Finishes materializing and flushes, so that a clean stop leaves
+    /// nothing to replay (a crash only costs the replay).
+    fn drop(&mut self) {
+        self.materializer.stop();
+        let handles: Vec<&rocksdb::ColumnFamily> = schema::ALL
+            .iter()
+            .filter_map(|name| self.db.cf_handle(name))
+            .collect();
+        let _ = self
+            .db
+            .flush_cfs_opt(&handles, &rocksdb::FlushOptions::default());
+    }
+}
+
+fn read_meta(db: &DB, path: &Path) -> Result<Option<ChainMeta>, StoreError> {
+    let rocks = |source| StoreError::Rocks {
+        doing: "reading metadata",
+        path: path.to_path_buf(),
+        source,
+    };
+    let metadata = db
+        .cf_handle(schema::METADATA)
+        .expect("every column family is created on open");
+    let bytes = db.get_cf(metadata, schema::META_KEY).map_err(rocks)?;
+    bytes
+        .map(|bytes| {
+            borsh::from_slice(&bytes).map_err(|error| StoreError::Corrupt {
+                what: format!("chain metadata: {error}"),
+            })
+        })
+        .transpose()
+}
+
+fn read_materialized(db: &DB, path: &Path) -> Result<Option<u64>, StoreError> {
+    let metadata = db
+        .cf_handle(schema::METADATA)
+        .expect("every column family is created on open");
+    let bytes = db
+        .get_cf(metadata, schema::MATERIALIZED_KEY)
+        .map_err(|source| StoreError::Rocks {
+            doing: "reading the materialized height",
+            path: path.to_path_buf(),
+            source,
+        })?;
+    bytes
+        .map(|bytes| {
+            <[u8; 8]>::try_from(bytes.as_slice())
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt {
+                    what: format!("materialized height of {} bytes", bytes.len()),
+                })
+        })
+        .transpose()
 }

@@ -9,8 +9,8 @@ use super::{Store, StoreError, schema};
 use crate::block::Block;
 use crate::state::{StateKey, StateValue, StateView};
 use crate::state_tree::StateProof;
-use crate::token::{Token, TokenId};
-use crate::transaction::TxHash;
+use crate::token::{Token, TokenId, TokenStatus};
+use crate::transaction::{MAX_TRANSFER_OUTPUTS, TxHash};
 
 /// Where a committed transaction is.
 #[derive(
@@ -62,6 +62,9 @@ fn decode_state(key: &StateKey, bytes: &[u8]) -> Result<StateValue, StoreError> 
 impl Store {
     /// One committed state entry.
     pub fn state(&self, key: &StateKey) -> Result<Option<StateValue>, StoreError> {
+        if let Some(value) = self.cached(key) {
+            return Ok(Some(value.clone()));
+        }
         self.state_bytes(key)?
             .map(|bytes| decode_state(key, &bytes))
             .transpose()
@@ -77,13 +80,27 @@ impl Store {
 
     /// Every unspent (active or pending) token `holder` holds, by token id.
     pub fn tokens_by_holder(&self, holder: &PublicKey) -> Result<Vec<Token>, StoreError> {
+        // The holder index is written when a block is materialized.
+        self.settle()?;
         let ids = self.prefix_second_halves(schema::HOLDER_INDEX, &holder.0)?;
         self.tokens(&ids)
     }
 
-    /// The ids of tokens created by spending `parent`.
-    pub fn child_ids(&self, parent: &TokenId) -> Result<Vec<TokenId>, StoreError> {
-        self.prefix_second_halves(schema::CHILDREN, &parent.0.0)
+    /// The tokens created by spending `parent`, by id: the outputs of the
+    /// transaction that spent it (see `StateView::children`).
+    pub fn children_of(&self, parent: &Token) -> Result<Vec<Token>, StoreError> {
+        let TokenStatus::Spent { by } = parent.status else {
+            return Ok(Vec::new());
+        };
+        let mut children = Vec::new();
+        for index in 0..MAX_TRANSFER_OUTPUTS as u32 {
+            match self.token_by_id(&TokenId::derive(&by, index))? {
+                Some(child) => children.push(child),
+                None => break,
+            }
+        }
+        children.sort_unstable_by_key(|child| child.id);
+        Ok(children)
     }
 
     fn prefix_second_halves(
@@ -144,14 +161,13 @@ impl Store {
             ancestors.push(parent);
         }
         let mut descendants = Vec::new();
-        let mut frontier = vec![token.id];
+        let mut frontier = vec![token.clone()];
         while !frontier.is_empty() {
             let mut next_frontier = Vec::new();
             for parent in &frontier {
-                let children = self.tokens(&self.child_ids(parent)?)?;
-                next_frontier.extend(children.iter().map(|child| child.id));
-                descendants.extend(children);
+                next_frontier.extend(self.children_of(parent)?);
             }
+            descendants.extend(next_frontier.iter().cloned());
             frontier = next_frontier;
         }
         Ok(Some(Lineage {
@@ -185,6 +201,8 @@ impl Store {
 
     /// Where a committed transaction sits.
     pub fn tx_location(&self, hash: &TxHash) -> Result<Option<TxLocation>, StoreError> {
+        // The transaction index is written when a block is materialized.
+        self.settle()?;
         let bytes = self
             .db
             .get_cf(self.cf(schema::TX_INDEX), hash.0.as_bytes())
@@ -220,13 +238,6 @@ impl StateView for Store {
     fn get(&self, key: &StateKey) -> Option<StateValue> {
         match self.state(key) {
             Ok(value) => value,
-            Err(error) => panic!("cannot read committed state: {error}"),
-        }
-    }
-
-    fn children(&self, token: &TokenId) -> Vec<TokenId> {
-        match self.child_ids(token) {
-            Ok(ids) => ids,
             Err(error) => panic!("cannot read committed state: {error}"),
         }
     }

@@ -2,8 +2,9 @@
 //! record, and the byte encoding of their keys.
 //!
 //! Heights are big-endian so RocksDB's bytewise order is height order.
-//! Index keys concatenate fixed-width parts (holder ‖ token, parent ‖ child)
-//! so a prefix scan finds all entries for the first part.
+//! Holder index keys concatenate holder ‖ token so a prefix scan finds all
+//! of a holder's tokens. A token's children need no index: they are the
+//! outputs of the transaction that spent it (`StateView::children`).
 //!
 //! State values are stored as the borsh encoding of the inner record; the
 //! state tree's value hash is SHA-256 of `variant tag ‖ stored bytes`, which
@@ -20,12 +21,14 @@ pub const CERTIFICATES: &str = "certificates";
 pub const TX_INDEX: &str = "tx_index";
 pub const TOKENS: &str = "tokens";
 pub const HOLDER_INDEX: &str = "holder_index";
-pub const CHILDREN: &str = "children";
 pub const PARTICIPANTS: &str = "participants";
 pub const CREDIT_LINES: &str = "credit_lines";
 pub const INVOICES: &str = "invoices";
 pub const RECEIVABLES: &str = "receivables";
 pub const METADATA: &str = "metadata";
+/// Each committed block's state changes until they are materialized (see
+/// `materialize`), by height.
+pub const DELTAS: &str = "deltas";
 
 pub const ALL: [&str; 11] = [
     BLOCKS,
@@ -33,12 +36,12 @@ pub const ALL: [&str; 11] = [
     TX_INDEX,
     TOKENS,
     HOLDER_INDEX,
-    CHILDREN,
     PARTICIPANTS,
     CREDIT_LINES,
     INVOICES,
     RECEIVABLES,
     METADATA,
+    DELTAS,
 ];
 
 /// The state column families with their `StateKey`/`StateValue` variant tag.
@@ -52,6 +55,17 @@ pub const STATE: [(&str, u8); 5] = [
 
 /// The metadata key under which [`super::ChainMeta`] is stored.
 pub const META_KEY: &[u8] = b"chain";
+/// The metadata key of the height the column families hold (big-endian
+/// u64), written by each materialization.
+pub const MATERIALIZED_KEY: &[u8] = b"materialized";
+
+/// The state column family of a `StateValue` variant tag.
+pub fn state_name(tag: u8) -> Option<&'static str> {
+    STATE
+        .iter()
+        .find(|(_, known)| *known == tag)
+        .map(|(name, _)| *name)
+}
 
 pub fn height_key(height: u64) -> [u8; 8] {
     height.to_be_bytes()
