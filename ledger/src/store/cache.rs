@@ -22,8 +22,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 use crate::state::{StateKey, StateValue};
 
 /// How many values the store keeps by default beyond the pinned ones:
-/// about 25 MB, the writes of the last three blocks of 5,000 transfers.
-pub const DEFAULT_CAPACITY: usize = 65_536;
+/// about 13 MB, the writes of the last one or two blocks of 5,000 transfers
+/// (what the next block reads: the tokens they created, the signers).
+pub const DEFAULT_CAPACITY: usize = 32_768;
 
 #[derive(Debug)]
 pub struct StateCache {
