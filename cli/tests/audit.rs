@@ -112,6 +112,42 @@ fn a_tampered_home_fails_naming_the_height_and_the_reason() {
 }
 
 #[test]
+fn swapped_blocks_in_a_home_fail_naming_the_first_swapped_height() {
+    let chain = fixture::build();
+    let copy = chain.dir.path().join("swapped-home");
+    fixture::copy_dir(&chain.home, &copy);
+    let (first, second) = (5u64, 6u64);
+    let (block_first, certificate_first) = &chain.blocks[first as usize - 1];
+    let (block_second, certificate_second) = &chain.blocks[second as usize - 1];
+    let ledger = fixture::ledger_dir(&copy);
+    fixture::overwrite_in_store(
+        &ledger,
+        first,
+        Some(&block_second.to_bytes()),
+        Some(certificate_second),
+    );
+    fixture::overwrite_in_store(
+        &ledger,
+        second,
+        Some(&block_first.to_bytes()),
+        Some(certificate_first),
+    );
+
+    let output = scf(&["audit", "verify", "--home", path(&copy)]);
+    assert!(!output.status.success(), "a chain with swapped blocks must fail");
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("height 5"), "{stderr}");
+    assert!(stderr.contains("blocks were swapped"), "{stderr}");
+
+    let output = scf(&["audit", "verify", "--home", path(&copy), "--json"]);
+    assert!(!output.status.success());
+    let failure: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("--json prints the failure");
+    assert_eq!(failure["verified"], false);
+    assert_eq!(failure["height"], 5);
+}
+
+#[test]
 fn a_certificate_short_of_a_quorum_fails_from_a_chain_file() {
     let chain = fixture::build();
     let out = chain.dir.path().join("chain.jsonl");

@@ -159,15 +159,15 @@ impl std::fmt::Debug for Store {
 const MIB: usize = 1024 * 1024;
 
 /// RocksDB's settings. Memory is bounded: memtables of all column families
-/// together flush at 64 MiB (a column family's at 32 MiB), and the block
-/// cache holds 32 MiB. With the state tree and the value cache in memory, a
+/// together flush at 48 MiB (a column family's at 32 MiB), and the block
+/// cache holds 16 MiB. With the state tree and the value cache in memory, a
 /// node under full load stays under 300 MiB (see the README's figures).
 fn db_options() -> Options {
     let mut table = rocksdb::BlockBasedOptions::default();
     // Bloom filters make a lookup of an absent key (a new token, an unused
     // invoice reference) skip the files that cannot hold it.
     table.set_bloom_filter(10.0, false);
-    table.set_block_cache(&rocksdb::Cache::new_lru_cache(32 * MIB));
+    table.set_block_cache(&rocksdb::Cache::new_lru_cache(16 * MIB));
     let mut options = Options::default();
     options.set_block_based_table_factory(&table);
     options.create_if_missing(true);
@@ -177,7 +177,7 @@ fn db_options() -> Options {
     // writes: memtables large enough to take a few blocks between flushes.
     options.set_write_buffer_size(32 * MIB);
     options.set_max_write_buffer_number(3);
-    options.set_db_write_buffer_size(64 * MIB);
+    options.set_db_write_buffer_size(48 * MIB);
     // Materialization skips the write-ahead log (see `materialize`): every
     // column family must reach the disk up to the same write.
     options.set_atomic_flush(true);
