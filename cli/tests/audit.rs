@@ -134,7 +134,10 @@ fn swapped_blocks_in_a_home_fail_naming_the_first_swapped_height() {
     );
 
     let output = scf(&["audit", "verify", "--home", path(&copy)]);
-    assert!(!output.status.success(), "a chain with swapped blocks must fail");
+    assert!(
+        !output.status.success(),
+        "a chain with swapped blocks must fail"
+    );
     let stderr = text(&output.stderr);
     assert!(stderr.contains("height 5"), "{stderr}");
     assert!(stderr.contains("blocks were swapped"), "{stderr}");
