@@ -166,6 +166,18 @@ fn certificate_for(block: &Block) -> Vec<u8> {
     format!("certificate of {}", block.header.height).into_bytes()
 }
 
+/// A store with `blocks` blocks committed, closed, and the chain's truth.
+fn committed_and_closed(blocks: usize) -> (tempfile::TempDir, Chain) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = Chain::new();
+    let mut store = chain.open_store(dir.path());
+    for _ in 0..blocks {
+        chain.produce_and_commit(&mut store);
+    }
+    drop(store);
+    (dir, chain)
+}
+
 /// Every committed state entry in the store equals the in-memory truth.
 fn assert_same_state(store: &Store, world: &World) {
     for (key, value) in world.state.entries() {
@@ -280,13 +292,7 @@ fn blocks_that_do_not_follow_are_refused_and_change_nothing() {
 
 #[test]
 fn a_store_with_a_column_family_this_version_no_longer_uses_still_opens() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut chain = Chain::new();
-    let mut store = chain.open_store(dir.path());
-    for _ in 0..2 {
-        chain.produce_and_commit(&mut store);
-    }
-    drop(store);
+    let (dir, chain) = committed_and_closed(2);
     {
         // Earlier versions kept a children index in a column family of its own.
         let mut options = rocksdb::Options::default();
@@ -302,13 +308,7 @@ fn a_store_with_a_column_family_this_version_no_longer_uses_still_opens() {
 
 #[test]
 fn a_store_whose_data_was_tampered_with_refuses_to_open() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut chain = Chain::new();
-    let mut store = chain.open_store(dir.path());
-    for _ in 0..3 {
-        chain.produce_and_commit(&mut store);
-    }
-    drop(store);
+    let (dir, _chain) = committed_and_closed(3);
     {
         // Raise one token's amount behind the store's back.
         let cfs = ledger::store::schema::ALL;

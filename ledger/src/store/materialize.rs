@@ -88,23 +88,11 @@ pub(super) fn materialize(
             let token: Token = borsh::from_slice(value).map_err(|error| StoreError::Corrupt {
                 what: format!("token in the state delta of block {height}: {error}"),
             })?;
-            // A token's holder never changes (a transfer makes new tokens),
-            // so its holder index entry only comes and goes with its status.
-            holders.push((
-                schema::pair_key(&token.holder.0, &token.id.0.0),
-                token.is_unspent(),
-            ));
+            holders.push(holder_entry(&token));
         }
     }
     holders.sort_unstable_by_key(|entry| entry.0);
-    let holder_index = cf(schema::HOLDER_INDEX);
-    for (key, unspent) in &holders {
-        if *unspent {
-            batch.put_cf(holder_index, key, []);
-        } else {
-            batch.delete_cf(holder_index, key);
-        }
-    }
+    put_holder_entries(&mut batch, cf(schema::HOLDER_INDEX), &holders);
     let mut locations: Vec<([u8; 32], TxLocation)> = delta
         .tx_hashes
         .iter()
@@ -137,6 +125,31 @@ pub(super) fn materialize(
             path: path.to_path_buf(),
             source,
         })
+}
+
+/// A token's holder index key and whether the entry exists. A token's holder
+/// never changes (a transfer makes new tokens), so its entry only comes and
+/// goes with its status.
+pub(super) fn holder_entry(token: &Token) -> ([u8; 64], bool) {
+    (
+        schema::pair_key(&token.holder.0, &token.id.0.0),
+        token.is_unspent(),
+    )
+}
+
+/// Puts or deletes holder index entries (see [`holder_entry`]).
+pub(super) fn put_holder_entries(
+    batch: &mut WriteBatch,
+    holder_index: &rocksdb::ColumnFamily,
+    entries: &[([u8; 64], bool)],
+) {
+    for (key, unspent) in entries {
+        if *unspent {
+            batch.put_cf(holder_index, key, []);
+        } else {
+            batch.delete_cf(holder_index, key);
+        }
+    }
 }
 
 /// How far materialization has got.

@@ -560,32 +560,15 @@ impl Store {
         batch
     }
 
-    /// A token's holder never changes (a transfer makes new tokens), so its
-    /// holder index entry only comes and goes with its status.
-    fn put_holder_entries(
-        batch: &mut WriteBatch,
-        cf: &rocksdb::ColumnFamily,
-        entries: &[([u8; 64], bool)],
-    ) {
-        for (key, unspent) in entries {
-            if *unspent {
-                batch.put_cf(cf, key, []);
-            } else {
-                batch.delete_cf(cf, key);
-            }
-        }
-    }
-
     /// Adds one state value, and its holder index entry, to `batch`.
     fn put_state(&self, batch: &mut WriteBatch, value: &StateValue) {
         let (name, _, raw_key) = schema::state_location(&value.key());
         batch.put_cf(self.cf(name), raw_key, encode_stored(value));
         if let StateValue::Token(token) = value {
-            let key = schema::pair_key(&token.holder.0, &token.id.0.0);
-            Self::put_holder_entries(
+            materialize::put_holder_entries(
                 batch,
                 self.cf(schema::HOLDER_INDEX),
-                &[(key, token.is_unspent())],
+                &[materialize::holder_entry(token)],
             );
         }
     }
