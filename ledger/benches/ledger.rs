@@ -29,7 +29,7 @@ use ledger::store::Store;
 use ledger::{
     Amount, Block, BlockContext, BlockHeader, MemoryState, Origin, Output, Participant, Role,
     SignedTransaction, StateTree, StateValue, Timestamp, Token, TokenId, TokenStatus, Transaction,
-    TxBody, VerifiedTx, tx_root,
+    TxBody, VerifiedTx, execute_block, tx_root,
 };
 use rayon::prelude::*;
 
@@ -102,6 +102,68 @@ impl Senders {
             })
             .collect();
         (participants, tokens)
+    }
+
+    /// A bank and a core enterprise for [`Senders::confirmations`].
+    fn financiers() -> (Keypair, Keypair) {
+        (
+            Keypair::from_seed([0xba; 32]),
+            Keypair::from_seed([0xce; 32]),
+        )
+    }
+
+    /// Genesis participants for a store: the senders, the bank and the core
+    /// enterprise.
+    fn genesis_participants(&self) -> Vec<Participant> {
+        let (bank, core) = Senders::financiers();
+        let mut participants = self.initial_state().0;
+        participants.push(Participant::new(bank.public(), "bank", [Role::Bank]));
+        participants.push(Participant::new(
+            core.public(),
+            "core",
+            [Role::CoreEnterprise],
+        ));
+        participants
+    }
+
+    /// The block that gives every sender its first token in a store: the
+    /// bank grants the core enterprise a credit line and the core confirms
+    /// one receivable to each sender. Sets the senders' current tokens.
+    fn confirmations(&mut self) -> Vec<SignedTransaction> {
+        let (bank, core) = Senders::financiers();
+        let amount = 1_000_000_000_000u64;
+        let mut txs = vec![
+            Transaction {
+                chain_id: self.chain,
+                signer: bank.public(),
+                nonce: 0,
+                body: TxBody::GrantCreditLine {
+                    core: core.public(),
+                    limit: Amount(amount * BLOCK_TXS as u64),
+                },
+            }
+            .sign(&bank),
+        ];
+        for (i, key) in self.keys.iter().enumerate() {
+            txs.push(
+                Transaction {
+                    chain_id: self.chain,
+                    signer: core.public(),
+                    nonce: i as u64,
+                    body: TxBody::ConfirmReceivable {
+                        supplier: key.public(),
+                        amount: Amount(amount),
+                        maturity: Timestamp(START + YEAR_MS),
+                        invoice_ref: Hash::digest(&(i as u64).to_le_bytes()),
+                    },
+                }
+                .sign(&core),
+            );
+        }
+        for (current, tx) in self.current.iter_mut().zip(&txs[1..]) {
+            *current = (TokenId::derive(&tx.hash(), 0), amount);
+        }
+        txs
     }
 
     /// The next block of 5,000 signed transfers (signed in parallel).
@@ -208,12 +270,12 @@ struct CommitBench {
 impl CommitBench {
     fn new() -> CommitBench {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let senders = Senders::new();
-        let (participants, tokens) = senders.initial_state();
+        let mut senders = Senders::new();
         let mut store = Store::open(dir.path()).expect("open store");
         store
-            .init_genesis(senders.chain, &participants)
+            .init_genesis(senders.chain, &senders.genesis_participants())
             .expect("genesis");
+        let confirmations = senders.confirmations();
         let mut bench = CommitBench {
             _dir: dir,
             store,
@@ -222,38 +284,34 @@ impl CommitBench {
             height: 0,
         };
         // The senders' first tokens arrive in a block of their own.
-        bench.commit_writes(vec![], tokens.into_iter().map(StateValue::Token).collect());
-        bench
-    }
-
-    fn commit_writes(&mut self, txs: Vec<SignedTransaction>, writes: Vec<StateValue>) {
-        let execution = ledger::BlockExecution {
-            writes: writes
-                .into_iter()
-                .map(|value| (value.key(), value))
-                .collect(),
-            tx_hashes: txs.iter().map(SignedTransaction::hash).collect(),
+        bench.height = 1;
+        let context = BlockContext {
+            chain_id: bench.senders.chain,
+            height: 1,
+            time: Timestamp(START + 1_000),
         };
-        self.commit(txs, execution);
-    }
-
-    fn commit(&mut self, txs: Vec<SignedTransaction>, execution: ledger::BlockExecution) {
-        self.height += 1;
-        let prepared = self.store.prepare(execution);
+        let execution =
+            execute_block(&context, &bench.store, &confirmations).expect("valid confirmations");
+        let prepared = bench.store.prepare(execution);
         let header = BlockHeader {
-            chain_id: self.senders.chain,
-            height: self.height,
-            time: Timestamp(START + self.height * 1_000),
-            parent_hash: self.parent,
+            chain_id: context.chain_id,
+            height: context.height,
+            time: context.time,
+            parent_hash: bench.parent,
             proposer: PublicKey([0; 32]),
-            tx_root: tx_root(&txs),
+            tx_root: tx_root(&confirmations),
             app_hash: prepared.app_hash(),
         };
-        self.parent = header.hash();
-        let block = Block { header, txs };
-        self.store
+        bench.parent = header.hash();
+        let block = Block {
+            header,
+            txs: confirmations,
+        };
+        bench
+            .store
             .commit(&block, b"certificate", &prepared)
             .expect("commit");
+        bench
     }
 
     /// Executes and commits one block of transfers; returns the time taken

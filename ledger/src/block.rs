@@ -125,11 +125,21 @@ pub enum BlockError {
 }
 
 /// The outcome of executing a block: every value it writes, sorted by key,
-/// and each transaction's hash in block order.
+/// and each transaction's hash in block order. Only execution makes one (the
+/// context is private), so a store can count on committing what executing
+/// a block's transactions gave, and on getting it again by executing them.
 #[derive(Debug, Clone)]
 pub struct BlockExecution {
     pub writes: BTreeMap<StateKey, StateValue>,
     pub tx_hashes: Vec<TxHash>,
+    context: BlockContext,
+}
+
+impl BlockExecution {
+    /// The block context the transactions were executed in.
+    pub fn context(&self) -> &BlockContext {
+        &self.context
+    }
 }
 
 /// Verifies every signature (batched) and executes every transaction in
@@ -175,6 +185,7 @@ pub fn execute_verified_block(
     Ok(BlockExecution {
         writes: overlay.into_writes(),
         tx_hashes: txs.iter().map(VerifiedTx::hash).collect(),
+        context: *context,
     })
 }
 
@@ -203,6 +214,7 @@ pub fn select_transactions<'a>(
         BlockExecution {
             writes: overlay.into_writes(),
             tx_hashes,
+            context: *context,
         },
         refused,
     )

@@ -2,20 +2,21 @@
 //! thread of the store's own.
 //!
 //! A block commits durably as one synced `WriteBatch` holding the block, its
-//! certificate, its state changes as one *delta* record and the chain
-//! metadata (see the module documentation of `store`). Writing every changed
-//! value, holder index entry and transaction index entry under its own key —
-//! tens of thousands of memtable inserts for a block of thousands of
-//! transfers, the largest single cost of a commit — happens here instead,
-//! while the node goes on with the next block.
+//! certificate and the chain metadata (see the module documentation of
+//! `store`): the block itself is the record of what it changes, since
+//! executing its transactions on the state before it gives exactly its
+//! writes. Writing every changed value, holder index entry and transaction
+//! index entry under its own key — tens of thousands of memtable inserts for
+//! a block of thousands of transfers, the largest single cost of a commit —
+//! happens here instead, while the node goes on with the next block.
 //!
 //! These writes skip the write-ahead log: all they hold can be derived again
-//! from the deltas, and a delta is deleted only in the batch that
-//! materializes it. That batch also records the materialized height, and the
-//! database flushes its column families atomically (`atomic_flush`), so
-//! after any crash the column families hold exactly the state at the
-//! recorded height, with the deltas above it still there: opening the store
-//! replays them ([`materialize`] is the same function for both).
+//! from the committed blocks. Each block's batch also records the
+//! materialized height, and the database flushes its column families
+//! atomically (`atomic_flush`), so after any crash the column families hold
+//! exactly the state at the recorded height: opening the store executes the
+//! committed blocks above it again and materializes them ([`materialize`] is
+//! the same function for both).
 //!
 //! Until a block is materialized, reads of its values are answered by the
 //! store's cache, which pins them; queries of the indexes wait for it
@@ -29,72 +30,50 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-use borsh::{BorshDeserialize, BorshSerialize};
 use rocksdb::{DB, WriteBatch, WriteOptions};
 
 use super::{StoreError, TxLocation, schema};
 use crate::token::Token;
 use crate::transaction::TxHash;
 
-/// A block's changes as the durable batch carries them: every state value it
-/// wrote, as (variant tag, raw key, stored bytes) in state-key order, and its
-/// transactions' hashes in block order.
-#[derive(BorshSerialize)]
-pub(super) struct DeltaRef<'a> {
-    pub tx_hashes: &'a [TxHash],
-    pub entries: Vec<(u8, [u8; 32], &'a [u8])>,
-}
+/// A block's state writes as the column families take them: (variant tag,
+/// raw key, stored bytes) in state-key order.
+pub(super) type StoredWrites = Vec<(u8, [u8; 32], Vec<u8>)>;
 
-/// [`DeltaRef`] read back.
-#[derive(BorshDeserialize)]
-pub(super) struct Delta {
-    pub tx_hashes: Vec<TxHash>,
-    pub entries: Vec<(u8, [u8; 32], Vec<u8>)>,
-}
-
-impl Delta {
-    pub fn decode(height: u64, bytes: &[u8]) -> Result<Delta, StoreError> {
-        borsh::from_slice(bytes).map_err(|error| StoreError::Corrupt {
-            what: format!("state delta of block {height}: {error}"),
-        })
-    }
-}
-
-/// Writes block `height`'s delta into the column families, with the index
-/// entries it implies, deletes the delta and records the materialized height:
-/// one batch, without the write-ahead log (see the module documentation).
+/// Writes block `height`'s values into the column families, with the index
+/// entries they imply, and records the materialized height: one batch,
+/// without the write-ahead log (see the module documentation).
 pub(super) fn materialize(
     db: &DB,
     path: &std::path::Path,
     height: u64,
-    delta_bytes: &[u8],
+    writes: &StoredWrites,
+    tx_hashes: &[TxHash],
 ) -> Result<(), StoreError> {
-    let delta = Delta::decode(height, delta_bytes)?;
     let cf = |name: &str| {
         db.cf_handle(name)
             .expect("every column family is created on open")
     };
     let mut batch = WriteBatch::default();
     let mut holders: Vec<([u8; 64], bool)> = Vec::new();
-    // `entries` is in state-key order, which is column family order then
+    // `writes` is in state-key order, which is column family order then
     // key order: each column family's keys arrive sorted, which RocksDB's
     // memtable inserts markedly faster than random ones.
-    for (tag, key, value) in &delta.entries {
+    for (tag, key, value) in writes {
         let name = schema::state_name(*tag).ok_or_else(|| StoreError::Corrupt {
-            what: format!("state delta of block {height}: unknown variant tag {tag}"),
+            what: format!("write of block {height}: unknown variant tag {tag}"),
         })?;
         batch.put_cf(cf(name), key, value);
         if name == schema::TOKENS {
             let token: Token = borsh::from_slice(value).map_err(|error| StoreError::Corrupt {
-                what: format!("token in the state delta of block {height}: {error}"),
+                what: format!("token written by block {height}: {error}"),
             })?;
             holders.push(holder_entry(&token));
         }
     }
     holders.sort_unstable_by_key(|entry| entry.0);
     put_holder_entries(&mut batch, cf(schema::HOLDER_INDEX), &holders);
-    let mut locations: Vec<([u8; 32], TxLocation)> = delta
-        .tx_hashes
+    let mut locations: Vec<([u8; 32], TxLocation)> = tx_hashes
         .iter()
         .enumerate()
         .map(|(index, hash)| {
@@ -111,7 +90,6 @@ pub(super) fn materialize(
             borsh::to_vec(location).expect("encoding to a Vec"),
         );
     }
-    batch.delete_cf(cf(schema::DELTAS), schema::height_key(height));
     batch.put_cf(
         cf(schema::METADATA),
         schema::MATERIALIZED_KEY,
@@ -157,7 +135,8 @@ pub(super) fn put_holder_entries(
 struct Progress {
     materialized: u64,
     /// Why the thread stopped, if it failed: every later commit and every
-    /// query that waits reports it. Reopening the store replays the deltas.
+    /// query that waits reports it. Reopening the store materializes the
+    /// blocks again.
     failure: Option<String>,
 }
 
@@ -169,7 +148,8 @@ struct Shared {
 
 struct Job {
     height: u64,
-    delta: Vec<u8>,
+    writes: Arc<StoredWrites>,
+    tx_hashes: Vec<TxHash>,
 }
 
 /// The materializing thread and what it has done.
@@ -230,12 +210,16 @@ impl Materializer {
         }
     }
 
-    /// Queues block `height`'s delta (after its durable commit).
-    pub fn submit(&self, height: u64, delta: Vec<u8>) {
+    /// Queues block `height`'s writes (after its durable commit).
+    pub fn submit(&self, height: u64, writes: Arc<StoredWrites>, tx_hashes: Vec<TxHash>) {
         if let Some(jobs) = &self.jobs {
             // A closed channel means the thread stopped after a failure,
             // which `failure` reports.
-            let _ = jobs.send(Job { height, delta });
+            let _ = jobs.send(Job {
+                height,
+                writes,
+                tx_hashes,
+            });
         }
     }
 
@@ -289,7 +273,7 @@ fn failed(path: &std::path::Path, failure: &str) -> StoreError {
 
 fn run(db: &DB, path: &std::path::Path, jobs: &Receiver<Job>, shared: &Shared) {
     while let Ok(job) = jobs.recv() {
-        let result = materialize(db, path, job.height, &job.delta);
+        let result = materialize(db, path, job.height, &job.writes, &job.tx_hashes);
         let mut progress = shared
             .progress
             .lock()

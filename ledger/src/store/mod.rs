@@ -2,17 +2,21 @@
 //! and the indexes the API queries. The only module that touches the disk.
 //!
 //! A block commits as one `WriteBatch` written with `sync`: the block, its
-//! certificate, every state value it changed (as one delta record) and the
-//! chain metadata. RocksDB applies a batch atomically and, with the
-//! write-ahead log synced, durably; so after a crash at any instant the
-//! store holds exactly the blocks whose commit returned, never part of one.
+//! certificate and the chain metadata. RocksDB applies a batch atomically
+//! and, with the write-ahead log synced, durably; so after a crash at any
+//! instant the store holds exactly the blocks whose commit returned, never
+//! part of one.
 //!
-//! Each value is then written under its own key, with the holder and
-//! transaction indexes, by a thread of the store's own while the node goes on
-//! (`materialize`): a few synced records per block instead of tens of
-//! thousands. Opening the store replays any delta a crash left
-//! unmaterialized, so what a reader sees never depends on where a crash
-//! fell.
+//! The block is its own record of what it changed: execution is a pure
+//! function of the state before it, its context and its transactions, and
+//! the store commits only what execution produced (a [`BlockExecution`]
+//! cannot be made otherwise) for that block's context. Each changed value is
+//! written under its own key, with the holder and transaction indexes, by a
+//! thread of the store's own while the node goes on (`materialize`): three
+//! synced records per block instead of tens of thousands. Opening the store
+//! executes again any committed block a crash left unmaterialized, checks
+//! that it gives the app hash its header claims, and materializes it, so
+//! what a reader sees never depends on where a crash fell.
 //!
 //! The state tree (see `state_tree`) is held in memory and rebuilt from the
 //! state column families on open, then checked against the committed app
@@ -41,11 +45,13 @@ use rayon::prelude::*;
 use rocksdb::{ColumnFamilyDescriptor, DB, Options, WriteBatch, WriteOptions};
 
 use crate::block::{Block, BlockExecution};
+use crate::execute::BlockContext;
 use crate::participant::Participant;
 use crate::state::{StateKey, StateValue};
 use crate::state_tree::StateTree;
+use crate::transaction::TxHash;
 use cache::StateCache;
-use materialize::{DeltaRef, Materializer};
+use materialize::{Materializer, StoredWrites};
 
 pub use archive::BlockArchive;
 pub use queries::{Lineage, TxLocation};
@@ -99,6 +105,15 @@ pub enum StoreError {
         txs: usize,
         executed: usize,
     },
+    #[error(
+        "block {height} (time {time}) was executed as block {executed_height} at time {executed_time}: execute a block in its own header's context"
+    )]
+    ExecutedInOtherContext {
+        height: u64,
+        time: crate::amount::Timestamp,
+        executed_height: u64,
+        executed_time: crate::amount::Timestamp,
+    },
     #[error("stored data is corrupt: {what}")]
     Corrupt { what: String },
     #[error(
@@ -120,16 +135,22 @@ pub struct Store {
     /// uncommitted, if any.
     pending: Option<u64>,
     next_ticket: u64,
+    /// How many committed blocks opening the store executed again.
+    replayed: u64,
 }
 
 /// A block's execution applied to the state tree but not yet committed.
 /// See [`Store::prepare`].
 #[derive(Debug)]
 pub struct PreparedBlock {
-    execution: BlockExecution,
-    /// Each write's stored bytes, in `execution.writes` order: encoded once,
-    /// hashed for the tree and written as they are.
-    encoded: Vec<Vec<u8>>,
+    /// Every value the block writes, in key order (shared with the cache).
+    writes: Arc<Vec<StateValue>>,
+    tx_hashes: Vec<TxHash>,
+    context: BlockContext,
+    /// Each write's location and stored bytes, in the same order:
+    /// encoded once, hashed for the tree and written as they are (shared
+    /// with the materializing thread).
+    stored: Arc<StoredWrites>,
     /// Each write's (tree key, value hash), in the same order.
     hashes: Vec<(Hash, Hash)>,
     app_hash: Hash,
@@ -142,8 +163,9 @@ impl PreparedBlock {
         self.app_hash
     }
 
-    pub fn execution(&self) -> &BlockExecution {
-        &self.execution
+    /// The hashes of the block's transactions, in block order.
+    pub fn tx_hashes(&self) -> &[TxHash] {
+        &self.tx_hashes
     }
 }
 
@@ -216,8 +238,8 @@ impl Store {
         })?;
         let db = Arc::new(db);
         let meta = read_meta(&db, &path)?;
-        // A store written before deltas existed materialized every block as
-        // it committed it.
+        // A store written before materialization moved off the commit path
+        // materialized every block as it committed it.
         let materialized = match read_materialized(&db, &path)? {
             Some(height) => height,
             None => meta.as_ref().map_or(0, |meta| meta.height),
@@ -231,11 +253,13 @@ impl Store {
             meta,
             pending: None,
             next_ticket: 0,
+            replayed: 0,
         };
         if let Some(meta) = store.meta.clone() {
             store.tree = store.rebuild_tree()?;
-            store.replay_deltas(materialized, meta.height)?;
+            store.replay_unmaterialized(materialized, meta.height)?;
             store.materializer.replayed(meta.height);
+            store.replayed = meta.height - materialized;
             let computed = store.tree.root_hash();
             if computed != meta.app_hash {
                 return Err(StoreError::Corrupt {
@@ -267,25 +291,52 @@ impl Store {
             .expect("every column family is created on open")
     }
 
-    /// Materializes, in order, the deltas of the blocks a crash left
-    /// committed but not materialized, and applies them to the state tree.
-    fn replay_deltas(&mut self, materialized: u64, committed: u64) -> Result<(), StoreError> {
+    /// Executes again, in order, the committed blocks a crash left
+    /// unmaterialized, checks each against its header's app hash, and
+    /// materializes it before the next one reads the state.
+    fn replay_unmaterialized(
+        &mut self,
+        materialized: u64,
+        committed: u64,
+    ) -> Result<(), StoreError> {
         for height in materialized + 1..=committed {
-            let bytes = self
-                .db
-                .get_cf(self.cf(schema::DELTAS), schema::height_key(height))
-                .map_err(self.rocks("reading a state delta"))?
-                .ok_or_else(|| StoreError::Corrupt {
-                    what: format!(
-                        "block {height} is committed but neither materialized nor has its state delta"
-                    ),
-                })?;
-            let delta = materialize::Delta::decode(height, &bytes)?;
-            self.tree
-                .apply(delta.entries.iter().map(|(tag, key, value)| {
-                    (schema::tree_key(*tag, key), schema::value_hash(*tag, value))
-                }));
-            materialize::materialize(&self.db, &self.path, height, &bytes)?;
+            let block = self.block(height)?.ok_or_else(|| StoreError::Corrupt {
+                what: format!(
+                    "block {height} is committed but missing from the blocks column family"
+                ),
+            })?;
+            let corrupt = |what: String| StoreError::Corrupt {
+                what: format!("committed block {height}, executed again on open: {what}"),
+            };
+            let mut verified = Vec::with_capacity(block.txs.len());
+            for (index, result) in crate::execute::verify_batch(&block.txs)
+                .into_iter()
+                .enumerate()
+            {
+                verified.push(
+                    result.map_err(|error| corrupt(format!("transaction {index}: {error}")))?,
+                );
+            }
+            let execution =
+                crate::block::execute_verified_block(&block.header.context(), &*self, &verified)
+                    .map_err(|error| corrupt(error.to_string()))?;
+            let prepared = self.prepare(execution);
+            if prepared.app_hash != block.header.app_hash {
+                self.discard_prepared();
+                return Err(corrupt(format!(
+                    "its state hashes to {}, its header claims {}",
+                    prepared.app_hash, block.header.app_hash
+                )));
+            }
+            self.tree.commit();
+            self.pending = None;
+            materialize::materialize(
+                &self.db,
+                &self.path,
+                height,
+                &prepared.stored,
+                &prepared.tx_hashes,
+            )?;
         }
         Ok(())
     }
@@ -305,6 +356,12 @@ impl Store {
         }
         entries.sort_unstable_by_key(|entry| entry.0);
         Ok(StateTree::from_sorted(&entries))
+    }
+
+    /// How many committed blocks opening the store found unmaterialized (a
+    /// crash left them so) and executed again.
+    pub fn replayed_on_open(&self) -> u64 {
+        self.replayed
     }
 
     /// The last committed block's metadata, or `None` before genesis.
@@ -360,14 +417,12 @@ impl Store {
             schema::MATERIALIZED_KEY,
             0u64.to_be_bytes(),
         );
-        if let Err(error) = self.write_synced(batch, "writing the genesis state") {
+        if let Err(error) = write_synced(&self.db, &self.path, batch, "writing the genesis state") {
             self.tree.rollback();
             return Err(error);
         }
         self.tree.commit();
-        for value in &writes {
-            self.cache.insert(value, 0);
-        }
+        self.cache.insert_block(0, Arc::new(writes));
         self.meta = Some(meta);
         Ok(self.meta.as_ref().expect("just set"))
     }
@@ -380,8 +435,10 @@ impl Store {
     pub fn prepare(&mut self, execution: BlockExecution) -> PreparedBlock {
         // Encoding and hashing each value is independent of the others:
         // spread it over the cores.
-        let writes: Vec<&StateValue> = execution.writes.values().collect();
-        let (encoded, hashes): (Vec<Vec<u8>>, Vec<(Hash, Hash)>) = writes
+        let context = *execution.context();
+        let tx_hashes = execution.tx_hashes;
+        let writes: Vec<StateValue> = execution.writes.into_values().collect();
+        let (stored, hashes): (StoredWrites, Vec<(Hash, Hash)>) = writes
             .par_iter()
             .with_min_len(256)
             .map(|value| {
@@ -391,7 +448,7 @@ impl Store {
                     schema::tree_key(tag, &raw_key),
                     schema::value_hash(tag, &bytes),
                 );
-                (bytes, hashes)
+                ((tag, raw_key, bytes), hashes)
             })
             .unzip();
         self.tree.rollback();
@@ -400,8 +457,10 @@ impl Store {
         self.next_ticket += 1;
         self.pending = Some(self.next_ticket);
         PreparedBlock {
-            execution,
-            encoded,
+            writes: Arc::new(writes),
+            tx_hashes,
+            context,
+            stored: Arc::new(stored),
             hashes,
             app_hash,
             ticket: self.next_ticket,
@@ -449,7 +508,6 @@ impl Store {
                 path: self.path.clone(),
             })?;
         let header = &block.header;
-        let execution = &prepared.execution;
         if header.chain_id != meta.chain_id {
             return Err(StoreError::WrongChain {
                 expected: meta.chain_id,
@@ -469,11 +527,21 @@ impl Store {
                 got: header.parent_hash,
             });
         }
-        if execution.tx_hashes.len() != block.txs.len() {
+        if prepared.tx_hashes.len() != block.txs.len() {
             return Err(StoreError::ExecutionMismatch {
                 height: header.height,
                 txs: block.txs.len(),
-                executed: execution.tx_hashes.len(),
+                executed: prepared.tx_hashes.len(),
+            });
+        }
+        // Opening the store after a crash executes the block again in its
+        // header's context: it must be the context it was executed in.
+        if prepared.context != header.context() {
+            return Err(StoreError::ExecutedInOtherContext {
+                height: header.height,
+                time: header.time,
+                executed_height: prepared.context.height,
+                executed_time: prepared.context.time,
             });
         }
         if self.pending != Some(prepared.ticket) {
@@ -503,32 +571,35 @@ impl Store {
             self.discard_prepared();
             return Err(error);
         }
-        let delta = borsh::to_vec(&DeltaRef {
-            tx_hashes: &execution.tx_hashes,
-            entries: execution
-                .writes
-                .keys()
-                .zip(&prepared.encoded)
-                .map(|(key, bytes)| {
-                    let (_, tag, raw_key) = schema::state_location(key);
-                    (tag, raw_key, bytes.as_slice())
-                })
-                .collect(),
-        })
-        .expect("encoding to a Vec");
-        let batch = self.block_batch(block, certificate, &delta, &new_meta);
-        if let Err(error) = self.write_synced(batch, "committing a block") {
+        let batch = self.block_batch(block, certificate, &new_meta);
+        // The synced write mostly waits for the disk: meanwhile, the block's
+        // values go into the cache, pinned until materialized so that reads
+        // see them at once. A failed write takes them out again.
+        let (written, undo) = std::thread::scope(|scope| {
+            let db = &self.db;
+            let path = &self.path;
+            let writer = scope.spawn(move || write_synced(db, path, batch, "committing a block"));
+            let undo = self
+                .cache
+                .insert_block(header.height, Arc::clone(&prepared.writes));
+            let written = writer
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (written, undo)
+        });
+        if let Err(error) = written {
+            self.cache.undo(undo);
             self.discard_prepared();
             return Err(error);
         }
         self.tree.commit();
         self.pending = None;
         self.meta = Some(new_meta);
-        // Pinned in the cache until materialized: reads see them at once.
-        for value in execution.writes.values() {
-            self.cache.insert(value, header.height);
-        }
-        self.materializer.submit(header.height, delta);
+        self.materializer.submit(
+            header.height,
+            Arc::clone(&prepared.stored),
+            prepared.tx_hashes.clone(),
+        );
         self.cache.evict(self.materializer.materialized());
         Ok(())
     }
@@ -540,18 +611,11 @@ impl Store {
         self.materializer.wait_for(height, &self.path)
     }
 
-    fn block_batch(
-        &self,
-        block: &Block,
-        certificate: &[u8],
-        delta: &[u8],
-        meta: &ChainMeta,
-    ) -> WriteBatch {
+    fn block_batch(&self, block: &Block, certificate: &[u8], meta: &ChainMeta) -> WriteBatch {
         let mut batch = WriteBatch::default();
         let height_key = schema::height_key(block.header.height);
         batch.put_cf(self.cf(schema::BLOCKS), height_key, block.to_bytes());
         batch.put_cf(self.cf(schema::CERTIFICATES), height_key, certificate);
-        batch.put_cf(self.cf(schema::DELTAS), height_key, delta);
         batch.put_cf(
             self.cf(schema::METADATA),
             schema::META_KEY,
@@ -573,15 +637,6 @@ impl Store {
         }
     }
 
-    fn write_synced(&self, batch: WriteBatch, doing: &'static str) -> Result<(), StoreError> {
-        let mut options = WriteOptions::default();
-        // The batch is durable once `write` returns: fsync of the WAL.
-        options.set_sync(true);
-        self.db
-            .write_opt(batch, &options)
-            .map_err(self.rocks(doing))
-    }
-
     /// The state tree, for proofs.
     pub(crate) fn tree(&self) -> &StateTree {
         &self.tree
@@ -600,6 +655,24 @@ impl Store {
             .get_cf(self.cf(name), raw_key)
             .map_err(self.rocks("reading state"))
     }
+}
+
+/// Writes `batch` durably: it is on disk once this returns (fsync of the
+/// write-ahead log).
+fn write_synced(
+    db: &DB,
+    path: &Path,
+    batch: WriteBatch,
+    doing: &'static str,
+) -> Result<(), StoreError> {
+    let mut options = WriteOptions::default();
+    options.set_sync(true);
+    db.write_opt(batch, &options)
+        .map_err(|source| StoreError::Rocks {
+            doing,
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// The bytes a state value is stored as: the borsh encoding of the inner

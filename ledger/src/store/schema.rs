@@ -26,11 +26,12 @@ pub const CREDIT_LINES: &str = "credit_lines";
 pub const INVOICES: &str = "invoices";
 pub const RECEIVABLES: &str = "receivables";
 pub const METADATA: &str = "metadata";
-/// Each committed block's state changes until they are materialized (see
-/// `materialize`), by height.
-pub const DELTAS: &str = "deltas";
 
-pub const ALL: [&str; 11] = [
+/// Every column family this version uses. A store written by an older one
+/// may also hold `children` (a token's children, now derived) and `deltas`
+/// (each block's changes until materialized, now executed again from the
+/// block); they are opened and left alone.
+pub const ALL: [&str; 10] = [
     BLOCKS,
     CERTIFICATES,
     TX_INDEX,
@@ -41,7 +42,6 @@ pub const ALL: [&str; 11] = [
     INVOICES,
     RECEIVABLES,
     METADATA,
-    DELTAS,
 ];
 
 /// The state column families with their `StateKey`/`StateValue` variant tag.

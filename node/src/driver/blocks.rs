@@ -381,7 +381,7 @@ impl Driver {
                 store.prepare(execution)
             }
         };
-        let tx_hashes = std::sync::Arc::new(prepared.execution().tx_hashes.clone());
+        let tx_hashes = std::sync::Arc::new(prepared.tx_hashes().to_vec());
         {
             let mut store = self.shared.store.write();
             store.commit(&block, &certificate, &prepared)?;
