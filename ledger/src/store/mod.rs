@@ -572,13 +572,16 @@ impl Store {
             return Err(error);
         }
         let batch = self.block_batch(block, certificate, &new_meta);
-        // The synced write mostly waits for the disk: meanwhile, the block's
-        // values go into the cache, pinned until materialized so that reads
-        // see them at once. A failed write takes them out again.
+        // The synced write mostly waits for the disk. Meanwhile the cache
+        // lets go of the oldest materialized blocks and takes this block's
+        // values, pinned until materialized so that reads see them at once;
+        // a failed write takes them out again (what was evicted is in
+        // RocksDB).
         let (written, undo) = std::thread::scope(|scope| {
             let db = &self.db;
             let path = &self.path;
             let writer = scope.spawn(move || write_synced(db, path, batch, "committing a block"));
+            self.cache.evict(self.materializer.materialized());
             let undo = self
                 .cache
                 .insert_block(header.height, Arc::clone(&prepared.writes));
@@ -600,7 +603,6 @@ impl Store {
             Arc::clone(&prepared.stored),
             prepared.tx_hashes.clone(),
         );
-        self.cache.evict(self.materializer.materialized());
         Ok(())
     }
 
