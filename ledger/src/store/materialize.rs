@@ -33,6 +33,7 @@ use std::thread::JoinHandle;
 use rocksdb::{DB, WriteBatch, WriteOptions};
 
 use super::{StoreError, TxLocation, schema};
+use crate::state::StateValue;
 use crate::token::Token;
 use crate::transaction::TxHash;
 
@@ -48,6 +49,7 @@ pub(super) fn materialize(
     path: &std::path::Path,
     height: u64,
     writes: &StoredWrites,
+    values: &[StateValue],
     tx_hashes: &[TxHash],
 ) -> Result<(), StoreError> {
     let cf = |name: &str| {
@@ -55,7 +57,15 @@ pub(super) fn materialize(
             .expect("every column family is created on open")
     };
     let mut batch = WriteBatch::default();
-    let mut holders: Vec<([u8; 64], bool)> = Vec::new();
+    // A token's holder entry comes from the value itself, not from
+    // decoding the bytes it was encoded to.
+    let mut holders: Vec<([u8; 64], bool)> = values
+        .iter()
+        .filter_map(|value| match value {
+            StateValue::Token(token) => Some(holder_entry(token)),
+            _ => None,
+        })
+        .collect();
     // `writes` is in state-key order, which is column family order then
     // key order: each column family's keys arrive sorted, which RocksDB's
     // memtable inserts markedly faster than random ones.
@@ -64,12 +74,6 @@ pub(super) fn materialize(
             what: format!("write of block {height}: unknown variant tag {tag}"),
         })?;
         batch.put_cf(cf(name), key, value);
-        if name == schema::TOKENS {
-            let token: Token = borsh::from_slice(value).map_err(|error| StoreError::Corrupt {
-                what: format!("token written by block {height}: {error}"),
-            })?;
-            holders.push(holder_entry(&token));
-        }
     }
     holders.sort_unstable_by_key(|entry| entry.0);
     put_holder_entries(&mut batch, cf(schema::HOLDER_INDEX), &holders);
@@ -149,6 +153,7 @@ struct Shared {
 struct Job {
     height: u64,
     writes: Arc<StoredWrites>,
+    values: Arc<Vec<StateValue>>,
     tx_hashes: Vec<TxHash>,
 }
 
@@ -211,13 +216,20 @@ impl Materializer {
     }
 
     /// Queues block `height`'s writes (after its durable commit).
-    pub fn submit(&self, height: u64, writes: Arc<StoredWrites>, tx_hashes: Vec<TxHash>) {
+    pub fn submit(
+        &self,
+        height: u64,
+        writes: Arc<StoredWrites>,
+        values: Arc<Vec<StateValue>>,
+        tx_hashes: Vec<TxHash>,
+    ) {
         if let Some(jobs) = &self.jobs {
             // A closed channel means the thread stopped after a failure,
             // which `failure` reports.
             let _ = jobs.send(Job {
                 height,
                 writes,
+                values,
                 tx_hashes,
             });
         }
@@ -273,7 +285,14 @@ fn failed(path: &std::path::Path, failure: &str) -> StoreError {
 
 fn run(db: &DB, path: &std::path::Path, jobs: &Receiver<Job>, shared: &Shared) {
     while let Ok(job) = jobs.recv() {
-        let result = materialize(db, path, job.height, &job.writes, &job.tx_hashes);
+        let result = materialize(
+            db,
+            path,
+            job.height,
+            &job.writes,
+            &job.values,
+            &job.tx_hashes,
+        );
         let mut progress = shared
             .progress
             .lock()

@@ -143,7 +143,8 @@ pub struct Store {
 /// See [`Store::prepare`].
 #[derive(Debug)]
 pub struct PreparedBlock {
-    /// Every value the block writes, in key order (shared with the cache).
+    /// Every value the block writes, in key order (shared with the cache and
+    /// the materializing thread).
     writes: Arc<Vec<StateValue>>,
     tx_hashes: Vec<TxHash>,
     context: BlockContext,
@@ -335,6 +336,7 @@ impl Store {
                 &self.path,
                 height,
                 &prepared.stored,
+                &prepared.writes,
                 &prepared.tx_hashes,
             )?;
         }
@@ -601,6 +603,7 @@ impl Store {
         self.materializer.submit(
             header.height,
             Arc::clone(&prepared.stored),
+            Arc::clone(&prepared.writes),
             prepared.tx_hashes.clone(),
         );
         Ok(())
