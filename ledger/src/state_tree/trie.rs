@@ -2,9 +2,10 @@
 //! prefix: a part of the state tree (see the parent module for the hashing
 //! rules and why the tree is split into parts).
 //!
-//! Nodes live in two arenas that only grow; a batch of updates first
-//! changes the shape (new leaves and internal nodes, changed children), then
-//! hashes every node on a changed path once, bottom-up.
+//! Nodes live in two arenas that only grow. A batch of updates is applied in
+//! one descent along the changed paths: each node on them is reshaped (new
+//! leaves and internal nodes, changed children) and hashed on the way back
+//! up, so it is read from memory once.
 
 use crypto::Hash;
 
@@ -91,33 +92,6 @@ impl Entry {
     }
 }
 
-/// The internal nodes whose hash must be recomputed: those marked here, and
-/// every node added since (their index is at least `existing`).
-struct Dirty {
-    existing: usize,
-    marked: Vec<u64>,
-}
-
-impl Dirty {
-    /// For a tree that has `existing` internal nodes now.
-    fn new(existing: usize) -> Dirty {
-        Dirty {
-            existing,
-            marked: vec![0; existing.div_ceil(64)],
-        }
-    }
-
-    fn insert(&mut self, index: usize) {
-        if index < self.existing {
-            self.marked[index / 64] |= 1 << (index % 64);
-        }
-    }
-
-    fn contains(&self, index: usize) -> bool {
-        index >= self.existing || self.marked[index / 64] & (1 << (index % 64)) != 0
-    }
-}
-
 impl Trie {
     /// Builds the trie over sorted, unique entries in one pass.
     pub fn from_entries(entries: &[Entry]) -> Trie {
@@ -127,8 +101,9 @@ impl Trie {
             ..Trie::default()
         };
         if !entries.is_empty() {
-            let root = trie.build(entries);
-            trie.finish(root, &Dirty::new(0));
+            let (root, hash) = trie.build(entries);
+            trie.root = Some(root);
+            trie.root_hash = hash;
         }
         trie
     }
@@ -149,39 +124,12 @@ impl Trie {
         if entries.is_empty() {
             return;
         }
-        let mut dirty = Dirty::new(self.internals.len());
-        let root = match self.root {
+        let (root, hash) = match self.root {
             None => self.build(entries),
-            Some(root) => self.apply_at(root, entries, 0, &mut dirty),
+            Some(root) => self.apply_at(root, entries, 0),
         };
-        self.finish(root, &dirty);
-    }
-
-    /// Second phase: hashes every changed internal node below `root` (the
-    /// ones in `dirty` and every one added since it was made) and sets the
-    /// root.
-    fn finish(&mut self, root: NodeRef, dirty: &Dirty) {
-        self.root_hash = self.rehash(root, dirty);
         self.root = Some(root);
-    }
-
-    /// The hash of `node`, after computing and storing that of every changed
-    /// internal node below it.
-    fn rehash(&mut self, node: NodeRef, dirty: &Dirty) -> Hash {
-        if let Some(leaf) = node.as_leaf() {
-            return self.leaves[leaf].hash;
-        }
-        let index = node.0 as usize;
-        let internal = self.internals[index];
-        if !dirty.contains(index) {
-            return internal.hash;
-        }
-        let [left, right] = internal.children;
-        let left = self.rehash(left, dirty);
-        let right = self.rehash(right, dirty);
-        let hash = internal_hash(internal.bit, &left, &right);
-        self.internals[index].hash = hash;
-        hash
+        self.root_hash = hash;
     }
 
     fn node_hash(&self, node: NodeRef) -> Hash {
@@ -205,51 +153,52 @@ impl Trie {
         self.leaves[index].hash = hash;
     }
 
-    /// Changes an existing internal node's children; its hash is computed
-    /// by [`Trie::finish`].
-    fn set_children(&mut self, index: usize, children: [NodeRef; 2], dirty: &mut Dirty) {
+    /// Gives an existing internal node new children and their hash.
+    fn set_internal(&mut self, index: usize, children: [NodeRef; 2], hash: Hash) {
         if let Some(undo) = &mut self.undo {
             undo.internals.push((index, self.internals[index]));
         }
-        self.internals[index].children = children;
-        dirty.insert(index);
+        let internal = &mut self.internals[index];
+        internal.children = children;
+        internal.hash = hash;
     }
 
-    /// Adds an internal node; its hash is computed by [`Trie::finish`].
-    fn push_internal(&mut self, bit: u8, left: NodeRef, right: NodeRef) -> NodeRef {
+    /// Adds an internal node over two hashed children; returns it with its
+    /// hash.
+    fn push_internal(
+        &mut self,
+        bit: u8,
+        (left, left_hash): (NodeRef, Hash),
+        (right, right_hash): (NodeRef, Hash),
+    ) -> (NodeRef, Hash) {
+        let hash = internal_hash(bit, &left_hash, &right_hash);
         let representative = match left.as_leaf() {
             Some(leaf) => u32::try_from(leaf).expect("fewer than 2^31 leaves"),
             None => self.internals[left.0 as usize].representative,
         };
         self.internals.push(Internal {
-            hash: Hash::ZERO,
+            hash,
             children: [left, right],
             bit,
             representative,
         });
-        NodeRef::internal(self.internals.len() - 1)
+        (NodeRef::internal(self.internals.len() - 1), hash)
     }
 
-    /// Applies sorted, unique `entries` to the shape of the subtree at
-    /// `node`; returns its new root. The entries and the subtree's keys are
-    /// known to share their first `shared` bits (those above and at the
+    /// Applies sorted, unique `entries` to the subtree at `node`; returns
+    /// its new root and that root's hash. The entries and the subtree's keys
+    /// are known to share their first `shared` bits (those above and at the
     /// parent's split).
-    fn apply_at(
-        &mut self,
-        node: NodeRef,
-        entries: &[Entry],
-        shared: u16,
-        dirty: &mut Dirty,
-    ) -> NodeRef {
+    fn apply_at(&mut self, node: NodeRef, entries: &[Entry], shared: u16) -> (NodeRef, Hash) {
         if entries.is_empty() {
-            return node;
+            return (node, self.node_hash(node));
         }
         if let Some(leaf) = node.as_leaf() {
             let existing = self.leaves[leaf];
             return match entries.binary_search_by(|entry| entry.key.cmp(&existing.key)) {
                 Ok(_) if entries.len() == 1 => {
                     self.set_leaf_hash(leaf, entries[0].hash);
-                    node
+                    (node, entries[0].hash)
                 }
                 Ok(position) => {
                     let mut merged = entries.to_vec();
@@ -276,7 +225,7 @@ impl Trie {
             // entries cannot leave the subtree above its split, and the
             // representative leaf (a cache miss in a large tree) need not be
             // read.
-            return self.apply_below(node, internal, entries, dirty);
+            return self.apply_below(node, internal, entries);
         }
         let prefix = self.representative_key(node);
         // Sorted keys: the one sharing the fewest leading bits with the
@@ -302,7 +251,7 @@ impl Trie {
             } else {
                 (ones, zeros)
             };
-            let kept = self.apply_at(node, with_subtree, u16::from(bit) + 1, dirty);
+            let kept = self.apply_at(node, with_subtree, u16::from(bit) + 1);
             let fresh = self.build(outside);
             let (left, right) = if subtree_side == 0 {
                 (kept, fresh)
@@ -311,31 +260,31 @@ impl Trie {
             };
             return self.push_internal(bit, left, right);
         }
-        self.apply_below(node, internal, entries, dirty)
+        self.apply_below(node, internal, entries)
     }
 
     /// Splits `entries`, which all belong under the internal `node`, between
-    /// its two children.
+    /// its two children, and hashes it again.
     fn apply_below(
         &mut self,
         node: NodeRef,
         internal: Internal,
         entries: &[Entry],
-        dirty: &mut Dirty,
-    ) -> NodeRef {
+    ) -> (NodeRef, Hash) {
         let split = entries.partition_point(|entry| bit_of(&entry.key, internal.bit) == 0);
         let shared = u16::from(internal.bit) + 1;
-        let left = self.apply_at(internal.children[0], &entries[..split], shared, dirty);
-        let right = self.apply_at(internal.children[1], &entries[split..], shared, dirty);
-        self.set_children(node.0 as usize, [left, right], dirty);
-        node
+        let (left, left_hash) = self.apply_at(internal.children[0], &entries[..split], shared);
+        let (right, right_hash) = self.apply_at(internal.children[1], &entries[split..], shared);
+        let hash = internal_hash(internal.bit, &left_hash, &right_hash);
+        self.set_internal(node.0 as usize, [left, right], hash);
+        (node, hash)
     }
 
-    /// Builds the shape of a subtree over sorted, unique entries (at least
-    /// one).
-    fn build(&mut self, entries: &[Entry]) -> NodeRef {
+    /// Builds and hashes a subtree over sorted, unique entries (at least
+    /// one); returns its root and that root's hash.
+    fn build(&mut self, entries: &[Entry]) -> (NodeRef, Hash) {
         if let [entry] = entries {
-            return match entry.existing {
+            let node = match entry.existing {
                 Some(leaf) => {
                     if self.leaves[leaf].hash != entry.hash {
                         self.set_leaf_hash(leaf, entry.hash);
@@ -350,6 +299,7 @@ impl Trie {
                     NodeRef::leaf(self.leaves.len() - 1)
                 }
             };
+            return (node, entry.hash);
         }
         let bit = first_difference(&entries[0].key, &entries[entries.len() - 1].key);
         // Sorted keys sharing the first `bit` bits: those with `bit` set are
