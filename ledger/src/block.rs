@@ -5,15 +5,13 @@
 //! out what fails ([`select_transactions`]), validators refuse a block with
 //! any failing transaction ([`execute_block`]).
 
-use std::collections::BTreeMap;
-
 use borsh::{BorshDeserialize, BorshSerialize};
 use crypto::{ChainId, Hash, PublicKey};
 
 use crate::amount::Timestamp;
 use crate::error::TxError;
 use crate::execute::{BlockContext, VerifiedTx, execute_verified, verify_batch};
-use crate::state::{Overlay, StateKey, StateValue, StateView};
+use crate::state::{Overlay, StateValue, StateView};
 use crate::transaction::{DecodeError, SignedTransaction, TxHash, decode_limited};
 
 /// Largest encoded block accepted when decoding untrusted bytes.
@@ -124,13 +122,13 @@ pub enum BlockError {
     },
 }
 
-/// The outcome of executing a block: every value it writes, sorted by key,
-/// and each transaction's hash in block order. Only execution makes one (the
+/// The outcome of executing a block: every value it writes (each key once,
+/// sorted by key), and each transaction's hash in block order. Only execution makes one (the
 /// context is private), so a store can count on committing what executing
 /// a block's transactions gave, and on getting it again by executing them.
 #[derive(Debug, Clone)]
 pub struct BlockExecution {
-    pub writes: BTreeMap<StateKey, StateValue>,
+    pub writes: Vec<StateValue>,
     pub tx_hashes: Vec<TxHash>,
     context: BlockContext,
 }

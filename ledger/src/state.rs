@@ -129,41 +129,61 @@ pub trait StateView {
 }
 
 /// A block's working state: its writes so far, over a committed base.
+///
+/// The sorted index holds only each key and where its value is: values are
+/// hundreds of bytes, and a sorted map moves its entries around as it grows.
 #[derive(Debug)]
 pub struct Overlay<'a, S: StateView + ?Sized> {
     base: &'a S,
-    writes: BTreeMap<StateKey, StateValue>,
+    /// Each written key and the position of its newest value in `values`.
+    index: BTreeMap<StateKey, usize>,
+    /// Every position holds a value until [`Overlay::into_writes`].
+    values: Vec<Option<StateValue>>,
 }
 
 impl<'a, S: StateView + ?Sized> Overlay<'a, S> {
     pub fn new(base: &'a S) -> Self {
         Overlay {
             base,
-            writes: BTreeMap::new(),
+            index: BTreeMap::new(),
+            values: Vec::new(),
         }
     }
 
     /// Applies a transaction's changes on top of what the block wrote so far.
     pub fn apply(&mut self, changes: Changes) {
         for value in changes {
-            self.writes.insert(value.key(), value);
+            match self.index.entry(value.key()) {
+                std::collections::btree_map::Entry::Occupied(entry) => {
+                    self.values[*entry.get()] = Some(value);
+                }
+                std::collections::btree_map::Entry::Vacant(entry) => {
+                    entry.insert(self.values.len());
+                    self.values.push(Some(value));
+                }
+            }
         }
     }
 
-    /// Everything the block wrote, sorted by key (deterministic).
-    pub fn into_writes(self) -> BTreeMap<StateKey, StateValue> {
-        self.writes
-    }
-
-    pub fn writes(&self) -> &BTreeMap<StateKey, StateValue> {
-        &self.writes
+    /// Everything the block wrote, each key once, sorted by key
+    /// (deterministic).
+    pub fn into_writes(self) -> Vec<StateValue> {
+        let mut values = self.values;
+        self.index
+            .into_values()
+            .map(|position| {
+                values[position]
+                    .take()
+                    .expect("each position is indexed once")
+            })
+            .collect()
     }
 }
 
 impl<S: StateView + ?Sized> StateView for Overlay<'_, S> {
     fn get(&self, key: &StateKey) -> Option<StateValue> {
-        match self.writes.get(key) {
-            Some(value) => Some(value.clone()),
+        match self.index.get(key) {
+            Some(position) => self.values[*position].clone(),
             None => self.base.get(key),
         }
     }

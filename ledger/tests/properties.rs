@@ -271,7 +271,7 @@ fn run_history(ops: Vec<Op>, block_size: usize) -> Result<(), TestCaseError> {
             execute_block(&context, &world.state, &txs).expect("kept transactions are all valid");
         prop_assert_eq!(&strict.writes, &selected.writes);
 
-        for value in strict.writes.values() {
+        for value in strict.writes.iter() {
             if let StateValue::Token(token) = value
                 && let TokenStatus::Spent { .. } = token.status
                 && world
@@ -286,7 +286,7 @@ fn run_history(ops: Vec<Op>, block_size: usize) -> Result<(), TestCaseError> {
             }
         }
 
-        for value in strict.writes.values() {
+        for value in strict.writes.iter() {
             tree.update(value.key().tree_key(), value.value_hash());
         }
         let app_hash = tree.root_hash();
@@ -301,7 +301,7 @@ fn run_history(ops: Vec<Op>, block_size: usize) -> Result<(), TestCaseError> {
         };
         parent_hash = header.hash();
         let block = Block { header, txs };
-        world.state.apply(strict.writes.values().cloned());
+        world.state.apply(strict.writes.iter().cloned());
         store
             .commit_execution(&block, b"certificate", strict)
             .expect("commit");

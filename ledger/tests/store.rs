@@ -135,7 +135,7 @@ impl Chain {
         let context = self.world.context();
         let execution =
             execute_block(&context, &self.world.state, &txs).expect("generated block is valid");
-        for value in execution.writes.values() {
+        for value in execution.writes.iter() {
             self.tree.update(value.key().tree_key(), value.value_hash());
         }
         let header = BlockHeader {
@@ -148,7 +148,7 @@ impl Chain {
             app_hash: self.tree.root_hash(),
         };
         self.parent = header.hash();
-        self.world.state.apply(execution.writes.values().cloned());
+        self.world.state.apply(execution.writes.iter().cloned());
         self.world.height += 1;
         (Block { header, txs }, execution)
     }

@@ -179,7 +179,7 @@ impl Replay {
     }
 
     fn apply(&mut self, execution: BlockExecution) -> Hash {
-        self.write(execution.writes.into_values())
+        self.write(execution.writes)
     }
 }
 

@@ -439,7 +439,7 @@ impl Store {
         // spread it over the cores.
         let context = *execution.context();
         let tx_hashes = execution.tx_hashes;
-        let writes: Vec<StateValue> = execution.writes.into_values().collect();
+        let writes = execution.writes;
         let (stored, hashes): (StoredWrites, Vec<(Hash, Hash)>) = writes
             .par_iter()
             .with_min_len(256)
