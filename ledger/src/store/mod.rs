@@ -573,16 +573,20 @@ impl Store {
             self.discard_prepared();
             return Err(error);
         }
-        let batch = self.block_batch(block, certificate, &new_meta);
-        // The synced write mostly waits for the disk. Meanwhile the cache
-        // lets go of the oldest materialized blocks and takes this block's
+        // Encoding the block and the synced write (which mostly waits for
+        // the disk) run on a thread of their own. Meanwhile the cache lets
+        // go of the oldest materialized blocks and takes this block's
         // values, pinned until materialized so that reads see them at once;
         // a failed write takes them out again (what was evicted is in
         // RocksDB).
         let (written, undo) = std::thread::scope(|scope| {
             let db = &self.db;
             let path = &self.path;
-            let writer = scope.spawn(move || write_synced(db, path, batch, "committing a block"));
+            let meta = &new_meta;
+            let writer = scope.spawn(move || {
+                let batch = block_batch(db, block, certificate, meta);
+                write_synced(db, path, batch, "committing a block")
+            });
             self.cache.evict(self.materializer.materialized());
             let undo = self
                 .cache
@@ -616,19 +620,6 @@ impl Store {
         self.materializer.wait_for(height, &self.path)
     }
 
-    fn block_batch(&self, block: &Block, certificate: &[u8], meta: &ChainMeta) -> WriteBatch {
-        let mut batch = WriteBatch::default();
-        let height_key = schema::height_key(block.header.height);
-        batch.put_cf(self.cf(schema::BLOCKS), height_key, block.to_bytes());
-        batch.put_cf(self.cf(schema::CERTIFICATES), height_key, certificate);
-        batch.put_cf(
-            self.cf(schema::METADATA),
-            schema::META_KEY,
-            borsh::to_vec(meta).expect("encoding to a Vec"),
-        );
-        batch
-    }
-
     /// Adds one state value, and its holder index entry, to `batch`.
     fn put_state(&self, batch: &mut WriteBatch, value: &StateValue) {
         let (name, _, raw_key) = schema::state_location(&value.key());
@@ -660,6 +651,25 @@ impl Store {
             .get_cf(self.cf(name), raw_key)
             .map_err(self.rocks("reading state"))
     }
+}
+
+/// The one batch a block commits as: the block, its certificate and the
+/// chain metadata.
+fn block_batch(db: &DB, block: &Block, certificate: &[u8], meta: &ChainMeta) -> WriteBatch {
+    let cf = |name: &str| {
+        db.cf_handle(name)
+            .expect("every column family is created on open")
+    };
+    let mut batch = WriteBatch::default();
+    let height_key = schema::height_key(block.header.height);
+    batch.put_cf(cf(schema::BLOCKS), height_key, block.to_bytes());
+    batch.put_cf(cf(schema::CERTIFICATES), height_key, certificate);
+    batch.put_cf(
+        cf(schema::METADATA),
+        schema::META_KEY,
+        borsh::to_vec(meta).expect("encoding to a Vec"),
+    );
+    batch
 }
 
 /// Writes `batch` durably: it is on disk once this returns (fsync of the
