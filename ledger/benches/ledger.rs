@@ -366,12 +366,16 @@ fn bench_commit(c: &mut Criterion) {
     let mut group = c.benchmark_group("commit_to_rocksdb_synced");
     group.throughput(Throughput::Elements(BLOCK_TXS as u64));
     // Every measured block grows the store by 10,000 tokens: keep the
-    // number of blocks small (flat sampling, one block per sample) so that
-    // (b) really measures a small store.
+    // number of blocks small so that (b) measures a small store and (d) a
+    // store of the size it names. Flat sampling with a target time far
+    // below one block's makes every sample one block (criterion warns that
+    // it cannot finish in that time): about 3 warm-up blocks and 10
+    // measured ones, so (b) runs from 5,000 to about 140,000 tokens and (d)
+    // from 1,000,000 to about 1,130,000.
     group.sample_size(10);
     group.sampling_mode(criterion::SamplingMode::Flat);
-    group.warm_up_time(Duration::from_secs(1));
-    group.measurement_time(Duration::from_secs(4));
+    group.warm_up_time(Duration::from_millis(150));
+    group.measurement_time(Duration::from_millis(100));
 
     let mut bench = CommitBench::new();
     group.bench_function(
@@ -379,6 +383,7 @@ fn bench_commit(c: &mut Criterion) {
         |b| b.iter_custom(|iterations| (0..iterations).map(|_| bench.timed_block()).sum()),
     );
 
+    let small = bench.token_count();
     let target: u64 = std::env::var("SCF_BENCH_BIG_TOKENS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -388,7 +393,7 @@ fn bench_commit(c: &mut Criterion) {
         bench.timed_block();
     }
     eprintln!(
-        "filled the store to {} tokens in {:.1?}",
+        "(b) ended with {small} tokens; filled the store to {} tokens in {:.1?}",
         bench.token_count(),
         filling.elapsed()
     );
@@ -399,6 +404,7 @@ fn bench_commit(c: &mut Criterion) {
         ),
         |b| b.iter_custom(|iterations| (0..iterations).map(|_| bench.timed_block()).sum()),
     );
+    eprintln!("(d) ended with {} tokens", bench.token_count());
     group.finish();
 }
 
