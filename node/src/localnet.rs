@@ -5,6 +5,7 @@
 //! process with [`crate::start`], or as child processes).
 
 use std::collections::BTreeMap;
+use std::hash::BuildHasher;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 
@@ -46,7 +47,29 @@ pub struct LocalNet {
 }
 
 /// A port on 127.0.0.1 that was free a moment ago.
+///
+/// Chosen at random below the range the system hands out to outgoing
+/// connections (`ip_local_port_range`, 32768 and up by default): a port the
+/// system picked (`bind` to port 0) is in that range, and between this call
+/// and the node binding it, any outgoing connection on the machine (another
+/// test's HTTP client or peer dial) may be given it. Falls back to the
+/// system's pick where no such range can be read or nothing below it is free.
 pub fn free_port() -> std::io::Result<u16> {
+    const LOWEST: u16 = 10_000;
+    let below = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .filter(|first| *first > LOWEST + 1_000);
+    if let Some(end) = below {
+        let state = std::collections::hash_map::RandomState::new();
+        for attempt in 0..256u32 {
+            let offset = state.hash_one(attempt) % u64::from(end - LOWEST);
+            let port = LOWEST + u16::try_from(offset).expect("below the range's start");
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return Ok(port);
+            }
+        }
+    }
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -165,4 +188,30 @@ pub fn create(dir: &Path, spec: &LocalNetSpec) -> Result<LocalNet, HomeError> {
         nodes,
         participant_keys,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_free_and_outside_the_outgoing_range() {
+        let outgoing_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok());
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..20 {
+            let port = free_port().expect("a free port");
+            TcpListener::bind(("127.0.0.1", port)).expect("the port is free");
+            if let Some(start) = outgoing_start.filter(|start| *start > 11_000) {
+                assert!(
+                    port < start,
+                    "port {port} is in the outgoing range from {start}"
+                );
+            }
+            seen.insert(port);
+        }
+        // Random, not one port handed out again and again.
+        assert!(seen.len() > 10, "{seen:?}");
+    }
 }
