@@ -8,6 +8,7 @@
 //! and the store keeps a tokens-by-holder index for queries.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use crypto::{Hash, PublicKey};
@@ -154,10 +155,10 @@ impl<'a, S: StateView + ?Sized> Overlay<'a, S> {
     pub fn apply(&mut self, changes: Changes) {
         for value in changes {
             match self.index.entry(value.key()) {
-                std::collections::btree_map::Entry::Occupied(entry) => {
+                Entry::Occupied(entry) => {
                     self.values[*entry.get()] = Some(value);
                 }
-                std::collections::btree_map::Entry::Vacant(entry) => {
+                Entry::Vacant(entry) => {
                     entry.insert(self.values.len());
                     self.values.push(Some(value));
                 }

@@ -46,25 +46,33 @@ pub struct LocalNet {
     pub participant_keys: BTreeMap<String, Keypair>,
 }
 
+/// The lowest port [`free_port`] picks.
+const LOWEST_PICKED_PORT: u16 = 10_000;
+
+/// The first port of the range the system hands out to outgoing
+/// connections (`ip_local_port_range`), if it can be read and leaves room
+/// above [`LOWEST_PICKED_PORT`] to pick from.
+fn outgoing_ports_start() -> Option<u16> {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .filter(|first| *first > LOWEST_PICKED_PORT + 1_000)
+}
+
 /// A port on 127.0.0.1 that was free a moment ago.
 ///
 /// Chosen at random below the range the system hands out to outgoing
-/// connections (`ip_local_port_range`, 32768 and up by default): a port the
-/// system picked (`bind` to port 0) is in that range, and between this call
-/// and the node binding it, any outgoing connection on the machine (another
-/// test's HTTP client or peer dial) may be given it. Falls back to the
-/// system's pick where no such range can be read or nothing below it is free.
+/// connections (32768 and up by default): a port the system picked (`bind`
+/// to port 0) is in that range, and between this call and the node binding
+/// it, any outgoing connection on the machine (another test's HTTP client or
+/// peer dial) may be given it. Falls back to the system's pick where no such
+/// range can be read or nothing below it is free.
 pub fn free_port() -> std::io::Result<u16> {
-    const LOWEST: u16 = 10_000;
-    let below = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
-        .filter(|first| *first > LOWEST + 1_000);
-    if let Some(end) = below {
+    if let Some(end) = outgoing_ports_start() {
         let state = std::collections::hash_map::RandomState::new();
         for attempt in 0..256u32 {
-            let offset = state.hash_one(attempt) % u64::from(end - LOWEST);
-            let port = LOWEST + u16::try_from(offset).expect("below the range's start");
+            let offset = state.hash_one(attempt) % u64::from(end - LOWEST_PICKED_PORT);
+            let port = LOWEST_PICKED_PORT + u16::try_from(offset).expect("below the range's start");
             if TcpListener::bind(("127.0.0.1", port)).is_ok() {
                 return Ok(port);
             }
@@ -196,14 +204,12 @@ mod tests {
 
     #[test]
     fn free_ports_are_free_and_outside_the_outgoing_range() {
-        let outgoing_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-            .ok()
-            .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok());
+        let outgoing_start = outgoing_ports_start();
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..20 {
             let port = free_port().expect("a free port");
             TcpListener::bind(("127.0.0.1", port)).expect("the port is free");
-            if let Some(start) = outgoing_start.filter(|start| *start > 11_000) {
+            if let Some(start) = outgoing_start {
                 assert!(
                     port < start,
                     "port {port} is in the outgoing range from {start}"

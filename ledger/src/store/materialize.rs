@@ -52,10 +52,7 @@ pub(super) fn materialize(
     values: &[StateValue],
     tx_hashes: &[TxHash],
 ) -> Result<(), StoreError> {
-    let cf = |name: &str| {
-        db.cf_handle(name)
-            .expect("every column family is created on open")
-    };
+    let cf = |name| super::column_family(db, name);
     let mut batch = WriteBatch::default();
     // A token's holder entry comes from the value itself, not from
     // decoding the bytes it was encoded to.

@@ -287,9 +287,7 @@ impl Store {
     }
 
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
-        self.db
-            .cf_handle(name)
-            .expect("every column family is created on open")
+        column_family(&self.db, name)
     }
 
     /// Executes again, in order, the committed blocks a crash left
@@ -653,13 +651,16 @@ impl Store {
     }
 }
 
+/// One of the column families every store is opened with (`schema::ALL`).
+fn column_family<'a>(db: &'a DB, name: &str) -> &'a rocksdb::ColumnFamily {
+    db.cf_handle(name)
+        .expect("every column family is created on open")
+}
+
 /// The one batch a block commits as: the block, its certificate and the
 /// chain metadata.
 fn block_batch(db: &DB, block: &Block, certificate: &[u8], meta: &ChainMeta) -> WriteBatch {
-    let cf = |name: &str| {
-        db.cf_handle(name)
-            .expect("every column family is created on open")
-    };
+    let cf = |name| column_family(db, name);
     let mut batch = WriteBatch::default();
     let height_key = schema::height_key(block.header.height);
     batch.put_cf(cf(schema::BLOCKS), height_key, block.to_bytes());
