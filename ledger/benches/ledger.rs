@@ -228,7 +228,7 @@ fn bench_execute(c: &mut Criterion) {
     tree.apply(
         state
             .entries()
-            .map(|(key, value)| (key.tree_key(), value.value_hash())),
+            .map(|(_, value)| (value.tree_key(), value.value_hash())),
     );
     let txs = senders.next_block();
     let context = BlockContext {
@@ -253,7 +253,7 @@ fn bench_execute(c: &mut Criterion) {
                 execution
                     .writes
                     .iter()
-                    .map(|value| (value.key().tree_key(), value.value_hash())),
+                    .map(|value| (value.tree_key(), value.value_hash())),
             );
             tree.rollback();
             root

@@ -235,7 +235,7 @@ fn run_history(ops: Vec<Op>, block_size: usize) -> Result<(), TestCaseError> {
     let mut tree = StateTree::new();
     for participant in &genesis {
         let value = StateValue::Participant(participant.clone());
-        tree.update(value.key().tree_key(), value.value_hash());
+        tree.update(value.tree_key(), value.value_hash());
     }
     prop_assert_eq!(
         tree.root_hash(),
@@ -287,7 +287,7 @@ fn run_history(ops: Vec<Op>, block_size: usize) -> Result<(), TestCaseError> {
         }
 
         for value in strict.writes.iter() {
-            tree.update(value.key().tree_key(), value.value_hash());
+            tree.update(value.tree_key(), value.value_hash());
         }
         let app_hash = tree.root_hash();
         let header = BlockHeader {
@@ -302,6 +302,9 @@ fn run_history(ops: Vec<Op>, block_size: usize) -> Result<(), TestCaseError> {
         parent_hash = header.hash();
         let block = Block { header, txs };
         world.state.apply(strict.writes.iter().cloned());
+        // Every entry keeps one place in the tree (a token's height never
+        // changes): the tree has exactly one leaf per state entry.
+        prop_assert_eq!(tree.len(), world.state.len());
         store
             .commit_execution(&block, b"certificate", strict)
             .expect("commit");

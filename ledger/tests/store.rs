@@ -38,7 +38,7 @@ impl Chain {
         let mut tree = StateTree::new();
         for participant in &genesis {
             let value = StateValue::Participant(participant.clone());
-            tree.update(value.key().tree_key(), value.value_hash());
+            tree.update(value.tree_key(), value.value_hash());
         }
         Chain {
             world,
@@ -136,7 +136,7 @@ impl Chain {
         let execution =
             execute_block(&context, &self.world.state, &txs).expect("generated block is valid");
         for value in execution.writes.iter() {
-            self.tree.update(value.key().tree_key(), value.value_hash());
+            self.tree.update(value.tree_key(), value.value_hash());
         }
         let header = BlockHeader {
             chain_id: self.world.chain,
@@ -415,14 +415,16 @@ fn queries_answer_from_the_committed_state() {
     let app_hash = store.meta().unwrap().app_hash;
     let key = StateKey::Token(leaf.id);
     let (value, proof) = store.prove(&key).unwrap().unwrap();
-    assert!(proof.verify(&app_hash, &key.tree_key(), &value.value_hash()));
+    assert!(proof.verify_value(&app_hash, &value));
+    assert!(proof.verify(&app_hash, &value.tree_key(), &value.value_hash()));
     let mut forged = leaf.clone();
     forged.amount = Amount(forged.amount.0 + 1);
-    assert!(!proof.verify(
-        &app_hash,
-        &key.tree_key(),
-        &StateValue::Token(forged).value_hash()
-    ));
+    assert!(!proof.verify_value(&app_hash, &StateValue::Token(forged)));
+    // A token's height is part of its place: the same token claimed at
+    // another height does not verify either.
+    let mut moved = leaf.clone();
+    moved.created_at += 1;
+    assert!(!proof.verify_value(&app_hash, &StateValue::Token(moved)));
 }
 
 #[test]

@@ -172,7 +172,7 @@ impl Replay {
         let root = self.tree.apply(
             values
                 .iter()
-                .map(|value| (value.key().tree_key(), value.value_hash())),
+                .map(|value| (value.tree_key(), value.value_hash())),
         );
         self.state.apply(values);
         root

@@ -351,7 +351,11 @@ impl Store {
             {
                 let (key, value) =
                     item.map_err(self.rocks("reading state to rebuild the state tree"))?;
-                entries.push((schema::tree_key(tag, &key), schema::value_hash(tag, &value)));
+                let tree_key =
+                    schema::tree_key(tag, &key, &value).map_err(|error| StoreError::Corrupt {
+                        what: format!("{name} entry {}: {error}", hex::encode(&key)),
+                    })?;
+                entries.push((tree_key, schema::value_hash(tag, &value)));
             }
         }
         entries.sort_unstable_by_key(|entry| entry.0);
@@ -444,10 +448,7 @@ impl Store {
             .map(|value| {
                 let (_, tag, raw_key) = schema::state_location(&value.key());
                 let bytes = encode_stored(value);
-                let hashes = (
-                    schema::tree_key(tag, &raw_key),
-                    schema::value_hash(tag, &bytes),
-                );
+                let hashes = (value.tree_key(), schema::value_hash(tag, &bytes));
                 ((tag, raw_key, bytes), hashes)
             })
             .unzip();
@@ -477,7 +478,7 @@ impl Store {
         self.tree.apply(
             writes
                 .into_iter()
-                .map(|value| (value.key().tree_key(), value.value_hash())),
+                .map(|value| (value.tree_key(), value.value_hash())),
         )
     }
 

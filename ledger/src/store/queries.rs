@@ -223,7 +223,7 @@ impl Store {
         };
         let proof = self
             .tree()
-            .prove(&key.tree_key())
+            .prove(&value.tree_key())
             .ok_or_else(|| StoreError::Corrupt {
                 what: format!("{key:?} is stored but not in the state tree"),
             })?;

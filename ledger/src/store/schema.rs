@@ -13,8 +13,8 @@
 
 use crypto::{Hash, PublicKey};
 
-use crate::state::StateKey;
-use crate::token::TokenId;
+use crate::state::{StateKey, token_tree_key};
+use crate::token::{Token, TokenId};
 
 pub const BLOCKS: &str = "blocks";
 pub const CERTIFICATES: &str = "certificates";
@@ -47,7 +47,7 @@ pub const ALL: [&str; 10] = [
 /// The state column families with their `StateKey`/`StateValue` variant tag.
 pub const STATE: [(&str, u8); 5] = [
     (PARTICIPANTS, 0),
-    (TOKENS, 1),
+    (TOKENS, TOKEN_TAG),
     (CREDIT_LINES, 2),
     (INVOICES, 3),
     (RECEIVABLES, 4),
@@ -82,10 +82,19 @@ pub fn state_location(key: &StateKey) -> (&'static str, u8, [u8; 32]) {
     }
 }
 
-/// Tree key of a state entry from its tag and raw key (equals
-/// `StateKey::tree_key`).
-pub fn tree_key(tag: u8, raw_key: &[u8]) -> Hash {
-    Hash::digest_parts(&[&[tag], raw_key])
+/// The variant tag of tokens in [`STATE`].
+pub const TOKEN_TAG: u8 = 1;
+
+/// Tree key of a state entry from its tag, raw key and stored bytes (equals
+/// `StateValue::tree_key`: a token's place depends on its height, read from
+/// its record). Fails only if a token's record does not decode.
+pub fn tree_key(tag: u8, raw_key: &[u8], stored: &[u8]) -> Result<Hash, borsh::io::Error> {
+    let hashed = Hash::digest_parts(&[&[tag], raw_key]);
+    if tag != TOKEN_TAG {
+        return Ok(hashed);
+    }
+    let token: Token = borsh::from_slice(stored)?;
+    Ok(token_tree_key(&hashed, token.created_at))
 }
 
 /// Value hash of a state entry from its tag and stored bytes (equals
