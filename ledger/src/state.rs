@@ -7,8 +7,9 @@
 //! the outputs of the transaction that spent it ([`StateView::children`]),
 //! and the store keeps a tokens-by-holder index for queries.
 
-use std::collections::BTreeMap;
-use std::collections::btree_map::Entry;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use crypto::{Hash, PublicKey};
@@ -163,22 +164,24 @@ pub trait StateView {
 
 /// A block's working state: its writes so far, over a committed base.
 ///
-/// The sorted index holds only each key and where its value is: values are
-/// hundreds of bytes, and a sorted map moves its entries around as it grows.
+/// Values are kept in the order their keys were first written, with a hash
+/// index from key to position: execution is sequential and deterministic,
+/// so that order is the same on every node, and nothing on the block's
+/// critical path has to sort (the tree sorts by its own keys; the
+/// materializing thread sorts for RocksDB).
 #[derive(Debug)]
 pub struct Overlay<'a, S: StateView + ?Sized> {
     base: &'a S,
     /// Each written key and the position of its newest value in `values`.
-    index: BTreeMap<StateKey, usize>,
-    /// Every position holds a value until [`Overlay::into_writes`].
-    values: Vec<Option<StateValue>>,
+    index: KeyMap<usize>,
+    values: Vec<StateValue>,
 }
 
 impl<'a, S: StateView + ?Sized> Overlay<'a, S> {
     pub fn new(base: &'a S) -> Self {
         Overlay {
             base,
-            index: BTreeMap::new(),
+            index: KeyMap::default(),
             values: Vec::new(),
         }
     }
@@ -188,35 +191,27 @@ impl<'a, S: StateView + ?Sized> Overlay<'a, S> {
         for value in changes {
             match self.index.entry(value.key()) {
                 Entry::Occupied(entry) => {
-                    self.values[*entry.get()] = Some(value);
+                    self.values[*entry.get()] = value;
                 }
                 Entry::Vacant(entry) => {
                     entry.insert(self.values.len());
-                    self.values.push(Some(value));
+                    self.values.push(value);
                 }
             }
         }
     }
 
-    /// Everything the block wrote, each key once, sorted by key
-    /// (deterministic).
+    /// Everything the block wrote, each key once, in the order the keys
+    /// were first written (deterministic: the block's order of execution).
     pub fn into_writes(self) -> Vec<StateValue> {
-        let mut values = self.values;
-        self.index
-            .into_values()
-            .map(|position| {
-                values[position]
-                    .take()
-                    .expect("each position is indexed once")
-            })
-            .collect()
+        self.values
     }
 }
 
 impl<S: StateView + ?Sized> StateView for Overlay<'_, S> {
     fn get(&self, key: &StateKey) -> Option<StateValue> {
         match self.index.get(key) {
-            Some(position) => self.values[*position].clone(),
+            Some(position) => Some(self.values[*position].clone()),
             None => self.base.get(key),
         }
     }
@@ -258,6 +253,32 @@ impl StateView for MemoryState {
         self.entries.get(key).cloned()
     }
 }
+
+/// State keys are hashes and public keys, evenly spread: the map needs only
+/// a quick mix of their bytes, not SipHash's protection against chosen keys.
+/// Token ids are SHA-256 outputs; the keys that can be chosen (an invoice
+/// reference, a participant's key) are chosen by registered participants in
+/// committed transactions, and colliding ones could only slow a lookup.
+#[derive(Default)]
+pub(crate) struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(23) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+}
+
+/// A hash map keyed by state key, with [`KeyHasher`].
+pub(crate) type KeyMap<V> = HashMap<StateKey, V, BuildHasherDefault<KeyHasher>>;
 
 #[cfg(test)]
 mod tests {

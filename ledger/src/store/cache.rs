@@ -17,11 +17,10 @@
 //! values it is bounded in entries, evicting the oldest blocks first. It
 //! never decides anything, so it cannot make two nodes differ.
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::state::{StateKey, StateValue};
+use crate::state::{KeyMap, StateKey, StateValue};
 
 /// How many values the store keeps by default beyond the pinned ones:
 /// about 13 MB, the writes of the last one or two blocks of 5,000 transfers
@@ -34,7 +33,7 @@ pub const DEFAULT_CAPACITY: usize = 32_768;
 /// Blocks leave whole, oldest first.
 #[derive(Debug)]
 pub struct StateCache {
-    index: HashMap<StateKey, Slot, BuildHasherDefault<KeyHasher>>,
+    index: KeyMap<Slot>,
     /// Oldest first; `blocks[i]` has sequence number `first + i`.
     blocks: VecDeque<CachedBlock>,
     first: u64,
@@ -64,7 +63,7 @@ pub struct Undo(Vec<(StateKey, Option<Slot>)>);
 impl StateCache {
     pub fn new(capacity: usize) -> StateCache {
         StateCache {
-            index: HashMap::with_capacity_and_hasher(2 * capacity, Default::default()),
+            index: KeyMap::with_capacity_and_hasher(2 * capacity, Default::default()),
             blocks: VecDeque::new(),
             first: 0,
             held: 0,
@@ -139,29 +138,6 @@ impl StateCache {
             }
             self.held -= oldest.values.len();
             self.first += 1;
-        }
-    }
-}
-
-/// State keys are hashes and public keys, evenly spread: the map needs only
-/// a quick mix of their bytes, not SipHash's protection against chosen keys.
-/// Token ids are SHA-256 outputs; the keys that can be chosen (an invoice
-/// reference, a participant's key) are chosen by registered participants in
-/// committed transactions, and colliding ones could only slow this cache.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(23) ^ u64::from_le_bytes(word))
-                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
         }
     }
 }

@@ -38,7 +38,7 @@ use crate::token::Token;
 use crate::transaction::TxHash;
 
 /// A block's state writes as the column families take them: (variant tag,
-/// raw key, stored bytes) in state-key order.
+/// raw key, stored bytes), each key once, in the block's execution order.
 pub(super) type StoredWrites = Vec<(u8, [u8; 32], Vec<u8>)>;
 
 /// Writes block `height`'s values into the column families, with the index
@@ -63,10 +63,13 @@ pub(super) fn materialize(
             _ => None,
         })
         .collect();
-    // `writes` is in state-key order, which is column family order then
-    // key order: each column family's keys arrive sorted, which RocksDB's
-    // memtable inserts markedly faster than random ones.
-    for (tag, key, value) in writes {
+    // In state-key order, which is column family order then key order:
+    // each column family's keys arrive sorted, which RocksDB's memtable
+    // inserts markedly faster than random ones. (`writes` is in execution
+    // order; sorting here keeps the sort off the block's critical path.)
+    let mut sorted: Vec<&(u8, [u8; 32], Vec<u8>)> = writes.iter().collect();
+    sorted.sort_unstable_by_key(|(tag, key, _)| (*tag, *key));
+    for (tag, key, value) in sorted {
         let name = schema::state_name(*tag).ok_or_else(|| StoreError::Corrupt {
             what: format!("write of block {height}: unknown variant tag {tag}"),
         })?;

@@ -143,8 +143,8 @@ pub struct Store {
 /// See [`Store::prepare`].
 #[derive(Debug)]
 pub struct PreparedBlock {
-    /// Every value the block writes, in key order (shared with the cache and
-    /// the materializing thread).
+    /// Every value the block writes, each key once, in execution order
+    /// (shared with the cache and the materializing thread).
     writes: Arc<Vec<StateValue>>,
     tx_hashes: Vec<TxHash>,
     context: BlockContext,
