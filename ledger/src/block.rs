@@ -124,10 +124,9 @@ pub enum BlockError {
 
 /// The outcome of executing a block: every value it writes (each key once,
 /// in the order the keys were first written), and each transaction's hash
-/// in block order. Only
-/// execution makes one (the context is private), so a store can count on
-/// committing what executing a block's transactions gave, and on getting it
-/// again by executing them.
+/// in block order. Only execution makes one (the context is private), so a
+/// store can count on committing what executing a block's transactions
+/// gave, and on getting it again by executing them.
 #[derive(Debug, Clone)]
 pub struct BlockExecution {
     pub writes: Vec<StateValue>,
