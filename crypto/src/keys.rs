@@ -3,6 +3,18 @@
 //! Public keys and signatures are kept as plain bytes so they encode, compare
 //! and sort cheaply; they are parsed into curve points only when verified
 //! (and the points of valid keys are cached).
+//!
+//! Signing uses ed25519-dalek (standard RFC 8032 signatures). Verification
+//! follows the ZIP-215 rules, through `ed25519-consensus`: a signature gets
+//! the same verdict checked alone here or inside any batch of
+//! [`crate::verify_many`], on every node and at every replay. That is part of
+//! the protocol: dalek's own single check is cofactorless while a batch is
+//! not, so a signature whose R carries a small-order component could fail
+//! alone yet pass a batch, and nodes would disagree on a block. ZIP-215 checks
+//! the cofactored equation `[8][s]B = [8]R + [8][k]A`, accepts any decodable
+//! encoding of A and R (small-order and non-canonical ones included) and
+//! requires a canonical s (s < ℓ). Refusing weak keys is a registration rule
+//! (genesis), not a signature rule.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -10,7 +22,8 @@ use std::str::FromStr;
 use std::sync::{Mutex, OnceLock};
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use ed25519_dalek::{Signer as _, SigningKey, Verifier as _, VerifyingKey};
+use ed25519_consensus::VerificationKey;
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 
 use crate::CryptoError;
 use crate::hash::{ChainId, ParseHexError, parse_hex_array};
@@ -24,8 +37,8 @@ pub struct PublicKey(pub [u8; 32]);
 /// Valid keys kept decompressed (about 200 bytes each); emptied when full.
 const DECOMPRESSED_CACHE_KEYS: usize = 16_384;
 
-fn decompressed_cache() -> &'static Mutex<HashMap<[u8; 32], VerifyingKey>> {
-    static CACHE: OnceLock<Mutex<HashMap<[u8; 32], VerifyingKey>>> = OnceLock::new();
+fn decompressed_cache() -> &'static Mutex<HashMap<[u8; 32], VerificationKey>> {
+    static CACHE: OnceLock<Mutex<HashMap<[u8; 32], VerificationKey>>> = OnceLock::new();
     CACHE.get_or_init(Mutex::default)
 }
 
@@ -34,12 +47,21 @@ impl PublicKey {
         hex::encode(self.0)
     }
 
-    /// The curve point, or an error if the bytes are not a valid key.
+    /// The curve point as ed25519-dalek sees it, or an error if the bytes are
+    /// not a point. For inspecting a key (genesis refuses small-order ones
+    /// with `is_weak`); signatures are never verified with it. Both crates
+    /// decode a point the same way, so they agree on which keys are points.
+    pub fn verifying_key(&self) -> Result<VerifyingKey, CryptoError> {
+        VerifyingKey::from_bytes(&self.0).map_err(|_| CryptoError::InvalidPublicKey { key: *self })
+    }
+
+    /// The key ZIP-215 verification uses, or an error if the bytes are not a
+    /// point.
     ///
     /// Decompressing a point costs about a third of a signature check, and a
     /// ledger sees the same few thousand signers over and over, so valid keys
     /// are kept decompressed in a bounded process-wide cache.
-    pub fn verifying_key(&self) -> Result<VerifyingKey, CryptoError> {
+    pub(crate) fn verification_key(&self) -> Result<VerificationKey, CryptoError> {
         if let Some(key) = decompressed_cache()
             .lock()
             .ok()
@@ -47,7 +69,7 @@ impl PublicKey {
         {
             return Ok(key);
         }
-        let key = VerifyingKey::from_bytes(&self.0)
+        let key = VerificationKey::try_from(self.0)
             .map_err(|_| CryptoError::InvalidPublicKey { key: *self })?;
         if let Ok(mut cache) = decompressed_cache().lock() {
             if cache.len() >= DECOMPRESSED_CACHE_KEYS {
@@ -69,10 +91,11 @@ impl PublicKey {
         self.verify_bytes(&signing_bytes(domain, chain_id, body), signature)
     }
 
-    /// Verifies a signature over bytes already built by [`signing_bytes`].
+    /// Verifies a signature over bytes already built by [`signing_bytes`],
+    /// under the ZIP-215 rules (see the module documentation).
     pub fn verify_bytes(&self, message: &[u8], signature: &Signature) -> Result<(), CryptoError> {
-        let key = self.verifying_key()?;
-        key.verify(message, &ed25519_dalek::Signature::from_bytes(&signature.0))
+        let key = self.verification_key()?;
+        key.verify(&ed25519_consensus::Signature::from(signature.0), message)
             .map_err(|_| CryptoError::BadSignature { key: *self })
     }
 }
@@ -207,9 +230,9 @@ mod tests {
     fn cached_keys_decompress_as_fresh_ones_and_bad_keys_stay_bad() {
         let keypair = Keypair::from_seed([42; 32]);
         let public = keypair.public();
-        let fresh = VerifyingKey::from_bytes(&public.0).unwrap();
-        assert_eq!(public.verifying_key().unwrap(), fresh);
-        assert_eq!(public.verifying_key().unwrap(), fresh, "from the cache");
+        let fresh = VerificationKey::try_from(public.0).unwrap();
+        assert_eq!(public.verification_key().unwrap(), fresh);
+        assert_eq!(public.verification_key().unwrap(), fresh, "from the cache");
 
         let chain = ChainId(Hash::digest(b"cache"));
         let signature = keypair.sign(Domain::Transaction, &chain, &7u64);
@@ -227,14 +250,42 @@ mod tests {
         // Not a point on the curve: refused every time, never cached.
         let bad = (0u8..=255)
             .map(|byte| PublicKey([byte; 32]))
-            .find(|key| VerifyingKey::from_bytes(&key.0).is_err())
+            .find(|key| VerificationKey::try_from(key.0).is_err())
             .expect("some repeated byte is not a valid point");
         for _ in 0..2 {
             assert!(matches!(
-                bad.verifying_key(),
+                bad.verification_key(),
                 Err(CryptoError::InvalidPublicKey { key }) if key == bad
             ));
         }
+    }
+
+    /// Genesis inspects keys through dalek and signatures are checked through
+    /// ed25519-consensus: a key one calls a point the other must too.
+    #[test]
+    fn dalek_and_zip215_agree_on_which_bytes_are_points() {
+        let mut candidates: Vec<[u8; 32]> = (0u8..=255).map(|byte| [byte; 32]).collect();
+        for low in 0u8..=255 {
+            let mut bytes = [0u8; 32];
+            bytes[0] = low;
+            candidates.push(bytes);
+            // The same y with the sign bit set, and y ≥ p (non-canonical).
+            bytes[31] = 0x80;
+            candidates.push(bytes);
+            let mut high = [0xff; 32];
+            high[0] = low;
+            high[31] = 0x7f;
+            candidates.push(high);
+        }
+        candidates.push(Keypair::from_seed([3; 32]).public().0);
+        let mut points = 0;
+        for bytes in candidates {
+            let key = PublicKey(bytes);
+            let dalek = key.verifying_key().is_ok();
+            assert_eq!(dalek, key.verification_key().is_ok(), "{key}");
+            points += usize::from(dalek);
+        }
+        assert!(points > 100, "the sample holds points and non-points");
     }
 
     fn chain(tag: &[u8]) -> ChainId {
@@ -272,10 +323,10 @@ mod tests {
         bytes[0] = 2;
         let key = PublicKey(bytes);
         let signature = Signature([0; 64]);
-        assert!(matches!(
+        assert_eq!(
             key.verify(Domain::Transaction, &chain(b"a"), &1u8, &signature),
-            Err(CryptoError::InvalidPublicKey { .. }) | Err(CryptoError::BadSignature { .. })
-        ));
+            Err(CryptoError::InvalidPublicKey { key })
+        );
     }
 
     #[test]

@@ -6,6 +6,10 @@
 //! and ledger transactions both go through [`signing_bytes`], so a signature
 //! made for one chain or one message kind can never be valid for another.
 //!
+//! Every signature is verified under the ZIP-215 rules (`ed25519-consensus`),
+//! whether alone or in a batch: one verdict everywhere is part of the
+//! protocol (see `keys` and `batch`).
+//!
 //! This crate does no I/O: key files are read and written by `genesis` and the
 //! CLI.
 
@@ -13,6 +17,8 @@ mod batch;
 mod hash;
 mod keys;
 mod signing;
+#[cfg(test)]
+mod zip215_vectors;
 
 pub use batch::{SignedMessage, verify_many};
 pub use hash::{ChainId, Hash, ParseHexError};
