@@ -74,6 +74,8 @@ pub struct Shared {
     /// Blocks proposed or received lately (encoded), for peers that ask by hash.
     recent_blocks: Mutex<VecDeque<(Hash, Arc<Vec<u8>>)>>,
     submitted: Mutex<Remembered<TxHash, Instant>>,
+    /// Equivocation evidence seen (see `driver::evidence`).
+    pub evidence: Mutex<Vec<consensus::Equivocation>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -132,6 +134,7 @@ impl Shared {
             rejected: Mutex::new(Remembered::new(REMEMBERED_REJECTIONS)),
             recent_blocks: Mutex::new(VecDeque::new()),
             submitted: Mutex::new(Remembered::new(REMEMBERED_SUBMISSIONS)),
+            evidence: Mutex::new(Vec::new()),
         }
     }
 
