@@ -165,7 +165,12 @@ impl Intake {
         }
     }
 
-    fn on_transactions(&self, from: crate::network::PeerId, bytes: Vec<u8>, message: GossipMessageRef) {
+    fn on_transactions(
+        &self,
+        from: crate::network::PeerId,
+        bytes: Vec<u8>,
+        message: GossipMessageRef,
+    ) {
         let Ok(batch) = borsh::from_slice::<Vec<Vec<u8>>>(&bytes) else {
             warn!(%from, "malformed transaction batch");
             self.network.report(message, GossipVerdict::Reject);
@@ -305,15 +310,47 @@ mod tests {
             signed.signature.0[0] ^= 1;
         }
         let rows: Vec<(&str, ConsensusMessage, GossipVerdict)> = vec![
-            ("next height, signed", vote(&keys[0], 11, 0), GossipVerdict::Accept),
-            ("a later height in the window", vote(&keys[1], 13, 5), GossipVerdict::Accept),
-            ("a committed height", vote(&keys[0], 10, 0), GossipVerdict::Ignore),
-            ("beyond the future window", vote(&keys[0], 14, 0), GossipVerdict::Ignore),
-            ("height u64::MAX", vote(&keys[0], u64::MAX, 0), GossipVerdict::Ignore),
-            ("round u32::MAX", vote(&keys[0], 11, u32::MAX), GossipVerdict::Ignore),
-            ("round past the lookahead", vote(&keys[0], 11, 3 + 101), GossipVerdict::Ignore),
+            (
+                "next height, signed",
+                vote(&keys[0], 11, 0),
+                GossipVerdict::Accept,
+            ),
+            (
+                "a later height in the window",
+                vote(&keys[1], 13, 5),
+                GossipVerdict::Accept,
+            ),
+            (
+                "a committed height",
+                vote(&keys[0], 10, 0),
+                GossipVerdict::Ignore,
+            ),
+            (
+                "beyond the future window",
+                vote(&keys[0], 14, 0),
+                GossipVerdict::Ignore,
+            ),
+            (
+                "height u64::MAX",
+                vote(&keys[0], u64::MAX, 0),
+                GossipVerdict::Ignore,
+            ),
+            (
+                "round u32::MAX",
+                vote(&keys[0], 11, u32::MAX),
+                GossipVerdict::Ignore,
+            ),
+            (
+                "round past the lookahead",
+                vote(&keys[0], 11, 3 + 101),
+                GossipVerdict::Ignore,
+            ),
             ("a forged signature", forged, GossipVerdict::Reject),
-            ("a non-validator", vote(&outsider, 11, 0), GossipVerdict::Reject),
+            (
+                "a non-validator",
+                vote(&outsider, 11, 0),
+                GossipVerdict::Reject,
+            ),
         ];
         for (name, message, expected) in rows {
             assert_eq!(
@@ -324,7 +361,13 @@ mod tests {
         }
         let other_chain = ChainId(Hash::digest(b"other"));
         assert_eq!(
-            judge_consensus(&vote(&keys[0], 11, 0), &other_chain, &validators, &engine, (10, 3)),
+            judge_consensus(
+                &vote(&keys[0], 11, 0),
+                &other_chain,
+                &validators,
+                &engine,
+                (10, 3)
+            ),
             GossipVerdict::Reject,
             "another chain"
         );
@@ -336,11 +379,23 @@ mod tests {
         let hash = ledger::TxHash(Hash([2; 32]));
         let forged = Err(MempoolError::Rule(ledger::TxError::BadSignature { signer }));
         let duplicate = Err(MempoolError::Duplicate { hash });
-        assert_eq!(transactions_verdict(false, &[Ok(hash), forged]), GossipVerdict::Reject);
-        assert_eq!(transactions_verdict(true, &[Ok(hash)]), GossipVerdict::Reject);
-        assert_eq!(transactions_verdict(false, &[Ok(hash), duplicate]), GossipVerdict::Accept);
+        assert_eq!(
+            transactions_verdict(false, &[Ok(hash), forged]),
+            GossipVerdict::Reject
+        );
+        assert_eq!(
+            transactions_verdict(true, &[Ok(hash)]),
+            GossipVerdict::Reject
+        );
+        assert_eq!(
+            transactions_verdict(false, &[Ok(hash), duplicate]),
+            GossipVerdict::Accept
+        );
         let duplicate = Err(MempoolError::Duplicate { hash });
-        assert_eq!(transactions_verdict(false, &[duplicate]), GossipVerdict::Ignore);
+        assert_eq!(
+            transactions_verdict(false, &[duplicate]),
+            GossipVerdict::Ignore
+        );
     }
 
     use crypto::PublicKey;

@@ -38,9 +38,7 @@ pub use home::{ConfigFile, NodeConfig, Overrides};
 
 use driver::{Driver, DriverError, DriverSetup, Event};
 use mempool::Mempool;
-use network::{
-    KnownPeer, Network, NetworkConfig, NetworkEvent, SyncRequest, SyncResponse, SyncedBlock, Topic,
-};
+use network::{KnownPeer, Network, NetworkConfig, SyncRequest, SyncResponse, SyncedBlock, Topic};
 use shared::Shared;
 
 /// Most transactions gossiped in one message.

@@ -93,7 +93,10 @@ fn an_announcement_is_taken_only_from_the_rounds_proposer_for_its_own_header() {
     // The proposal must name this header.
     let mut other = announce(p0, header(p0, 5), 0, None);
     other.header.app_hash = Hash([9; 32]);
-    assert!(matches!(check(&other), Err(AnnouncementError::OtherBlock { .. })));
+    assert!(matches!(
+        check(&other),
+        Err(AnnouncementError::OtherBlock { .. })
+    ));
     // A tampered signature.
     let mut forged = announce(p0, header(p0, 5), 0, None);
     forged.proposal.signature.0[5] ^= 1;
@@ -103,12 +106,18 @@ fn an_announcement_is_taken_only_from_the_rounds_proposer_for_its_own_header() {
     big.tx_hashes = vec![TxHash(Hash([4; 32])); 11];
     assert!(matches!(
         check(&big),
-        Err(AnnouncementError::TooManyTransactions { count: 11, limit: 10 })
+        Err(AnnouncementError::TooManyTransactions {
+            count: 11,
+            limit: 10
+        })
     ));
     // Another chain.
     let mut foreign = announce(p0, header(p0, 5), 0, None);
     foreign.proposal.chain_id = ChainId(Hash([8; 32]));
-    assert!(matches!(check(&foreign), Err(AnnouncementError::WrongChain { .. })));
+    assert!(matches!(
+        check(&foreign),
+        Err(AnnouncementError::WrongChain { .. })
+    ));
 }
 
 #[test]
@@ -119,12 +128,48 @@ fn block_time_is_bounded_on_both_sides_of_the_local_clock() {
         // (case, time, parent time, re-proposal, accepted)
         ("now", now, now - 5_000, false, true),
         ("at the upper bound", now + drift, now - 5_000, false, true),
-        ("past the upper bound", now + drift + 1, now - 5_000, false, false),
-        ("at the lower bound", now - drift, now - drift - 10, false, true),
-        ("held back past the drift", now - drift - 1, now - drift - 10, false, false),
-        ("an old re-proposal", now - drift - 1, now - drift - 10, true, true),
-        ("not after the parent", now - 5_000, now - 5_000, false, false),
-        ("after a parent ahead of us", now + 20_001, now + 20_000, false, true),
+        (
+            "past the upper bound",
+            now + drift + 1,
+            now - 5_000,
+            false,
+            false,
+        ),
+        (
+            "at the lower bound",
+            now - drift,
+            now - drift - 10,
+            false,
+            true,
+        ),
+        (
+            "held back past the drift",
+            now - drift - 1,
+            now - drift - 10,
+            false,
+            false,
+        ),
+        (
+            "an old re-proposal",
+            now - drift - 1,
+            now - drift - 10,
+            true,
+            true,
+        ),
+        (
+            "not after the parent",
+            now - 5_000,
+            now - 5_000,
+            false,
+            false,
+        ),
+        (
+            "after a parent ahead of us",
+            now + 20_001,
+            now + 20_000,
+            false,
+            true,
+        ),
     ];
     for (case, time, parent, re_proposal, accepted) in rows {
         assert_eq!(

@@ -116,7 +116,9 @@ impl Announcement {
             });
         }
         if !validators.contains(&proposal.proposer)
-            || validators.proposer(proposal.height, proposal.round).public_key
+            || validators
+                .proposer(proposal.height, proposal.round)
+                .public_key
                 != proposal.proposer
         {
             return Err(AnnouncementError::NotTheProposer {
@@ -306,7 +308,10 @@ impl Driver {
             return Ok(Err(reason));
         }
         if !self.validators.contains(&header.proposer) {
-            return Ok(Err(format!("proposer {} is not a validator", header.proposer)));
+            return Ok(Err(format!(
+                "proposer {} is not a validator",
+                header.proposer
+            )));
         }
         if candidate.block.txs.len() > self.max_block_txs {
             return Ok(Err(format!(
@@ -381,9 +386,7 @@ impl Driver {
                     &*store,
                     &verified,
                 )
-                .map_err(|error| {
-                    determinism(format!("a transaction is refused here: {error}"))
-                })?;
+                .map_err(|error| determinism(format!("a transaction is refused here: {error}")))?;
                 store.prepare(execution)
             }
         };
@@ -461,7 +464,9 @@ impl Driver {
 /// most that much behind it.
 pub fn check_time(time: u64, parent_time: u64, now: u64, re_proposal: bool) -> Result<(), String> {
     if time <= parent_time {
-        return Err(format!("time {time} is not after the parent's {parent_time}"));
+        return Err(format!(
+            "time {time} is not after the parent's {parent_time}"
+        ));
     }
     if time > now.saturating_add(MAX_CLOCK_DRIFT_MS) {
         return Err(format!(

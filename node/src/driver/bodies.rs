@@ -101,7 +101,11 @@ impl Driver {
         let round = announcement.proposal.proposal.round;
         let our_round = self.engine.round().unwrap_or(Round::ZERO);
         if round.0 > our_round.0.saturating_add(ANNOUNCEMENT_ROUNDS_AHEAD) {
-            debug!(height, round = round.0, "announcement too far ahead; ignored");
+            debug!(
+                height,
+                round = round.0,
+                "announcement too far ahead; ignored"
+            );
             return Ok(());
         }
         let taken = self.announced_per_round.entry(round.0).or_insert(0);
@@ -138,11 +142,17 @@ impl Driver {
                 );
                 return self.retry_waiting();
             }
-            debug!(height, "our copies do not give the announced tx root; fetching the block");
+            debug!(
+                height,
+                "our copies do not give the announced tx root; fetching the block"
+            );
         }
         let proposer_peer = self.peer_for_proposer(&announcement.proposal.proposal.proposer);
         if self.wanted.len() >= MAX_WANTED_BODIES {
-            warn!(height, "too many bodies wanted; not fetching an announced block");
+            warn!(
+                height,
+                "too many bodies wanted; not fetching an announced block"
+            );
             return Ok(());
         }
         let mut wanted = WantedBody::new(height);
@@ -251,7 +261,9 @@ impl Driver {
             Candidate {
                 block,
                 hashes,
-                proposal: wanted.announcement.map(|announcement| announcement.proposal),
+                proposal: wanted
+                    .announcement
+                    .map(|announcement| announcement.proposal),
             },
         );
         self.retry_waiting()

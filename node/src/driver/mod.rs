@@ -52,7 +52,6 @@ use crate::shared::Shared;
 
 use blocks::{Announcement, Candidate};
 
-
 /// How often the driver wakes with nothing else to do: checks whether to
 /// start a height, asks peers for their heights, refreshes the status.
 const TICK: Duration = Duration::from_millis(50);
@@ -143,7 +142,7 @@ pub struct Driver {
     early: Vec<ConsensusMessage>,
     candidates: HashMap<Hash, Candidate>,
     /// Block bodies of the next height this node needs and does not hold.
-    wanted: BTreeMap<Hash, blocks::WantedBody>,
+    wanted: BTreeMap<Hash, bodies::WantedBody>,
     /// Announcements taken per round of the next height.
     announced_per_round: BTreeMap<u32, usize>,
     /// Validity verdicts per block hash at the current height.
@@ -198,7 +197,7 @@ impl Driver {
             None => Engine::observer(shared.chain_id, config),
         };
         let evidence = evidence::EvidenceLog::open(setup.evidence_path, Arc::clone(&shared));
-        let peer_of_validator = genesis
+        let peer_of_validator: HashMap<PublicKey, PeerId> = genesis
             .validators
             .iter()
             .filter_map(|validator| {
@@ -215,7 +214,7 @@ impl Driver {
         if let Some((height, value)) = locked_before_restart
             && height.0 == committed + 1
         {
-            wanted.insert(value, blocks::WantedBody::new(height.0));
+            wanted.insert(value, bodies::WantedBody::new(height.0));
         }
         Ok(Driver {
             validators,
@@ -317,7 +316,9 @@ impl Driver {
                 height: timeout.height,
                 round: timeout.round,
             })?,
-            Event::PeerStatus { peer, height } => self.sync.peer_height(peer, height, Instant::now()),
+            Event::PeerStatus { peer, height } => {
+                self.sync.peer_height(peer, height, Instant::now())
+            }
             Event::SyncedBlocks { peer, blocks } => self.on_synced_blocks(peer, blocks)?,
             Event::SyncFailed { peer } => self.sync.request_failed(peer, Instant::now()),
             Event::MempoolActivity => self.mempool_changed = true,
@@ -355,7 +356,10 @@ impl Driver {
             ConsensusMessage::Proposal(signed) => {
                 let proposal = &signed.proposal;
                 if proposal.round == Round::ZERO
-                    && self.validators.proposer(proposal.height, Round::ZERO).public_key
+                    && self
+                        .validators
+                        .proposer(proposal.height, Round::ZERO)
+                        .public_key
                         == proposal.proposer
                 {
                     self.next_height_started_by_peers = true;

@@ -135,7 +135,12 @@ impl Driver {
         self.sync.forget_disconnected(&connected);
         let now = Instant::now();
         for peer in connected {
-            if self.sync.penalized.get(&peer).is_some_and(|until| *until > now) {
+            if self
+                .sync
+                .penalized
+                .get(&peer)
+                .is_some_and(|until| *until > now)
+            {
                 continue;
             }
             let network = self.network.clone();

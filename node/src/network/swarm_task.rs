@@ -152,11 +152,7 @@ impl SwarmTask {
         self.swarm
             .behaviour_mut()
             .gossipsub
-            .report_message_validation_result(
-                &message.id,
-                &message.propagation_source,
-                acceptance,
-            );
+            .report_message_validation_result(&message.id, &message.propagation_source, acceptance);
     }
 
     fn dial_due(&mut self) {
