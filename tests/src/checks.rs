@@ -36,6 +36,8 @@ pub struct Verdict {
     /// Seconds from the attack's start to each honest node's first commit
     /// above the pre-attack heights (`None`: none within the deadline).
     pub first_commit: Vec<Option<f64>>,
+    /// Longest stretch of the attack without a commit, per honest node, s.
+    pub longest_gap: Vec<f64>,
     /// Heights before the attack and at the end, per honest node.
     pub heights: Vec<(u64, u64)>,
     /// Peak RSS per honest node, bytes.
@@ -75,8 +77,11 @@ pub fn wait_for_height(cluster: &Cluster, height: u64, limit: Duration) -> Resul
     }
 }
 
-/// Watches the honest nodes from `started` for `window` (at least the
-/// commit deadline): when each commits above `before`'s highest height.
+/// Watches the honest nodes from `started` for `window` (longer than the
+/// commit deadline): each must commit above `before`'s highest height
+/// within the deadline, and then keep committing — no stretch of the window
+/// longer than the deadline without a commit, its end included, so a node
+/// that commits the block in flight and then halts fails too.
 pub fn watch_progress(
     cluster: &mut Cluster,
     before: &[u64],
@@ -86,28 +91,44 @@ pub fn watch_progress(
 ) {
     let bar = before.iter().copied().max().unwrap_or(0);
     let mut first = vec![None; HONEST.len()];
-    while started.elapsed() < window.max(COMMIT_DEADLINE) {
+    let mut last_height = vec![bar; HONEST.len()];
+    let mut last_commit = vec![0.0f64; HONEST.len()];
+    let mut longest_gap = vec![0.0f64; HONEST.len()];
+    while started.elapsed() < window {
+        let now = started.elapsed().as_secs_f64();
         for (slot, height) in heights(cluster).into_iter().enumerate() {
-            if first[slot].is_none() && height.is_some_and(|h| h > bar) {
-                first[slot] = Some(started.elapsed().as_secs_f64());
+            if let Some(height) = height
+                && height > last_height[slot]
+            {
+                first[slot].get_or_insert(now);
+                longest_gap[slot] = f64::max(longest_gap[slot], now - last_commit[slot]);
+                last_commit[slot] = now;
+                last_height[slot] = height;
             }
         }
         cluster.poll_exits();
         std::thread::sleep(Duration::from_millis(100));
     }
+    let end = started.elapsed().as_secs_f64();
+    let deadline = COMMIT_DEADLINE.as_secs_f64();
     for (slot, &index) in HONEST.iter().enumerate() {
+        longest_gap[slot] = f64::max(longest_gap[slot], end - last_commit[slot]);
         match first[slot] {
-            Some(seconds) if seconds <= COMMIT_DEADLINE.as_secs_f64() => {}
-            Some(seconds) => verdict.failures.push(format!(
+            None => verdict.failures.push(format!(
+                "liveness: validator-{index} committed nothing above height {bar} within {end:.0} s of the attack starting"
+            )),
+            Some(seconds) if seconds > deadline => verdict.failures.push(format!(
                 "liveness: validator-{index} first committed above height {bar} only {seconds:.1} s after the attack started (limit {COMMIT_DEADLINE:?})"
             )),
-            None => verdict.failures.push(format!(
-                "liveness: validator-{index} committed nothing above height {bar} within {:.0} s of the attack starting",
-                started.elapsed().as_secs_f64()
+            Some(_) if longest_gap[slot] > deadline => verdict.failures.push(format!(
+                "liveness: validator-{index} went {:.1} s without a commit during the attack (limit {COMMIT_DEADLINE:?}; stuck at height {} at the end)",
+                longest_gap[slot], last_height[slot]
             )),
+            Some(_) => {}
         }
     }
     verdict.first_commit = first;
+    verdict.longest_gap = longest_gap;
 }
 
 /// Checks 2–5 on the cluster as it is now.
@@ -124,7 +145,10 @@ pub fn check_state(cluster: &mut Cluster, before: &[u64], verdict: &mut Verdict)
         .zip(&tips)
         .map(|(before, tip)| (*before, tip.unwrap_or(0)))
         .collect();
-    verdict.peak_rss = HONEST.iter().map(|&index| cluster.peak_rss(index)).collect();
+    verdict.peak_rss = HONEST
+        .iter()
+        .map(|&index| cluster.peak_rss(index))
+        .collect();
     for (&index, rss) in HONEST.iter().zip(&verdict.peak_rss) {
         if let Some(rss) = rss
             && *rss > MAX_PEAK_RSS
@@ -149,9 +173,9 @@ fn check_blocks(cluster: &Cluster, lowest: u64, verdict: &mut Verdict) {
             let block = match client::block(&cluster.api(index), height) {
                 Ok(block) => block,
                 Err(error) => {
-                    verdict
-                        .failures
-                        .push(format!("blocks: validator-{index} cannot serve block {height}: {error}"));
+                    verdict.failures.push(format!(
+                        "blocks: validator-{index} cannot serve block {height}: {error}"
+                    ));
                     continue;
                 }
             };
@@ -194,13 +218,18 @@ fn check_blocks(cluster: &Cluster, lowest: u64, verdict: &mut Verdict) {
 /// The table printed after the run: one row per scenario.
 pub fn table(verdicts: &[Verdict]) -> String {
     let mut out = String::from(
-        "scenario                         | result | first commit s (v0 v1 v2) | heights before→after       | peak RSS MiB   | sent\n",
+        "scenario                     | result | first commit s  | longest gap s   | heights before→after    | peak RSS MiB | sent\n",
     );
     for verdict in verdicts {
         let first: Vec<String> = verdict
             .first_commit
             .iter()
             .map(|s| s.map_or("-".into(), |s| format!("{s:.1}")))
+            .collect();
+        let gaps: Vec<String> = verdict
+            .longest_gap
+            .iter()
+            .map(|gap| format!("{gap:.1}"))
             .collect();
         let heights: Vec<String> = verdict
             .heights
@@ -213,10 +242,11 @@ pub fn table(verdicts: &[Verdict]) -> String {
             .map(|rss| rss.map_or("-".into(), |rss| (rss >> 20).to_string()))
             .collect();
         out.push_str(&format!(
-            "{:<32} | {:<6} | {:<25} | {:<26} | {:<14} | {}\n",
+            "{:<28} | {:<6} | {:<15} | {:<15} | {:<23} | {:<12} | {}\n",
             verdict.scenario,
             if verdict.passed() { "pass" } else { "FAIL" },
             first.join(" "),
+            gaps.join(" "),
             heights.join(" "),
             rss.join(" "),
             verdict.hostile_sent

@@ -81,7 +81,12 @@ pub fn next_nonce(api: &str, key: &crypto::PublicKey) -> Result<u64, String> {
 }
 
 /// A valid registration by `operator`: a new supplier derived from `seed`.
-pub fn registration(chain_id: ChainId, operator: &Keypair, nonce: u64, seed: u64) -> SignedTransaction {
+pub fn registration(
+    chain_id: ChainId,
+    operator: &Keypair,
+    nonce: u64,
+    seed: u64,
+) -> SignedTransaction {
     let newcomer = Keypair::from_seed(Hash::digest(&seed.to_le_bytes()).0);
     Transaction {
         chain_id,
@@ -164,7 +169,9 @@ fn run_load(
                 // ahead; move past a taken one, start again from the
                 // committed one otherwise.
                 409 | 422 => match committed() {
-                    Some(committed) if nonce >= committed && nonce <= committed + MAX_NONCE_LEAD => {
+                    Some(committed)
+                        if nonce >= committed && nonce <= committed + MAX_NONCE_LEAD =>
+                    {
                         nonce += 1;
                     }
                     Some(committed) => nonce = committed,

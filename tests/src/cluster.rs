@@ -75,11 +75,42 @@ pub fn scf_binary() -> &'static Path {
         let target_dir = profile_dir.parent().expect("target/<profile>");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(&cargo);
+        // Cargo gives a test process variables of its own (the package's,
+        // and the target directory in the library path); build scripts
+        // that watch such variables would rebuild on every run.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if name.starts_with("CARGO_PKG_")
+                || name.starts_with("CARGO_MANIFEST_")
+                || name.starts_with("CARGO_CRATE_")
+                || name.starts_with("CARGO_BIN_")
+                || name.starts_with("CARGO_PRIMARY_")
+                || name == "CARGO_TARGET_TMPDIR"
+                || name.starts_with("RUST_TEST_")
+            {
+                build.env_remove(name.as_ref());
+            }
+        }
+        if let Some(paths) = std::env::var_os("LD_LIBRARY_PATH") {
+            let kept: Vec<PathBuf> = std::env::split_paths(&paths)
+                .filter(|path| {
+                    !path.starts_with(target_dir)
+                        && !path.components().any(|c| c.as_os_str() == "toolchains")
+                })
+                .collect();
+            build.env(
+                "LD_LIBRARY_PATH",
+                std::env::join_paths(kept).unwrap_or_default(),
+            );
+        }
         build
             .args(["build", "--quiet", "-p", "cli", "--bin", "scf"])
             .env("CARGO_TARGET_DIR", target_dir)
             .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile_dir.file_name().is_some_and(|name| name == "release") {
+        if profile_dir
+            .file_name()
+            .is_some_and(|name| name == "release")
+        {
             build.arg("--release");
         }
         let status = build.status().unwrap_or_else(|error| {
@@ -259,7 +290,10 @@ impl Drop for Cluster {
             && let Some(dir) = self.dir.take()
         {
             let path = dir.keep();
-            eprintln!("byzantine harness: kept {} (node logs in */node.log)", path.display());
+            eprintln!(
+                "byzantine harness: kept {} (node logs in */node.log)",
+                path.display()
+            );
         }
     }
 }

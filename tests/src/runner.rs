@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::checks::{self, COMMIT_DEADLINE, Verdict};
+use crate::checks::{self, Verdict};
 use crate::client::Load;
 use crate::cluster::{Cluster, HONEST, LOAD_SIGNER};
 use crate::hostile::{Attack, Hostile};
@@ -18,6 +18,10 @@ const WARMUP_HEIGHT: u64 = 2;
 const WARMUP_LIMIT: Duration = Duration::from_secs(45);
 /// Blocks the others commit while the restarted validator is down.
 const BLOCKS_WHILE_DOWN: u64 = 4;
+
+/// How long an attack runs by default: the commit deadline and then some,
+/// so "keeps committing" means a commit after the attack took hold.
+pub const ATTACK_WINDOW: Duration = Duration::from_secs(12);
 
 /// The validator a restart scenario stops and starts again.
 pub const RESTARTED: usize = 2;
@@ -39,7 +43,7 @@ impl Scenario {
         Scenario {
             name,
             attack,
-            window: COMMIT_DEADLINE,
+            window: ATTACK_WINDOW,
             restart: false,
         }
     }
@@ -65,6 +69,7 @@ pub fn run(runtime: &tokio::runtime::Runtime, scenario: &Scenario) -> Verdict {
         ..Verdict::default()
     };
     let mut cluster = Cluster::start(scenario.name);
+    let mut phases = vec![("start", started.elapsed())];
     let mut hostile = Hostile::start(runtime, &cluster, (scenario.attack)());
     let load = Load::start(
         HONEST.iter().map(|&index| cluster.api(index)).collect(),
@@ -81,6 +86,7 @@ pub fn run(runtime: &tokio::runtime::Runtime, scenario: &Scenario) -> Verdict {
             .into_iter()
             .map(|height| height.unwrap_or(0))
             .collect();
+        phases.push(("warmup", started.elapsed()));
         hostile.arm(true);
         let attack_started = Instant::now();
         if scenario.restart {
@@ -94,7 +100,9 @@ pub fn run(runtime: &tokio::runtime::Runtime, scenario: &Scenario) -> Verdict {
             &mut verdict,
         );
         hostile.arm(false);
+        phases.push(("attack", started.elapsed()));
         checks::check_state(&mut cluster, &before, &mut verdict);
+        phases.push(("checks", started.elapsed()));
     }
     verdict.hostile_sent = hostile.stop();
     drop(load);
@@ -106,11 +114,17 @@ pub fn run(runtime: &tokio::runtime::Runtime, scenario: &Scenario) -> Verdict {
             }
         }
     }
+    drop(cluster);
+    phases.push(("teardown", started.elapsed()));
+    let phases: Vec<String> = phases
+        .iter()
+        .map(|(phase, at)| format!("{phase} {:.1}", at.as_secs_f64()))
+        .collect();
     eprintln!(
-        "[{}] {} in {:.0} s",
+        "[{}] {} ({} s)",
         scenario.name,
         if verdict.passed() { "passed" } else { "FAILED" },
-        started.elapsed().as_secs_f64()
+        phases.join(", ")
     );
     verdict
 }

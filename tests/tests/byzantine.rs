@@ -16,9 +16,12 @@ use scf_tests::runner;
 
 #[test]
 fn no_single_byzantine_validator_halts_crashes_or_forges() {
-    let only: Option<Vec<String>> = std::env::var("BYZ_ONLY")
-        .ok()
-        .map(|names| names.split(',').map(|name| name.trim().to_string()).collect());
+    let only: Option<Vec<String>> = std::env::var("BYZ_ONLY").ok().map(|names| {
+        names
+            .split(',')
+            .map(|name| name.trim().to_string())
+            .collect()
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -77,7 +77,10 @@ impl Attack for ForgedAnnouncements {
                 txs: Vec::new(),
             };
             let proposal = forge::proposal(&ctx.key, ctx.chain_id, height, 0, block.hash());
-            ctx.publish(Topic::Blocks, forge::announcement(&block, hashes, &proposal));
+            ctx.publish(
+                Topic::Blocks,
+                forge::announcement(&block, hashes, &proposal),
+            );
         }
     }
 }
@@ -108,8 +111,9 @@ impl Attack for FarFutureMessages {
                 3 => (next, 101 + (salt % 100_000) as u32),
                 _ => (next + 1, (salt % 50) as u32),
             };
-            let value = Some(junk_hash(ctx));
-            let kind = if salt % 2 == 0 {
+            let block = junk_hash(ctx);
+            let value = Some(block);
+            let kind = if salt.is_multiple_of(2) {
                 VoteKind::Prevote
             } else {
                 VoteKind::Precommit
@@ -121,12 +125,28 @@ impl Attack for FarFutureMessages {
                     ctx.chain_id,
                     height,
                     round,
-                    value.unwrap_or(Hash::ZERO),
+                    block,
                 )),
-                2 => garbage_vote(ctx.chain_id, ctx.key.public(), kind, height, round, value, salt),
+                2 => garbage_vote(
+                    ctx.chain_id,
+                    ctx.key.public(),
+                    kind,
+                    height,
+                    round,
+                    value,
+                    salt,
+                ),
                 _ => {
                     let victim = honest_keys[salt as usize % honest_keys.len()];
-                    garbage_vote(ctx.chain_id, victim, kind, next, (salt % 3) as u32, value, salt)
+                    garbage_vote(
+                        ctx.chain_id,
+                        victim,
+                        kind,
+                        next,
+                        (salt % 3) as u32,
+                        value,
+                        salt,
+                    )
                 }
             };
             ctx.publish_consensus(&message);

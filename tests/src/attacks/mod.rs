@@ -45,7 +45,10 @@ pub fn scenarios() -> Vec<Scenario> {
             "body-differs-per-requester",
             boxed::<proposer::BodyDiffersPerRequester>,
         ),
-        Scenario::new("announcement-mismatch", boxed::<proposer::AnnouncementMismatch>),
+        Scenario::new(
+            "announcement-mismatch",
+            boxed::<proposer::AnnouncementMismatch>,
+        ),
         Scenario::new("withholds-bodies", boxed::<proposer::WithholdsBodies>),
         Scenario::new(
             "regossip-forged-signatures",
@@ -55,6 +58,9 @@ pub fn scenarios() -> Vec<Scenario> {
             "proposer-forged-signatures",
             boxed::<proposer::ForgedSignatureBlock>,
         ),
-        Scenario::new("two-valid-signatures", boxed::<transactions::TwoValidSignatures>),
+        Scenario::new(
+            "two-valid-signatures",
+            boxed::<transactions::TwoValidSignatures>,
+        ),
     ]
 }

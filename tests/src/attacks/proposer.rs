@@ -61,12 +61,11 @@ impl Attack for BodyDiffersPerRequester {
 
     fn on_sync(&mut self, ctx: &mut Ctx, from: PeerId, request: &SyncRequest) -> Answer {
         match request {
-            SyncRequest::BlockByHash(hash) if ctx.honest.get(&from) == Some(&DECEIVED) => self
-                .doctored
-                .get(hash)
-                .map_or(Answer::Honest, |bytes| {
+            SyncRequest::BlockByHash(hash) if ctx.honest.get(&from) == Some(&DECEIVED) => {
+                self.doctored.get(hash).map_or(Answer::Honest, |bytes| {
                     Answer::Reply(SyncResponse::Block(Some(bytes.clone())))
-                }),
+                })
+            }
             _ => Answer::Honest,
         }
     }
@@ -83,7 +82,10 @@ impl Attack for AnnouncementMismatch {
         let pending = ctx.pending_txs(HONEST_TXS);
         let (block, mut hashes) = ctx.build(&pending);
         hashes.reverse();
-        if let Some(extra) = pending.iter().map(SignedTransaction::hash).find(|h| !hashes.contains(h))
+        if let Some(extra) = pending
+            .iter()
+            .map(SignedTransaction::hash)
+            .find(|h| !hashes.contains(h))
         {
             hashes.push(extra);
         }

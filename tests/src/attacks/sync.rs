@@ -24,7 +24,7 @@ impl Attack for ClaimsHeights {
         match request {
             SyncRequest::Status => {
                 self.answers += 1;
-                let height = if self.answers % 2 == 0 {
+                let height = if self.answers.is_multiple_of(2) {
                     u64::MAX
                 } else {
                     ctx.committed() + 1_000
@@ -80,7 +80,9 @@ impl Attack for TamperedBlocks {
                 let (from, to) = (*from, (*to).min(from.saturating_add(63)));
                 let mut blocks: Vec<SyncedBlock> = {
                     let shadow = ctx.shadow();
-                    (from.max(1)..=to).map_while(|height| shadow.synced(height)).collect()
+                    (from.max(1)..=to)
+                        .map_while(|height| shadow.synced(height))
+                        .collect()
                 };
                 let tamper = TAMPERS[self.answers % TAMPERS.len()];
                 self.answers += 1;
@@ -92,7 +94,7 @@ impl Attack for TamperedBlocks {
     }
 }
 
-fn doctor(ctx: &mut Ctx, blocks: &mut Vec<SyncedBlock>, tamper: Tamper) {
+fn doctor(ctx: &mut Ctx, blocks: &mut [SyncedBlock], tamper: Tamper) {
     let Some(first) = blocks.first_mut() else {
         return;
     };

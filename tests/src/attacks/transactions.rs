@@ -33,17 +33,29 @@ impl Attack for RegossipsForgedSignatures {
             .filter_map(|bytes| ledger::SignedTransaction::from_bytes(bytes).ok())
             .map(|tx| forge::with_garbage_signature(&tx, ctx.salt()).to_bytes())
             .collect();
-        ctx.publish(Topic::Transactions, borsh::to_vec(&forged).expect("encoding"));
+        ctx.publish(
+            Topic::Transactions,
+            borsh::to_vec(&forged).expect("encoding"),
+        );
     }
 
     fn on_tick(&mut self, ctx: &mut Ctx) {
-        let newest: Vec<_> = ctx.pending.iter().rev().take(FORGED_PER_TICK).cloned().collect();
+        let newest: Vec<_> = ctx
+            .pending
+            .iter()
+            .rev()
+            .take(FORGED_PER_TICK)
+            .cloned()
+            .collect();
         let forged: Vec<Vec<u8>> = newest
             .iter()
             .map(|tx| forge::with_garbage_signature(tx, ctx.salt()).to_bytes())
             .collect();
         if !forged.is_empty() {
-            ctx.publish(Topic::Transactions, borsh::to_vec(&forged).expect("encoding"));
+            ctx.publish(
+                Topic::Transactions,
+                borsh::to_vec(&forged).expect("encoding"),
+            );
         }
     }
 }

@@ -6,7 +6,9 @@
 //! `consensus` and `node` types themselves, borsh-encoded); nothing here
 //! sends anything.
 
-use consensus::{ConsensusMessage, Height, Proposal, Round, SignedProposal, SignedVote, Vote, VoteKind};
+use consensus::{
+    ConsensusMessage, Height, Proposal, Round, SignedProposal, SignedVote, Vote, VoteKind,
+};
 use crypto::{ChainId, Domain, Hash, Keypair, Signature};
 use curve25519_dalek::{EdwardsPoint, Scalar};
 use ledger::{Block, SignedTransaction, TxHash};

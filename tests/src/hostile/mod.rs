@@ -29,8 +29,7 @@ use consensus::{ConsensusMessage, SignedProposal, ValidatorSet, VoteKind};
 use crypto::{ChainId, Hash, Keypair};
 use ledger::{Block, SignedTransaction, TxHash};
 use node::network::{
-    self, KnownPeer, Network, NetworkConfig, NetworkEvent, PeerId, SyncRequest, SyncResponse,
-    Topic,
+    self, KnownPeer, Network, NetworkConfig, NetworkEvent, PeerId, SyncRequest, SyncResponse, Topic,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -112,6 +111,8 @@ pub struct Ctx {
     /// The highest (height, round) seen in honest consensus messages.
     round_seen: (u64, u32),
     proposed: BTreeSet<(u64, u32)>,
+    /// The votes this peer cast, for [`Ctx::vote_once`].
+    voted: BTreeSet<(u64, u32, VoteKind)>,
     stalled: Vec<oneshot::Sender<SyncResponse>>,
 }
 
@@ -186,6 +187,19 @@ impl Ctx {
     /// A prevote and a precommit for `value`.
     pub fn vote_for(&mut self, height: u64, round: u32, value: Option<Hash>) {
         for kind in [VoteKind::Prevote, VoteKind::Precommit] {
+            self.voted.insert((height, round, kind));
+            let vote = forge::vote(&self.key, self.chain_id, kind, height, round, value);
+            self.publish_consensus(&vote);
+        }
+    }
+
+    /// A vote of `kind` for `value`, unless this peer already cast one of
+    /// that kind at (`height`, `round`).
+    pub fn vote_once(&mut self, kind: VoteKind, height: u64, round: u32, value: Option<Hash>) {
+        if self.voted.len() > 10_000 {
+            self.voted.clear();
+        }
+        if self.voted.insert((height, round, kind)) {
             let vote = forge::vote(&self.key, self.chain_id, kind, height, round, value);
             self.publish_consensus(&vote);
         }
@@ -240,11 +254,21 @@ impl Ctx {
                 };
                 let at = (message.height().0, message.round().0);
                 self.round_seen = self.round_seen.max(at);
-                if let ConsensusMessage::Proposal(proposal) = message
-                    && says_yes
-                {
-                    let p = proposal.proposal;
-                    self.vote_for(p.height.0, p.round.0, Some(p.value));
+                if !says_yes {
+                    return;
+                }
+                match message {
+                    ConsensusMessage::Proposal(proposal) => {
+                        let p = proposal.proposal;
+                        self.vote_for(p.height.0, p.round.0, Some(p.value));
+                    }
+                    // Echoing the others' votes (nil ones included) makes
+                    // any two honest validators a quorum with this one, so
+                    // the chain moves on with an honest validator down.
+                    ConsensusMessage::Vote(vote) => {
+                        let v = vote.vote;
+                        self.vote_once(v.kind, v.height.0, v.round.0, v.value);
+                    }
                 }
             }
             Topic::Blocks => {}
@@ -310,7 +334,11 @@ pub struct Hostile {
 
 impl Hostile {
     /// Starts validator 3's impostor, saying yes until `attack` is armed.
-    pub fn start(runtime: &tokio::runtime::Runtime, cluster: &Cluster, attack: Box<dyn Attack>) -> Hostile {
+    pub fn start(
+        runtime: &tokio::runtime::Runtime,
+        cluster: &Cluster,
+        attack: Box<dyn Attack>,
+    ) -> Hostile {
         let home = cluster.home(HOSTILE);
         let node_key = genesis::read_key_file(home.join(node::home::NODE_KEY_FILE))
             .expect("validator 3's node key");
@@ -367,6 +395,7 @@ impl Hostile {
             salt: 0,
             round_seen: (0, 0),
             proposed: BTreeSet::new(),
+            voted: BTreeSet::new(),
             stalled: Vec::new(),
         };
         let (stop, stopped) = oneshot::channel();
@@ -490,7 +519,10 @@ async fn follow(network: Network, shadow: Arc<Mutex<Shadow>>) {
         else {
             continue;
         };
-        let ours = shadow.lock().unwrap_or_else(PoisonError::into_inner).height();
+        let ours = shadow
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .height();
         if height <= ours {
             continue;
         }

@@ -62,14 +62,19 @@ impl Shadow {
 
     /// The nonce `key`'s next transaction must carry.
     pub fn next_nonce(&self, key: &PublicKey) -> u64 {
-        node::shared::participant_in(&self.store, key).map_or(0, |participant| participant.next_nonce)
+        node::shared::participant_in(&self.store, key)
+            .map_or(0, |participant| participant.next_nonce)
     }
 
     /// Commits the next block as an honest peer served it.
     pub fn commit_synced(&mut self, synced: &SyncedBlock) -> Result<(), String> {
         let block = Block::from_bytes(&synced.block).map_err(|error| error.to_string())?;
         if block.header.height != self.height() + 1 {
-            return Err(format!("block {} does not follow {}", block.header.height, self.height()));
+            return Err(format!(
+                "block {} does not follow {}",
+                block.header.height,
+                self.height()
+            ));
         }
         let execution = ledger::execute_block(&block.header.context(), &self.store, &block.txs)
             .map_err(|error| error.to_string())?;
@@ -81,7 +86,11 @@ impl Shadow {
     /// A block at the next height proposed by `proposer`, holding those of
     /// `txs` that execute, in order, with the app hash honest validators will
     /// compute. Signatures are *not* checked: a forged one goes in as it is.
-    pub fn build(&mut self, txs: &[SignedTransaction], proposer: PublicKey) -> (Block, Vec<TxHash>) {
+    pub fn build(
+        &mut self,
+        txs: &[SignedTransaction],
+        proposer: PublicKey,
+    ) -> (Block, Vec<TxHash>) {
         let height = self.height() + 1;
         let parent_time = self
             .block(height - 1)
