@@ -80,7 +80,10 @@ impl Driver {
             time,
         };
         let mut store = self.shared.store.write();
-        let (kept, execution, refused) = select_transactions(&context, &*store, &verified);
+        // state-errors: a failed read of our own state refuses no candidate
+        // (they stay in the mempool); it is our disk failing, fatal as a store error.
+        let (kept, execution, refused) = select_transactions(&context, &*store, &verified)
+            .map_err(|source| ledger::store::StoreError::StateReadFailed { height, source })?;
         let block_txs: Vec<SignedTransaction> = kept.iter().map(|tx| tx.tx().clone()).collect();
         let hashes: Vec<TxHash> = kept.iter().map(VerifiedTx::hash).collect();
         let prepared = store.prepare(execution);
@@ -140,7 +143,13 @@ impl Driver {
         if !self.candidates.contains_key(&value) {
             return Ok(None);
         }
-        let verdict = match self.validate(height, value) {
+        // state-errors: executing the candidate may fail to read our own
+        // state: no verdict on the block (no nil vote), a fatal store error.
+        let checked = match self.validate(height, value) {
+            Ok(()) => self.execute_candidate(value)?,
+            Err(reason) => Err(reason),
+        };
+        let verdict = match checked {
             Ok(()) => true,
             Err(reason) => {
                 warn!(height, block = %value, %reason, "proposed block is invalid");
@@ -151,8 +160,8 @@ impl Driver {
         Ok(Some(verdict))
     }
 
-    /// Checks header, limits, transactions and app hash; on success the
-    /// store holds the block prepared for commit.
+    /// Checks header, limits and the tx root: everything that needs no
+    /// state (see [`Driver::execute_candidate`] for the rest).
     fn validate(&mut self, height: u64, value: Hash) -> Result<(), String> {
         let candidate = self.candidates.get(&value).expect("checked by the caller");
         let header = &candidate.block.header;
@@ -204,6 +213,15 @@ impl Driver {
         if tx_root_with_hashes(&candidate.block.txs, &candidate.hashes) != header.tx_root {
             return Err("the tx root does not match the transactions".to_string());
         }
+        Ok(())
+    }
+
+    /// Executes a candidate that passed [`Driver::validate`]: `Ok(Err)` if
+    /// its transactions or app hash are wrong; on success the store holds
+    /// the block prepared for commit.
+    fn execute_candidate(&mut self, value: Hash) -> Result<Result<(), String>, DriverError> {
+        let candidate = self.candidates.get(&value).expect("checked by the caller");
+        let header = &candidate.block.header;
         let verified: Vec<VerifiedTx<'_>> = candidate
             .block
             .txs
@@ -213,19 +231,28 @@ impl Driver {
             .collect();
         let context = header.context();
         let mut store = self.shared.store.write();
-        let execution = ledger::block::execute_verified_block(&context, &*store, &verified)
-            .map_err(|error| error.to_string())?;
+        let execution = match ledger::block::execute_verified_block(&context, &*store, &verified) {
+            Ok(execution) => execution,
+            Err(ledger::BlockError::StateReadFailed { error, .. }) => {
+                return Err(ledger::store::StoreError::StateReadFailed {
+                    height: header.height,
+                    source: *error,
+                }
+                .into());
+            }
+            Err(invalid) => return Ok(Err(invalid.to_string())),
+        };
         let prepared = store.prepare(execution);
         drop(store);
         if prepared.app_hash() != header.app_hash {
-            return Err(format!(
+            return Ok(Err(format!(
                 "app hash {} differs from ours {}",
                 header.app_hash,
                 prepared.app_hash()
-            ));
+            )));
         }
         self.prepared = Some((value, prepared));
-        Ok(())
+        Ok(Ok(()))
     }
 
     /// A proposer's announcement: rebuild the block from the mempool, or
@@ -373,10 +400,19 @@ impl Driver {
                     &*store,
                     &verified,
                 )
-                .map_err(|error| ledger::store::StoreError::Corrupt {
-                    what: format!(
-                        "block {height} was decided by a quorum but does not execute here: {error}"
-                    ),
+                .map_err(|error| match error {
+                    // state-errors: our disk failing, not the block.
+                    ledger::BlockError::StateReadFailed { error, .. } => {
+                        ledger::store::StoreError::StateReadFailed {
+                            height,
+                            source: *error,
+                        }
+                    }
+                    invalid => ledger::store::StoreError::Corrupt {
+                        what: format!(
+                            "block {height} was decided by a quorum but does not execute here: {invalid}"
+                        ),
+                    },
                 })?;
                 store.prepare(execution)
             }
