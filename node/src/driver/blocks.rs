@@ -208,7 +208,10 @@ impl Driver {
             time,
         };
         let mut store = self.shared.store.write();
-        let (kept, execution, refused) = select_transactions(&context, &*store, &verified);
+        // A failed read of our own state refuses no candidate (they stay in
+        // the mempool): it is our disk failing, fatal as a store error.
+        let (kept, execution, refused) = select_transactions(&context, &*store, &verified)
+            .map_err(|source| StoreError::StateReadFailed { height, source })?;
         let block_txs: Vec<SignedTransaction> = kept.iter().map(|tx| tx.tx().clone()).collect();
         let hashes: Vec<TxHash> = kept.iter().map(VerifiedTx::hash).collect();
         let prepared = store.prepare(execution);
@@ -338,7 +341,15 @@ impl Driver {
         let mut store = self.shared.store.write();
         let execution = match ledger::block::execute_verified_block(&context, &*store, &verified) {
             Ok(execution) => execution,
-            Err(error) => return Ok(Err(error.to_string())),
+            // Our disk failing, not the block: never a nil vote.
+            Err(ledger::BlockError::StateReadFailed { error, .. }) => {
+                return Err(StoreError::StateReadFailed {
+                    height: header.height,
+                    source: *error,
+                }
+                .into());
+            }
+            Err(invalid) => return Ok(Err(invalid.to_string())),
         };
         let prepared = store.prepare(execution);
         drop(store);

@@ -60,14 +60,11 @@ pub fn vote(
     })
 }
 
-/// The one place a block announcement is built.
-///
-/// The proposal is what binds an announcement to its proposer once the
-/// node's `Announcement` carries it (issue 16): then this becomes
-/// `Announcement { header, tx_hashes, proposal: *proposal }`.
+/// The one place a block announcement is built: bound to its proposer by
+/// the signed proposal it carries.
 pub fn announcement(block: &Block, tx_hashes: Vec<TxHash>, proposal: &SignedProposal) -> Vec<u8> {
-    let _bound_later = proposal;
     let announcement = Announcement {
+        proposal: *proposal,
         header: block.header.clone(),
         tx_hashes,
     };

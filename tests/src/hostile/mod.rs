@@ -477,7 +477,7 @@ async fn run(
             }
             event = events.recv() => match event {
                 None => break,
-                Some(NetworkEvent::Gossip { topic, from, bytes }) => {
+                Some(NetworkEvent::Gossip { topic, from, bytes, .. }) => {
                     ctx.observe(topic, &bytes, attack.says_yes());
                     attack.on_gossip(&mut ctx, topic, from, &bytes);
                 }

@@ -106,7 +106,8 @@ impl Shadow {
             .zip(&hashes)
             .map(|(tx, hash)| VerifiedTx::assume_verified(tx, *hash))
             .collect();
-        let (kept, execution, _refused) = select_transactions(&context, &self.store, &verified);
+        let (kept, execution, _refused) = select_transactions(&context, &self.store, &verified)
+            .expect("the shadow store reads its own state");
         let block_txs: Vec<SignedTransaction> = kept.iter().map(|tx| tx.tx().clone()).collect();
         let kept_hashes: Vec<TxHash> = kept.iter().map(VerifiedTx::hash).collect();
         let app_hash = self.store.prepare(execution).app_hash();
