@@ -155,7 +155,10 @@ impl Intake {
         }
         match announcement.check(&self.shared.chain_id, &self.validators, self.max_block_txs) {
             Ok(()) => {
-                let _ = self.events.send(Event::Announcement { from, announcement });
+                let _ = self.events.send(Event::Announcement {
+                    from,
+                    announcement: Box::new(announcement),
+                });
                 GossipVerdict::Accept
             }
             Err(error) => {

@@ -60,7 +60,7 @@ fn participants() -> Vec<(String, Vec<Role>)> {
 /// Cargo gives `CARGO_BIN_EXE_<name>` only for the tested package's own
 /// binaries, and a dependency's binaries are not built for tests, so the
 /// harness asks the same cargo, with the same target directory and
-/// profile, to build `cli`'s `scf`: a no-op when it is up to date, never a
+/// profile, to build `cli`'s `scf` with the workspace's feature set (the one `cargo test --workspace` built with): a no-op when it is up to date, never a
 /// stale binary from an older checkout.
 pub fn scf_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
@@ -104,7 +104,7 @@ pub fn scf_binary() -> &'static Path {
             );
         }
         build
-            .args(["build", "--quiet", "-p", "cli", "--bin", "scf"])
+            .args(["build", "--quiet", "--workspace", "--bin", "scf"])
             .env("CARGO_TARGET_DIR", target_dir)
             .current_dir(env!("CARGO_MANIFEST_DIR"));
         if profile_dir

@@ -76,7 +76,7 @@ pub enum Event {
     Consensus(ConsensusMessage),
     Announcement {
         from: PeerId,
-        announcement: Announcement,
+        announcement: Box<Announcement>,
     },
     /// A whole block fetched by hash; its body matches its header.
     FetchedBlock(Block),
@@ -307,7 +307,7 @@ impl Driver {
                 self.feed(Input::from(message))?;
             }
             Event::Announcement { from, announcement } => {
-                self.on_announcement(from, announcement)?;
+                self.on_announcement(from, *announcement)?;
             }
             Event::FetchedBlock(block) => self.on_fetched_block(block)?,
             Event::FetchFailed(hash) => self.on_fetch_failed(hash),
