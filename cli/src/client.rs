@@ -40,6 +40,7 @@ pub enum NodeError {
 }
 
 /// One node's API.
+#[derive(Clone)]
 pub struct NodeClient {
     base: String,
     agent: ureq::Agent,

@@ -4,7 +4,8 @@
 //! Transactions are signed locally with `--key FILE` (for `participant
 //! register | deactivate`, whose `--key` is the participant's, the operator's
 //! key file is `--signer FILE`) and sent to `--node URL`, waiting for the
-//! commit.
+//! commit. Every command first checks that the node serves the trusted
+//! chain (`trust.rs`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,6 +17,13 @@ use crate::output::emit;
 use crate::parse;
 use crate::queries;
 use crate::transactions::{Session, TxOutcome};
+use crate::trust::Trust;
+
+/// The node a command talks to, and what the CLI trusts about its chain.
+pub struct Target {
+    pub client: NodeClient,
+    pub trust: Trust,
+}
 
 /// The signing key and how long to wait for the commit.
 #[derive(Args, Debug, Clone)]
@@ -196,9 +204,10 @@ pub enum TxCommand {
     Show { hash: String },
 }
 
-fn session(node: &str, signing: &Signing) -> anyhow::Result<Session> {
+fn session(target: &Target, signing: &Signing) -> anyhow::Result<Session> {
     Session::open(
-        NodeClient::new(node),
+        target.client.clone(),
+        &target.trust,
         &signing.key,
         Duration::from_secs(signing.wait.timeout),
     )
@@ -208,7 +217,7 @@ fn print(json: bool, what: &str, outcome: &TxOutcome) {
     emit(json, outcome, |outcome| outcome.print(what));
 }
 
-pub fn participant(command: ParticipantCommand, node: &str, json: bool) -> anyhow::Result<()> {
+pub fn participant(command: ParticipantCommand, target: &Target, json: bool) -> anyhow::Result<()> {
     match command {
         ParticipantCommand::Register {
             name,
@@ -218,36 +227,36 @@ pub fn participant(command: ParticipantCommand, node: &str, json: bool) -> anyho
             wait,
         } => {
             let key = parse::public_key(&key)?;
-            let session = session(node, &Signing { key: signer, wait })?;
+            let session = session(target, &Signing { key: signer, wait })?;
             let outcome = session.register_participant(key, &name, &roles)?;
             print(json, &format!("registered {name}"), &outcome);
         }
         ParticipantCommand::Deactivate { key, signer, wait } => {
             let key = parse::public_key(&key)?;
-            let session = session(node, &Signing { key: signer, wait })?;
+            let session = session(target, &Signing { key: signer, wait })?;
             let outcome = session.deactivate_participant(key)?;
             print(json, "deactivated", &outcome);
         }
         ParticipantCommand::Show { key } => {
-            queries::participant_show(&NodeClient::new(node), &parse::public_key(&key)?, json)?
+            queries::participant_show(target, &parse::public_key(&key)?, json)?
         }
     }
     Ok(())
 }
 
-pub fn credit(command: CreditCommand, node: &str, json: bool) -> anyhow::Result<()> {
+pub fn credit(command: CreditCommand, target: &Target, json: bool) -> anyhow::Result<()> {
     let CreditCommand::Grant {
         core,
         limit,
         signing,
     } = command;
     let core = parse::public_key(&core)?;
-    let outcome = session(node, &signing)?.grant_credit(core, &limit)?;
+    let outcome = session(target, &signing)?.grant_credit(core, &limit)?;
     print(json, "credit line granted", &outcome);
     Ok(())
 }
 
-pub fn receivable(command: ReceivableCommand, node: &str, json: bool) -> anyhow::Result<()> {
+pub fn receivable(command: ReceivableCommand, target: &Target, json: bool) -> anyhow::Result<()> {
     match command {
         ReceivableCommand::Confirm {
             to,
@@ -258,7 +267,7 @@ pub fn receivable(command: ReceivableCommand, node: &str, json: bool) -> anyhow:
         } => {
             let supplier = parse::public_key(&to)?;
             let maturity = parse::maturity(&maturity)?;
-            let outcome = session(node, &signing)?
+            let outcome = session(target, &signing)?
                 .confirm_receivable(supplier, &amount, maturity, &invoice)?;
             print(json, "receivable confirmed", &outcome);
         }
@@ -268,15 +277,14 @@ pub fn receivable(command: ReceivableCommand, node: &str, json: bool) -> anyhow:
             signing,
         } => {
             let root = parse::token_id(&root)?;
-            let outcome = session(node, &signing)?.settle(&root, &payment_ref)?;
+            let outcome = session(target, &signing)?.settle(&root, &payment_ref)?;
             print(json, "settled", &outcome);
         }
     }
     Ok(())
 }
 
-pub fn token(command: TokenCommand, node: &str, json: bool) -> anyhow::Result<()> {
-    let client = || NodeClient::new(node);
+pub fn token(command: TokenCommand, target: &Target, json: bool) -> anyhow::Result<()> {
     match command {
         TokenCommand::Transfer {
             token,
@@ -297,7 +305,7 @@ pub fn token(command: TokenCommand, node: &str, json: bool) -> anyhow::Result<()
                 .zip(amounts)
                 .map(|(to, amount)| Ok((parse::public_key(to)?, amount)))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let outcome = session(node, &signing)?.transfer(&token, &payments)?;
+            let outcome = session(target, &signing)?.transfer(&token, &payments)?;
             print(json, "transferred", &outcome);
         }
         TokenCommand::Freeze {
@@ -306,26 +314,24 @@ pub fn token(command: TokenCommand, node: &str, json: bool) -> anyhow::Result<()
             signing,
         } => {
             let token = parse::token_id(&token)?;
-            let outcome = session(node, &signing)?.freeze(&token, &reason)?;
+            let outcome = session(target, &signing)?.freeze(&token, &reason)?;
             print(json, "frozen", &outcome);
         }
         TokenCommand::Unfreeze { token, signing } => {
             let token = parse::token_id(&token)?;
-            let outcome = session(node, &signing)?.unfreeze(&token)?;
+            let outcome = session(target, &signing)?.unfreeze(&token)?;
             print(json, "unfrozen", &outcome);
         }
-        TokenCommand::Show { id } => queries::token_show(&client(), &parse::token_id(&id)?, json)?,
+        TokenCommand::Show { id } => queries::token_show(target, &parse::token_id(&id)?, json)?,
         TokenCommand::List { holder } => {
-            queries::token_list(&client(), &parse::public_key(&holder)?, json)?
+            queries::token_list(target, &parse::public_key(&holder)?, json)?
         }
-        TokenCommand::Trace { id } => {
-            queries::token_trace(&client(), &parse::token_id(&id)?, json)?
-        }
+        TokenCommand::Trace { id } => queries::token_trace(target, &parse::token_id(&id)?, json)?,
     }
     Ok(())
 }
 
-pub fn finance(command: FinanceCommand, node: &str, json: bool) -> anyhow::Result<()> {
+pub fn finance(command: FinanceCommand, target: &Target, json: bool) -> anyhow::Result<()> {
     match command {
         FinanceCommand::Request {
             token,
@@ -335,29 +341,29 @@ pub fn finance(command: FinanceCommand, node: &str, json: bool) -> anyhow::Resul
         } => {
             let token = parse::token_id(&token)?;
             let bank = parse::public_key(&bank)?;
-            let outcome = session(node, &signing)?.request_financing(&token, bank, &rate)?;
+            let outcome = session(target, &signing)?.request_financing(&token, bank, &rate)?;
             print(json, "financing requested", &outcome);
         }
         FinanceCommand::Accept { token, signing } => {
             let token = parse::token_id(&token)?;
-            let outcome = session(node, &signing)?.accept_financing(&token)?;
+            let outcome = session(target, &signing)?.accept_financing(&token)?;
             print(json, "financing accepted", &outcome);
         }
         FinanceCommand::Reject { token, signing } => {
             let token = parse::token_id(&token)?;
-            let outcome = session(node, &signing)?.reject_financing(&token)?;
+            let outcome = session(target, &signing)?.reject_financing(&token)?;
             print(json, "financing rejected", &outcome);
         }
     }
     Ok(())
 }
 
-pub fn block(command: BlockCommand, node: &str, json: bool) -> anyhow::Result<()> {
+pub fn block(command: BlockCommand, target: &Target, json: bool) -> anyhow::Result<()> {
     let BlockCommand::Show { height } = command;
-    queries::block_show(&NodeClient::new(node), &height, json)
+    queries::block_show(target, &height, json)
 }
 
-pub fn tx(command: TxCommand, node: &str, json: bool) -> anyhow::Result<()> {
+pub fn tx(command: TxCommand, target: &Target, json: bool) -> anyhow::Result<()> {
     let TxCommand::Show { hash } = command;
-    queries::tx_show(&NodeClient::new(node), &hash, json)
+    queries::tx_show(target, &hash, json)
 }

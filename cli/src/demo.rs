@@ -6,7 +6,9 @@
 //! It uses the testnet of `--dir` if one is running there, and otherwise
 //! starts one (as a child `scf testnet`, in `--dir` or a temporary
 //! directory) and stops it at the end. Each participant talks to a
-//! different validator, to show that they all share one ledger. Invoice and
+//! different validator, to show that they all share one ledger. The demo
+//! trusts the testnet's own `DIR/genesis.json` (it made it), for signing and
+//! for the audit, and pins nothing in the user's config directory. Invoice and
 //! payment references carry the time, so the demo can run again on the same
 //! chain.
 
@@ -26,6 +28,7 @@ use crate::parse;
 use crate::testnet::{TESTNET_FILE, TestnetFile, log_tail};
 use crate::trace;
 use crate::transactions::{Session, TxOutcome};
+use crate::trust::Trust;
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -176,6 +179,7 @@ fn start_testnet(
 
 struct Demo<'a> {
     file: &'a TestnetFile,
+    trust: Trust,
     json: bool,
     steps: Vec<DemoStep>,
     number: usize,
@@ -188,7 +192,12 @@ impl Demo<'_> {
     /// A session for a demo participant, on validator `index` (mod n).
     fn session(&self, name: &str, index: usize) -> anyhow::Result<Session> {
         let validator = &self.file.validators[index % self.file.validators.len()];
-        Session::open(NodeClient::new(&validator.api), self.file.key(name)?, WAIT)
+        Session::open(
+            NodeClient::new(&validator.api),
+            &self.trust,
+            self.file.key(name)?,
+            WAIT,
+        )
     }
 
     fn say(&mut self, text: &str) {
@@ -229,8 +238,10 @@ fn first_token(outcome: &TxOutcome, index: usize) -> anyhow::Result<TokenId> {
 
 fn lifecycle(dir: &Path, maturity_seconds: u64, json: bool) -> anyhow::Result<()> {
     let file = TestnetFile::load(dir)?;
+    let genesis_path = dir.join(crate::setup::GENESIS_FILE);
     let mut demo = Demo {
         file: &file,
+        trust: Trust::new(Some(genesis_path.clone()), json),
         json,
         steps: Vec::new(),
         number: 0,
@@ -239,7 +250,7 @@ fn lifecycle(dir: &Path, maturity_seconds: u64, json: bool) -> anyhow::Result<()
     let core = demo.session("core", 1)?;
     let supplier1 = demo.session("supplier1", 2)?;
     let supplier2 = demo.session("supplier2", 3)?;
-    let currency = bank.status.currency_code.clone();
+    let currency = bank.chain.currency_code().to_string();
     let key = |session: &Session| session.key.public();
     let stamp = parse::now().0;
 
@@ -318,7 +329,14 @@ fn lifecycle(dir: &Path, maturity_seconds: u64, json: bool) -> anyhow::Result<()
 
     demo.say("auditor verifies the chain: certificates, signatures, and every app hash by replay");
     let auditor_node = &file.validators[file.validators.len() - 1].api;
-    let mut source = audit::NodeSource::new(auditor_node);
+    let mut node_source = audit::NodeSource::new(auditor_node);
+    let mut source = audit::TrustedSource::new(
+        &mut node_source,
+        audit::TrustedGenesis::File {
+            genesis: bank.chain.genesis.clone(),
+            path: genesis_path,
+        },
+    );
     let report = audit::verify_chain(&mut source, &mut audit::NoProgress)
         .map_err(|failure| anyhow::anyhow!("the audit failed: {failure}"))?;
     demo.note(&format!(

@@ -17,6 +17,8 @@ use crate::client::NodeClient;
 /// Why the exit code is what it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Failure {
+    /// A usage error the argument parser cannot see (exit 2).
+    Usage,
     /// A ledger rule or the node refused what was asked (exit 4).
     Refused,
     /// Something asked for does not exist (exit 5).
@@ -28,6 +30,7 @@ pub enum Failure {
 impl Failure {
     pub fn exit_code(self) -> u8 {
         match self {
+            Failure::Usage => 2,
             Failure::Refused => 4,
             Failure::NotFound => 5,
             Failure::NotCommitted => 6,
@@ -56,6 +59,15 @@ pub fn refused(code: &str, message: impl Into<String>) -> anyhow::Error {
     CliError {
         failure: Failure::Refused,
         code: Some(code.to_string()),
+        message: message.into(),
+    }
+    .into()
+}
+
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    CliError {
+        failure: Failure::Usage,
+        code: Some("usage".to_string()),
         message: message.into(),
     }
     .into()

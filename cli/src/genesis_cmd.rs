@@ -9,6 +9,7 @@ use genesis::{Genesis, InitialParticipant};
 use ledger::Role;
 use serde::Serialize;
 
+use crate::explain;
 use crate::output::emit;
 use crate::parse;
 use crate::setup::{self, NetworkSpec};
@@ -31,10 +32,8 @@ pub enum GenesisCommand {
     },
     /// Register a participant in a genesis file before the chain starts
     /// (this changes the chain id). Node homes next to the file are updated too.
+    /// The genesis file to edit is the global `--genesis FILE`.
     AddParticipant {
-        /// The genesis file.
-        #[arg(long)]
-        genesis: PathBuf,
         #[arg(long)]
         name: String,
         /// operator, bank, core_enterprise (or core), supplier, auditor; repeat for several.
@@ -115,7 +114,9 @@ impl GenesisSummary {
     }
 }
 
-pub fn run(command: GenesisCommand, json: bool) -> anyhow::Result<()> {
+/// `genesis_file` is the global `--genesis FILE` (or `SCF_GENESIS`), the
+/// file `add-participant` edits.
+pub fn run(command: GenesisCommand, genesis_file: Option<&Path>, json: bool) -> anyhow::Result<()> {
     match command {
         GenesisCommand::New {
             chain,
@@ -141,12 +142,14 @@ pub fn run(command: GenesisCommand, json: bool) -> anyhow::Result<()> {
                 println!("start each validator with `scf node start --home DIR/validator-N`");
             });
         }
-        GenesisCommand::AddParticipant {
-            genesis: path,
-            name,
-            roles,
-            key,
-        } => {
+        GenesisCommand::AddParticipant { name, roles, key } => {
+            let path = genesis_file
+                .ok_or_else(|| {
+                    explain::usage(
+                        "`scf genesis add-participant` edits the genesis file given with --genesis FILE; pass it",
+                    )
+                })?
+                .to_path_buf();
             let mut genesis = Genesis::load(&path)?;
             let public_key = parse::public_key(&key)?;
             let roles = roles
@@ -209,7 +212,8 @@ fn sibling_homes(genesis_path: &Path) -> anyhow::Result<Vec<PathBuf>> {
         if home.join(node::home::CONFIG_FILE).is_file()
             && home.join(node::home::GENESIS_FILE).is_file()
         {
-            if home.join("data").exists() {
+            // A safety record without data: a node that voted, then had its data wiped.
+            if home.join("data").exists() || home.join(node::home::SAFETY_FILE).exists() {
                 bail!(
                     "node {} has already started on this genesis; a running chain's participants are registered with `scf participant register`",
                     home.display()

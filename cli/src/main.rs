@@ -22,7 +22,9 @@ mod setup;
 mod testnet;
 mod trace;
 mod transactions;
+mod trust;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -48,6 +50,11 @@ struct Cli {
         default_value = "http://127.0.0.1:8700"
     )]
     node: String,
+    /// The chain's genesis file, from your consortium: the chain id and
+    /// currency decimals the CLI signs with, and the chain a node must serve.
+    /// Without it, each node's genesis is pinned on first use (see the README).
+    #[arg(long, global = true, env = "SCF_GENESIS", value_name = "FILE")]
+    genesis: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -107,22 +114,27 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let Cli {
         json,
         node,
+        genesis,
         command,
     } = cli;
+    let target = commands::Target {
+        client: client::NodeClient::new(&node),
+        trust: trust::Trust::new(genesis.clone(), json),
+    };
     match command {
         Command::Keys(command) => keys::run(command, json),
-        Command::Genesis(command) => genesis_cmd::run(command, json),
+        Command::Genesis(command) => genesis_cmd::run(command, genesis.as_deref(), json),
         Command::Node(command) => node_cmd::run(command),
         Command::Testnet(args) => testnet::run(args, json),
-        Command::Participant(command) => commands::participant(command, &node, json),
-        Command::Credit(command) => commands::credit(command, &node, json),
-        Command::Receivable(command) => commands::receivable(command, &node, json),
-        Command::Token(command) => commands::token(command, &node, json),
-        Command::Finance(command) => commands::finance(command, &node, json),
-        Command::Block(command) => commands::block(command, &node, json),
-        Command::Tx(command) => commands::tx(command, &node, json),
-        Command::Status => queries::status(&client::NodeClient::new(&node), json),
-        Command::Audit(args) => audit::run(args, &node, json),
+        Command::Participant(command) => commands::participant(command, &target, json),
+        Command::Credit(command) => commands::credit(command, &target, json),
+        Command::Receivable(command) => commands::receivable(command, &target, json),
+        Command::Token(command) => commands::token(command, &target, json),
+        Command::Finance(command) => commands::finance(command, &target, json),
+        Command::Block(command) => commands::block(command, &target, json),
+        Command::Tx(command) => commands::tx(command, &target, json),
+        Command::Status => queries::status(&target, json),
+        Command::Audit(args) => audit::run(args, &node, genesis.as_deref(), json),
         Command::Demo(args) => demo::run(args, json),
     }
 }

@@ -19,7 +19,7 @@ pub enum NodeCommand {
 
 #[derive(Args, Debug)]
 pub struct StartArgs {
-    /// The node's home (config.toml, genesis.json, node.key, validator.key, data/).
+    /// The node's home (config.toml, genesis.json, node.key, validator.key, safety.json, data/).
     #[arg(long)]
     pub home: PathBuf,
     /// Override the libp2p listen multiaddr of config.toml.
@@ -50,6 +50,9 @@ pub fn run(command: NodeCommand) -> anyhow::Result<()> {
     };
     let config = NodeConfig::load(&args.home, &overrides)?;
     node::init_logging(&config.config);
+    if let Some(migration) = &config.safety_migration {
+        eprintln!("note: {migration}");
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     let stop_on_eof = args.stop_on_stdin_eof;
     runtime.block_on(async move { node::run(config, shutdown(stop_on_eof)).await })?;

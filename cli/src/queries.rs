@@ -1,24 +1,35 @@
 //! Read-only commands: token show/list/trace, participant show, block show,
 //! tx show, status. With `--json` they print the node's views unchanged
-//! (keys and ids as hex, amounts as decimal strings).
+//! (keys and ids as hex, amounts as decimal strings). Each first checks that
+//! the node serves the trusted chain (`trust.rs`); what a node answers to a
+//! query is otherwise its own word.
 
 use crypto::PublicKey;
 use ledger::{TokenId, TxHash};
 use node::api::types::{ParticipantView, TokenView, TxState};
 
 use crate::client::{NodeClient, NodeError};
+use crate::commands::Target;
 use crate::explain;
 use crate::output::emit;
 use crate::trace;
 use crate::transactions::fetch_token;
 
-pub fn token_show(client: &NodeClient, id: &TokenId, json: bool) -> anyhow::Result<()> {
+/// The node's client, once it is known to serve the trusted chain.
+fn checked(target: &Target) -> anyhow::Result<&NodeClient> {
+    target.trust.check(&target.client)?;
+    Ok(&target.client)
+}
+
+pub fn token_show(target: &Target, id: &TokenId, json: bool) -> anyhow::Result<()> {
+    let client = checked(target)?;
     let view = fetch_token(client, id)?;
     emit(json, &view, |view| print_token(client, view));
     Ok(())
 }
 
-pub fn token_list(client: &NodeClient, holder: &PublicKey, json: bool) -> anyhow::Result<()> {
+pub fn token_list(target: &Target, holder: &PublicKey, json: bool) -> anyhow::Result<()> {
+    let client = checked(target)?;
     let tokens = client.holdings(holder)?;
     emit(json, &tokens, |tokens| {
         if tokens.is_empty() {
@@ -41,16 +52,17 @@ pub fn token_list(client: &NodeClient, holder: &PublicKey, json: bool) -> anyhow
     Ok(())
 }
 
-pub fn token_trace(client: &NodeClient, id: &TokenId, json: bool) -> anyhow::Result<()> {
-    let status = client.status()?;
-    let tree = trace::trace(client, id, status.currency_decimals)?;
+pub fn token_trace(target: &Target, id: &TokenId, json: bool) -> anyhow::Result<()> {
+    let (chain, _) = target.trust.check(&target.client)?;
+    let tree = trace::trace(&target.client, id, chain.decimals())?;
     emit(json, &tree, |tree| {
-        print!("{}", trace::render(tree, &status.currency_code));
+        print!("{}", trace::render(tree, chain.currency_code()));
     });
     Ok(())
 }
 
-pub fn participant_show(client: &NodeClient, key: &PublicKey, json: bool) -> anyhow::Result<()> {
+pub fn participant_show(target: &Target, key: &PublicKey, json: bool) -> anyhow::Result<()> {
+    let client = checked(target)?;
     let view = match client.participant(key) {
         Ok(view) => view,
         Err(NodeError::Refused { status: 404, .. }) => {
@@ -64,7 +76,8 @@ pub fn participant_show(client: &NodeClient, key: &PublicKey, json: bool) -> any
     Ok(())
 }
 
-pub fn block_show(client: &NodeClient, height: &str, json: bool) -> anyhow::Result<()> {
+pub fn block_show(target: &Target, height: &str, json: bool) -> anyhow::Result<()> {
+    let client = checked(target)?;
     let height = match height {
         "latest" => None,
         text => Some(text.parse::<u64>().map_err(|_| {
@@ -102,7 +115,8 @@ pub fn block_show(client: &NodeClient, height: &str, json: bool) -> anyhow::Resu
     Ok(())
 }
 
-pub fn tx_show(client: &NodeClient, hash: &str, json: bool) -> anyhow::Result<()> {
+pub fn tx_show(target: &Target, hash: &str, json: bool) -> anyhow::Result<()> {
+    let client = checked(target)?;
     let hash: TxHash = hash
         .trim()
         .parse()
@@ -138,8 +152,10 @@ pub fn tx_show(client: &NodeClient, hash: &str, json: bool) -> anyhow::Result<()
     Ok(())
 }
 
-pub fn status(client: &NodeClient, json: bool) -> anyhow::Result<()> {
-    let status = client.status()?;
+pub fn status(target: &Target, json: bool) -> anyhow::Result<()> {
+    // The chain and currency printed are the trusted genesis's: the check
+    // refuses a status that says otherwise.
+    let (_, status) = target.trust.check(&target.client)?;
     emit(json, &status, |status| {
         println!("chain      {} ({})", status.chain_name, status.chain_id);
         println!("node       {} ({})", status.node_name, status.role);

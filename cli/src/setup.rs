@@ -118,6 +118,9 @@ pub fn read_network(dir: &Path) -> anyhow::Result<Network> {
         let home = dir.join(&name);
         let config = node::home::NodeConfig::load(&home, &node::home::Overrides::default())
             .with_context(|| format!("reading the home of {name}"))?;
+        if let Some(migration) = &config.safety_migration {
+            eprintln!("note: {name}: {migration}");
+        }
         if config.genesis.chain_id() != genesis.chain_id() {
             bail!(
                 "{} has a different genesis than {}; the directory mixes two chains",

@@ -334,8 +334,14 @@ fn print_ready(file: &TestnetFile) {
             file.keys.keys().cloned().collect::<Vec<_>>().join(", ")
         );
     }
-    if let Some(first) = file.validators.first() {
-        println!("try: scf --node {} status", first.api);
+    if let Some(first) = file.validators.first()
+        && let Some(dir) = first.home.parent()
+    {
+        println!(
+            "try: scf --node {} --genesis {} status",
+            first.api,
+            dir.join(setup::GENESIS_FILE).display()
+        );
     }
     println!("Ctrl-C stops every validator; run the same command again to resume this chain");
 }

@@ -1,7 +1,8 @@
 //! Building, signing and submitting transactions, one function per kind.
 //!
-//! A [`Session`] is a signing key and the node it talks to: it fetches the
-//! chain id, the currency decimals and the signer's next nonce before
+//! A [`Session`] is a signing key and the node it talks to: it takes the
+//! chain id and the currency decimals from the trusted genesis (never from
+//! the node's word, see `trust.rs`), fetches the signer's next nonce before
 //! signing, checks what it can locally (the signer's role, the holder, the
 //! amounts) so that the common mistakes get a precise message, then submits
 //! and waits for the commit. The rules themselves are the ledger's: a local
@@ -15,12 +16,13 @@ use std::time::Duration;
 use anyhow::Context as _;
 use crypto::{Keypair, PublicKey};
 use ledger::{Amount, Output, Role, Timestamp, TokenId, Transaction, TxBody};
-use node::api::types::{ParticipantView, StatusView, TokenView, TxState};
+use node::api::types::{ParticipantView, TokenView, TxState};
 use serde::Serialize;
 
 use crate::client::{NodeClient, NodeError};
 use crate::explain::{self, CliError, Context, Failure, refused};
 use crate::parse;
+use crate::trust::{Trust, TrustedChain};
 
 /// What a committed transaction printed with `--json`.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -46,16 +48,23 @@ pub struct Session {
     pub client: NodeClient,
     pub key: Keypair,
     pub key_file: PathBuf,
-    pub status: StatusView,
+    /// The chain this session signs for: chain id and decimals.
+    pub chain: TrustedChain,
     pub signer: ParticipantView,
     pub wait: Duration,
 }
 
 impl Session {
-    /// Reads the key, asks the node for the chain and the signer's state.
-    pub fn open(client: NodeClient, key_file: &Path, wait: Duration) -> anyhow::Result<Session> {
+    /// Reads the key, checks that the node serves the trusted chain, and
+    /// asks it for the signer's state.
+    pub fn open(
+        client: NodeClient,
+        trust: &Trust,
+        key_file: &Path,
+        wait: Duration,
+    ) -> anyhow::Result<Session> {
         let key = parse::read_key(key_file)?;
-        let status = client.status()?;
+        let (chain, _) = trust.check(&client)?;
         let signer = match client.participant(&key.public()) {
             Ok(participant) => participant,
             Err(NodeError::Refused { status: 404, .. }) => {
@@ -65,7 +74,7 @@ impl Session {
                         "the key in {} ({}) is not a registered participant of chain {}; an operator registers it with `scf participant register --name NAME --role ROLE --key {}`",
                         key_file.display(),
                         key.public(),
-                        status.chain_name,
+                        chain.genesis.chain_name,
                         key.public()
                     ),
                 ));
@@ -86,14 +95,14 @@ impl Session {
             client,
             key,
             key_file: key_file.to_path_buf(),
-            status,
+            chain,
             signer,
             wait,
         })
     }
 
     pub fn decimals(&self) -> u8 {
-        self.status.currency_decimals
+        self.chain.decimals()
     }
 
     pub fn amount(&self, text: &str) -> anyhow::Result<Amount> {
@@ -139,7 +148,7 @@ impl Session {
         // Fetched again for every transaction: a session may sign several.
         let nonce = self.client.participant(&self.key.public())?.next_nonce;
         let signed = Transaction {
-            chain_id: self.status.chain_id,
+            chain_id: self.chain.chain_id,
             signer: self.key.public(),
             nonce,
             body,

@@ -194,8 +194,17 @@ fn verify_takes_one_source_and_names_an_unreachable_node() {
         text(&both.stderr)
     );
 
-    // Without --home or --chain, the global --node is the source.
-    let unreachable = scf(&["audit", "verify", "--node", "http://127.0.0.1:1"]);
+    // Without --home or --chain, the global --node is the source (checked
+    // against a chain id the auditor knows).
+    let chain_id = chain.chain_id.to_string();
+    let unreachable = scf(&[
+        "audit",
+        "verify",
+        "--node",
+        "http://127.0.0.1:1",
+        "--chain-id",
+        &chain_id,
+    ]);
     assert!(!unreachable.status.success());
     let stderr = text(&unreachable.stderr);
     assert!(stderr.contains("node http://127.0.0.1:1"), "{stderr}");

@@ -483,3 +483,34 @@ fn an_operator_registers_a_participant_who_can_then_receive_tokens() {
     let holdings = query(&net, &["token", "list", "--holder", &key]);
     assert_eq!(holdings[0]["amount"], "100.00");
 }
+
+#[test]
+fn audit_verify_of_a_node_passes_with_the_consortium_genesis_or_chain_id() {
+    let net = testnet();
+    let api = net.api(0);
+    let genesis = net.dir.join("genesis.json");
+    let by_file = scf(&[
+        "--json",
+        "--node",
+        &api,
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "audit",
+        "verify",
+    ])
+    .ok_json();
+    assert_eq!(by_file["verified"], true);
+    let chain_id = net.file()["chain_id"].as_str().unwrap().to_string();
+    assert_eq!(by_file["chain_id"], chain_id.as_str());
+    let by_id = scf(&[
+        "--json",
+        "--node",
+        &api,
+        "audit",
+        "verify",
+        "--chain-id",
+        &chain_id,
+    ])
+    .ok_json();
+    assert_eq!(by_id["verified"], true);
+}

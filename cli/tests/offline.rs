@@ -55,6 +55,23 @@ fn a_missing_key_file_is_named_with_how_to_create_one() {
     .fails(1, &["does not exist", "scf keys new"]);
 }
 
+#[cfg(unix)]
+#[test]
+fn a_key_file_others_may_read_is_refused_with_the_chmod_fix() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.key");
+    let path_text = path.to_str().unwrap();
+    assert_eq!(scf(&["keys", "new", "--out", path_text]).code, 0);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    scf(&["keys", "show", path_text]).fails(
+        1,
+        &[path_text, "mode 0644", &format!("chmod 600 {path_text}")],
+    );
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(scf(&["keys", "show", path_text]).code, 0);
+}
+
 #[test]
 fn a_malformed_key_file_is_refused_without_echoing_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -64,6 +81,11 @@ fn a_malformed_key_file_is_refused_without_echoing_it() {
         "{\"public_key\": \"00\", \"secret_key\": \"zz-secret\"}",
     )
     .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     let outcome = scf(&["keys", "show", path.to_str().unwrap()]);
     outcome.fails(1, &["malformed"]);
     assert!(!outcome.stderr.contains("zz-secret"));

@@ -5,16 +5,18 @@
 //! there is no moment at which another user could read it. A replacement is
 //! written to a temporary file beside the target and renamed over it, so a
 //! crash leaves the old key or the new one, never half of either. Reading
-//! checks that the public key belongs to the secret, catching a file that was
-//! edited or assembled from two keys. Errors name the path and never echo the
-//! secret.
+//! refuses (on unix) a file that its group or others may read or write: a
+//! secret others could have copied is not the owner's alone any more, and a
+//! key file that others may write could be swapped. It also checks that the
+//! public key belongs to the secret, catching a file that was edited or
+//! assembled from two keys. Errors name the path and never echo the secret.
 //!
 //! Deliberately not done here: encryption at rest (the file is protected by
 //! its permissions only), generating keys (`crypto::Keypair::generate`), and
 //! libp2p node identity keys (`node`).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write as _};
+use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use crypto::{Keypair, PublicKey};
@@ -38,6 +40,11 @@ pub enum KeyFileError {
     Write { path: PathBuf, error: io::Error },
     #[error("cannot read key file {}: {error}", path.display())]
     Read { path: PathBuf, error: io::Error },
+    #[error(
+        "key file {} has mode {mode:04o}, so users other than its owner may read or change it; refusing to use it. Restrict it with `chmod 600 {}` (and make a new key if someone else may have copied it)",
+        path.display(), path.display()
+    )]
+    TooOpen { path: PathBuf, mode: u32 },
     #[error("key file {} is malformed: {reason}", path.display())]
     Malformed { path: PathBuf, reason: String },
     #[error(
@@ -97,17 +104,24 @@ pub fn write_key_file(
     .map_err(write_error)
 }
 
-/// Reads the key file at `path` and checks that its two halves belong together.
+/// Reads the key file at `path`, refusing it (on unix) when its mode lets
+/// anyone but its owner read or write it ([`KeyFileError::TooOpen`]), and
+/// checks that its two halves belong together.
 pub fn read_key_file(path: impl AsRef<Path>) -> Result<Keypair, KeyFileError> {
     let path = path.as_ref();
     let malformed = |reason: String| KeyFileError::Malformed {
         path: path.to_owned(),
         reason,
     };
-    let text = fs::read_to_string(path).map_err(|error| KeyFileError::Read {
+    let read_error = |error| KeyFileError::Read {
         path: path.to_owned(),
         error,
-    })?;
+    };
+    // The mode is read from the opened file, so it is the mode of what is read.
+    let mut file = File::open(path).map_err(read_error)?;
+    check_private(path, &file)?;
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(read_error)?;
     let contents: KeyFileJson =
         serde_json::from_str(&text).map_err(|error| malformed(error.to_string()))?;
     let stored: PublicKey = contents
@@ -131,6 +145,29 @@ pub fn read_key_file(path: impl AsRef<Path>) -> Result<Keypair, KeyFileError> {
         });
     }
     Ok(keypair)
+}
+
+/// Refuses a key file whose group or other permission bits are set.
+#[cfg(unix)]
+fn check_private(path: &Path, file: &File) -> Result<(), KeyFileError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let metadata = file.metadata().map_err(|error| KeyFileError::Read {
+        path: path.to_owned(),
+        error,
+    })?;
+    let mode = metadata.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(KeyFileError::TooOpen {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private(_path: &Path, _file: &File) -> Result<(), KeyFileError> {
+    Ok(())
 }
 
 /// Creates `path`, failing if it exists; on unix with mode 0600 from the start.

@@ -7,6 +7,17 @@ use std::path::Path;
 use crypto::Keypair;
 use genesis::{KeyFileError, Overwrite, read_key_file, write_key_file};
 
+/// Writes `text` as a key file only its owner may read, as a user would
+/// after `chmod 600`, so the tests of its contents get past the mode check.
+fn write_private(path: &Path, text: &str) {
+    fs::write(path, text).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
+    }
+}
+
 fn written(directory: &Path, seed: u8) -> std::path::PathBuf {
     let path = directory.join(format!("key-{seed}.json"));
     write_key_file(&path, &Keypair::from_seed([seed; 32]), Overwrite::Refuse).unwrap();
@@ -110,7 +121,7 @@ fn public_key_that_does_not_match_the_secret_is_detected() {
         "public_key": Keypair::from_seed([2; 32]).public().to_hex(),
         "secret_key": hex::encode([1u8; 32]),
     });
-    fs::write(&path, text.to_string()).unwrap();
+    write_private(&path, &text.to_string());
     let error = read_key_file(&path).unwrap_err();
     let KeyFileError::PublicKeyMismatch {
         path: named,
@@ -164,7 +175,7 @@ fn malformed_key_files_are_reported_with_their_path() {
     ];
     for (what, text, expected) in cases {
         let path = directory.path().join("broken.key");
-        fs::write(&path, &text).unwrap();
+        write_private(&path, &text);
         let error = read_key_file(&path).unwrap_err();
         assert!(
             matches!(&error, KeyFileError::Malformed { path: named, .. } if *named == path),
@@ -185,11 +196,10 @@ fn malformed_secret_is_not_echoed_in_the_error() {
     let path = directory.path().join("leaky.key");
     let public = Keypair::from_seed([1; 32]).public().to_hex();
     let almost_a_secret = format!("{}zz", "5e".repeat(31));
-    fs::write(
+    write_private(
         &path,
-        format!(r#"{{ "public_key": "{public}", "secret_key": "{almost_a_secret}" }}"#),
-    )
-    .unwrap();
+        &format!(r#"{{ "public_key": "{public}", "secret_key": "{almost_a_secret}" }}"#),
+    );
     let message = read_key_file(&path).unwrap_err().to_string();
     assert!(!message.contains("5e5e5e"), "{message}");
 }
@@ -207,4 +217,40 @@ fn missing_key_file_error_names_the_path() {
         error.to_string().contains(&path.display().to_string()),
         "{error}"
     );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_key_file_others_may_read_is_refused_with_the_chmod_fix() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let directory = tempfile::tempdir().unwrap();
+    let path = written(directory.path(), 4);
+    for mode in [0o644, 0o640, 0o604, 0o660, 0o602] {
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+        let error = read_key_file(&path).unwrap_err();
+        assert!(
+            matches!(&error, KeyFileError::TooOpen { path: named, mode: found } if *named == path && *found == mode),
+            "mode {mode:o}: {error}"
+        );
+        let message = error.to_string();
+        let fix = format!("chmod 600 {}", path.display());
+        assert!(message.contains(&fix), "{message}");
+        assert!(message.contains(&format!("mode 0{mode:o}")), "{message}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_key_file_only_its_owner_may_read_is_accepted() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let directory = tempfile::tempdir().unwrap();
+    let path = written(directory.path(), 5);
+    for mode in [0o600, 0o400] {
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+        assert_eq!(
+            read_key_file(&path).unwrap().seed(),
+            [5; 32],
+            "mode {mode:o}"
+        );
+    }
 }

@@ -3,13 +3,15 @@
 //!
 //! A block is valid only if every transaction in it is: the proposer leaves
 //! out what fails ([`select_transactions`]), validators refuse a block with
-//! any failing transaction ([`execute_block`]).
+//! any failing transaction ([`execute_block`]). A state read that fails is
+//! kept apart from both: it is no verdict on a transaction or a block, so
+//! it leaves nothing out and refuses nothing; it stops execution.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use crypto::{ChainId, Hash, PublicKey};
 
 use crate::amount::Timestamp;
-use crate::error::TxError;
+use crate::error::{ExecError, StateError, TxError};
 use crate::execute::{BlockContext, VerifiedTx, execute_verified, verify_batch};
 use crate::state::{Overlay, StateValue, StateView};
 use crate::transaction::{DecodeError, SignedTransaction, TxHash, decode_limited};
@@ -112,6 +114,7 @@ pub fn tx_root_with_hashes(txs: &[SignedTransaction], hashes: &[TxHash]) -> Hash
 /// Why a block cannot be executed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BlockError {
+    /// The block is invalid: a verdict, the same on every node.
     #[error("transaction {index} ({hash}) is invalid: {error}")]
     InvalidTransaction {
         index: usize,
@@ -119,6 +122,15 @@ pub enum BlockError {
         /// Boxed: a rule error carries keys and amounts, and blocks are
         /// usually valid.
         error: Box<TxError>,
+    },
+    /// Executing the block could not read the state it needed: no verdict
+    /// on the block, but a fault of this node's storage.
+    #[error("executing transaction {index} ({hash}) could not read the state: {error}")]
+    StateReadFailed {
+        index: usize,
+        hash: TxHash,
+        /// Boxed, as above: a failure is rare.
+        error: Box<StateError>,
     },
 }
 
@@ -172,12 +184,17 @@ pub fn execute_verified_block(
 ) -> Result<BlockExecution, BlockError> {
     let mut overlay = Overlay::new(state);
     for (index, tx) in txs.iter().enumerate() {
-        let changes = execute_verified(context, &overlay, *tx).map_err(|error| {
-            BlockError::InvalidTransaction {
+        let changes = execute_verified(context, &overlay, *tx).map_err(|error| match error {
+            ExecError::Refused(error) => BlockError::InvalidTransaction {
                 index,
                 hash: tx.hash(),
                 error: Box::new(error),
-            }
+            },
+            ExecError::State(error) => BlockError::StateReadFailed {
+                index,
+                hash: tx.hash(),
+                error: Box::new(error),
+            },
         })?;
         overlay.apply(changes);
     }
@@ -188,13 +205,21 @@ pub fn execute_verified_block(
     })
 }
 
+/// What [`select_transactions`] chose: the transactions kept, in order,
+/// their execution, and each refused candidate with the rule it breaks.
+pub type Selection<'a> = (Vec<VerifiedTx<'a>>, BlockExecution, Vec<(TxHash, TxError)>);
+
 /// For a proposer: executes candidates in order, keeping those that succeed
-/// and reporting those that fail with their reason.
+/// and reporting those refused with their reason.
+///
+/// A failed state read ends the selection with that error, refusing no
+/// candidate: a transaction is refused only for a rule it breaks, never
+/// because this node could not read its disk.
 pub fn select_transactions<'a>(
     context: &BlockContext,
     state: &impl StateView,
     candidates: &[VerifiedTx<'a>],
-) -> (Vec<VerifiedTx<'a>>, BlockExecution, Vec<(TxHash, TxError)>) {
+) -> Result<Selection<'a>, StateError> {
     let mut overlay = Overlay::new(state);
     let mut kept = Vec::with_capacity(candidates.len());
     let mut refused = Vec::new();
@@ -204,11 +229,12 @@ pub fn select_transactions<'a>(
                 overlay.apply(changes);
                 kept.push(*tx);
             }
-            Err(error) => refused.push((tx.hash(), error)),
+            Err(ExecError::Refused(error)) => refused.push((tx.hash(), error)),
+            Err(ExecError::State(error)) => return Err(error),
         }
     }
     let tx_hashes = kept.iter().map(VerifiedTx::hash).collect();
-    (
+    Ok((
         kept,
         BlockExecution {
             writes: overlay.into_writes(),
@@ -216,7 +242,7 @@ pub fn select_transactions<'a>(
             context: *context,
         },
         refused,
-    )
+    ))
 }
 
 #[cfg(test)]

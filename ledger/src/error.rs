@@ -1,11 +1,43 @@
-//! Why a transaction was refused. Each variant names the broken rule and
-//! carries the numbers involved, so a client can say exactly what to fix.
+//! Why a transaction was refused, and why executing one could not finish.
+//!
+//! A refusal ([`TxError`]) names the broken rule and carries the numbers
+//! involved, so a client can say exactly what to fix. A failed read of the
+//! state ([`StateError`]) is no verdict on the transaction at all: it is the
+//! node's own storage failing, and [`ExecError`] keeps the two apart so that
+//! no caller can mistake one for the other.
 
 use crypto::{ChainId, Hash, PublicKey};
 
 use crate::amount::{Amount, Timestamp};
 use crate::participant::Role;
+use crate::state::StateKey;
 use crate::token::TokenId;
+
+/// A state entry could not be read: the storage under a [`StateView`]
+/// failed (a disk error) or held bytes that do not decode (corruption).
+///
+/// [`StateView`]: crate::state::StateView
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot read state entry {key:?}: {reason}")]
+pub struct StateError {
+    /// The entry being read.
+    pub key: StateKey,
+    /// What the storage reported, as text (the store's own error type is
+    /// not `Clone` or comparable, and the rules never look inside it).
+    pub reason: String,
+}
+
+/// Why executing a transaction produced no changes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExecError {
+    /// The transaction breaks a rule: a verdict, the same on every node.
+    #[error(transparent)]
+    Refused(#[from] TxError),
+    /// The state could not be read, so there is no verdict: the caller must
+    /// not treat the transaction (or its block) as invalid.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
 #[serde(tag = "rule", rename_all = "snake_case")]

@@ -14,6 +14,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use borsh::{BorshDeserialize, BorshSerialize};
 use crypto::{Hash, PublicKey};
 
+use crate::error::StateError;
 use crate::participant::Participant;
 use crate::token::{CreditLine, InvoiceRecord, Receivable, Token, TokenId, TokenStatus};
 use crate::transaction::MAX_TRANSFER_OUTPUTS;
@@ -100,8 +101,13 @@ pub type Changes = Vec<StateValue>;
 
 /// Read access to a state. Implemented by the store, by the in-memory state
 /// and by [`Overlay`].
+///
+/// A read can fail ([`StateError`]) when the storage underneath fails; the
+/// in-memory views never do. A failed read is not an absent entry: every
+/// helper passes it on, so that execution stops with it instead of
+/// judging a transaction on state it could not see.
 pub trait StateView {
-    fn get(&self, key: &StateKey) -> Option<StateValue>;
+    fn get(&self, key: &StateKey) -> Result<Option<StateValue>, StateError>;
 
     /// Tokens created by spending `token`, sorted by id (every view gives
     /// the same order, or execution could differ between nodes).
@@ -110,55 +116,59 @@ pub trait StateView {
     /// children as outputs 0, 1, … (`TokenId::derive(spender, index)`), all
     /// of them, so they are found by looking those ids up until one is
     /// missing. A token that is not spent has none.
-    fn children(&self, token: &TokenId) -> Vec<TokenId> {
+    fn children(&self, token: &TokenId) -> Result<Vec<TokenId>, StateError> {
         let Some(Token {
             status: TokenStatus::Spent { by },
             ..
-        }) = self.token(token)
+        }) = self.token(token)?
         else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
-        let mut children: Vec<TokenId> = (0..MAX_TRANSFER_OUTPUTS as u32)
-            .map(|index| TokenId::derive(&by, index))
-            .take_while(|id| self.token(id).is_some())
-            .collect();
+        let mut children = Vec::new();
+        for index in 0..MAX_TRANSFER_OUTPUTS as u32 {
+            let id = TokenId::derive(&by, index);
+            if self.token(&id)?.is_none() {
+                break;
+            }
+            children.push(id);
+        }
         children.sort_unstable();
-        children
+        Ok(children)
     }
 
-    fn participant(&self, key: &PublicKey) -> Option<Participant> {
-        match self.get(&StateKey::Participant(*key)) {
+    fn participant(&self, key: &PublicKey) -> Result<Option<Participant>, StateError> {
+        Ok(match self.get(&StateKey::Participant(*key))? {
             Some(StateValue::Participant(participant)) => Some(participant),
             _ => None,
-        }
+        })
     }
 
-    fn token(&self, id: &TokenId) -> Option<Token> {
-        match self.get(&StateKey::Token(*id)) {
+    fn token(&self, id: &TokenId) -> Result<Option<Token>, StateError> {
+        Ok(match self.get(&StateKey::Token(*id))? {
             Some(StateValue::Token(token)) => Some(token),
             _ => None,
-        }
+        })
     }
 
-    fn credit_line(&self, core: &PublicKey) -> Option<CreditLine> {
-        match self.get(&StateKey::CreditLine(*core)) {
+    fn credit_line(&self, core: &PublicKey) -> Result<Option<CreditLine>, StateError> {
+        Ok(match self.get(&StateKey::CreditLine(*core))? {
             Some(StateValue::CreditLine(line)) => Some(line),
             _ => None,
-        }
+        })
     }
 
-    fn invoice(&self, invoice_ref: &Hash) -> Option<InvoiceRecord> {
-        match self.get(&StateKey::Invoice(*invoice_ref)) {
+    fn invoice(&self, invoice_ref: &Hash) -> Result<Option<InvoiceRecord>, StateError> {
+        Ok(match self.get(&StateKey::Invoice(*invoice_ref))? {
             Some(StateValue::Invoice(record)) => Some(record),
             _ => None,
-        }
+        })
     }
 
-    fn receivable(&self, root: &TokenId) -> Option<Receivable> {
-        match self.get(&StateKey::Receivable(*root)) {
+    fn receivable(&self, root: &TokenId) -> Result<Option<Receivable>, StateError> {
+        Ok(match self.get(&StateKey::Receivable(*root))? {
             Some(StateValue::Receivable(receivable)) => Some(receivable),
             _ => None,
-        }
+        })
     }
 }
 
@@ -209,9 +219,10 @@ impl<'a, S: StateView + ?Sized> Overlay<'a, S> {
 }
 
 impl<S: StateView + ?Sized> StateView for Overlay<'_, S> {
-    fn get(&self, key: &StateKey) -> Option<StateValue> {
+    /// Fails only if the base fails: the block's own writes are in memory.
+    fn get(&self, key: &StateKey) -> Result<Option<StateValue>, StateError> {
         match self.index.get(key) {
-            Some(position) => Some(self.values[*position].clone()),
+            Some(position) => Ok(Some(self.values[*position].clone())),
             None => self.base.get(key),
         }
     }
@@ -249,8 +260,9 @@ impl MemoryState {
 }
 
 impl StateView for MemoryState {
-    fn get(&self, key: &StateKey) -> Option<StateValue> {
-        self.entries.get(key).cloned()
+    /// Never fails: everything is in memory.
+    fn get(&self, key: &StateKey) -> Result<Option<StateValue>, StateError> {
+        Ok(self.entries.get(key).cloned())
     }
 }
 

@@ -158,6 +158,7 @@ fn build(
         world
             .state
             .participant(&key.public())
+            .expect("a memory state reads without failing")
             .map_or(0, |p| p.next_nonce)
     });
     let tx = Transaction {
@@ -194,6 +195,7 @@ fn check_invariants(state: &MemoryState) -> Result<(), TestCaseError> {
         if let TokenStatus::Spent { .. } = token.status {
             let children: Vec<_> = state
                 .children(&token.id)
+                .expect("a memory state reads without failing")
                 .iter()
                 .map(|id| by_id[id].amount.0)
                 .collect();
@@ -213,6 +215,7 @@ fn check_invariants(state: &MemoryState) -> Result<(), TestCaseError> {
     for (root, held) in held_per_root {
         let receivable = state
             .receivable(&root)
+            .expect("a memory state reads without failing")
             .expect("every root has its receivable");
         prop_assert_eq!(held, receivable.amount.0, "root {} is not conserved", root);
     }
@@ -262,7 +265,8 @@ fn run_history(ops: Vec<Op>, block_size: usize) -> Result<(), TestCaseError> {
             height,
             time: world.now,
         };
-        let (kept, selected, _refused) = select_transactions(&context, &world.state, &verified);
+        let (kept, selected, _refused) = select_transactions(&context, &world.state, &verified)
+            .expect("a memory state reads without failing");
         let txs: Vec<SignedTransaction> = kept.iter().map(|tx| tx.tx().clone()).collect();
 
         // The refused transactions changed nothing: the kept ones alone,
@@ -277,6 +281,7 @@ fn run_history(ops: Vec<Op>, block_size: usize) -> Result<(), TestCaseError> {
                 && world
                     .state
                     .token(&token.id)
+                    .expect("a memory state reads without failing")
                     .is_some_and(|before| matches!(before.status, TokenStatus::Spent { .. }))
             {
                 return Err(TestCaseError::fail(format!(

@@ -331,6 +331,42 @@ fn a_store_whose_data_was_tampered_with_refuses_to_open() {
 }
 
 #[test]
+fn a_corrupt_value_read_while_replaying_on_open_is_a_state_read_error() {
+    let (dir, _chain) = committed_and_closed(3);
+    let signer = {
+        // As a crash leaves it: block 3 committed but not materialized, and
+        // (a failing disk) its first signer's entry no longer decodes.
+        let cfs = ledger::store::schema::ALL;
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), cfs).unwrap();
+        let metadata = db.cf_handle(ledger::store::schema::METADATA).unwrap();
+        db.put_cf(
+            metadata,
+            ledger::store::schema::MATERIALIZED_KEY,
+            2u64.to_be_bytes(),
+        )
+        .unwrap();
+        let blocks = db.cf_handle(ledger::store::schema::BLOCKS).unwrap();
+        let bytes = db
+            .get_cf(blocks, ledger::store::schema::height_key(3))
+            .unwrap()
+            .unwrap();
+        let signer = Block::from_bytes(&bytes).unwrap().txs[0].tx.signer;
+        let (name, _, raw_key) =
+            ledger::store::schema::state_location(&StateKey::Participant(signer));
+        db.put_cf(db.cf_handle(name).unwrap(), raw_key, b"\xff garbage")
+            .unwrap();
+        signer
+    };
+    match Store::open(dir.path()) {
+        Err(StoreError::StateReadFailed { height, source }) => {
+            assert_eq!(height, 3);
+            assert_eq!(source.key, StateKey::Participant(signer));
+        }
+        other => panic!("expected a state read error for block 3, got {other:?}"),
+    }
+}
+
+#[test]
 fn queries_answer_from_the_committed_state() {
     let dir = tempfile::tempdir().unwrap();
     let mut chain = Chain::new();
@@ -343,9 +379,9 @@ fn queries_answer_from_the_committed_state() {
 
     // Participant and credit line.
     let core = world.key("core");
-    assert_eq!(store.participant(&core).unwrap().name, "core");
+    assert_eq!(store.participant(&core).unwrap().unwrap().name, "core");
     assert_eq!(
-        store.credit_line(&core).unwrap().outstanding,
+        store.credit_line(&core).unwrap().unwrap().outstanding,
         Amount(1_000_000_000)
     );
 
@@ -580,11 +616,14 @@ fn genesis_is_written_once_and_refuses_another_chain() {
         store.init_genesis(other, &chain.genesis),
         Err(StoreError::OtherChain { .. })
     ));
-    let participant = store.participant(&chain.world.key("operator")).unwrap();
+    let participant = store
+        .participant(&chain.world.key("operator"))
+        .unwrap()
+        .unwrap();
     assert!(participant.active);
     assert_eq!(
         chain.world.state.participant(&chain.world.key("operator")),
-        Some(participant)
+        Ok(Some(participant))
     );
     let _ = Block::from_bytes(&[]).unwrap_err();
 }

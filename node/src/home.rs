@@ -5,13 +5,24 @@
 //! HOME/genesis.json     the consortium's genesis file (the same on every node)
 //! HOME/node.key         the libp2p identity (a genesis key file; its peer id is in genesis)
 //! HOME/validator.key    the consensus signing key; absent on an observer
+//! HOME/safety.json      the last signed consensus step (see `driver::safety_file`)
 //! HOME/data/ledger/     the RocksDB store
-//! HOME/data/safety.json the last signed consensus step (see `safety_file`)
 //! ```
 //!
 //! Configuration precedence: the file, then flags ([`Overrides`]); the result
 //! is validated once into [`NodeConfig`]. This module reads and writes files;
 //! it does not start anything.
+//!
+//! Two checks here keep a validator from becoming a second signer:
+//!
+//! - its `node.key` must be the one whose peer id genesis lists for its
+//!   validator key. Running a validator key from a copy of its home with
+//!   another node key (a "standby" machine) is how one validator ends up
+//!   signing twice; the listed peer id ties the key to one home.
+//! - the safety record lives beside `validator.key`, not under the data
+//!   directory, so wiping `data/` to resync keeps the double-sign guard.
+//!   A record left at the old place, `DATA_DIR/safety.json`, is moved on
+//!   load ([`SafetyFileMigration`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,11 +32,13 @@ use genesis::Genesis;
 use serde::{Deserialize, Serialize};
 
 use crate::mempool::MempoolConfig;
+use crate::network::identity::peer_id_of;
 
 pub const CONFIG_FILE: &str = "config.toml";
 pub const GENESIS_FILE: &str = "genesis.json";
 pub const NODE_KEY_FILE: &str = "node.key";
 pub const VALIDATOR_KEY_FILE: &str = "validator.key";
+pub const SAFETY_FILE: &str = "safety.json";
 
 /// The contents of `config.toml`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -119,6 +132,71 @@ pub enum HomeError {
         path: PathBuf,
         key: crypto::PublicKey,
     },
+    /// Boxed: the paths and peer ids would make every `HomeError` large.
+    #[error(transparent)]
+    WrongNodeKey(Box<NodeKeyMismatch>),
+    #[error(
+        "this home has two safety records, {} and {} (the old place, under the data directory), and they differ; refusing to start because the wrong one could let this validator sign twice. Keep the one with the higher height/round/step (they are JSON) at {} and remove the other",
+        home_record.display(), data_record.display(), home_record.display()
+    )]
+    TwoSafetyRecords {
+        home_record: PathBuf,
+        data_record: PathBuf,
+    },
+    #[error(
+        "cannot move the safety record from {} to {}: {error}; move it by hand before starting the node",
+        from.display(), to.display()
+    )]
+    SafetyMigration {
+        from: PathBuf,
+        to: PathBuf,
+        error: std::io::Error,
+    },
+}
+
+/// A validator home whose `node.key` is not the peer genesis lists for
+/// its validator key.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{} has peer id {actual}, but {} lists peer id {listed} for validator {validator} (the key in {}); refusing to start. A validator key must run from one home only, the one whose node.key genesis lists: a second home with the same validator.key is a second signer, and the two can sign conflicting votes. Start this validator from its own home, or if this is that home, put its original node.key back",
+    node_key_path.display(), genesis_path.display(), validator_key_path.display()
+)]
+pub struct NodeKeyMismatch {
+    pub validator: String,
+    pub validator_key_path: PathBuf,
+    pub node_key_path: PathBuf,
+    pub genesis_path: PathBuf,
+    pub listed: String,
+    pub actual: String,
+}
+
+/// What loading a home did about a safety record left under the data
+/// directory by an earlier version (the record now lives in the home).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SafetyFileMigration {
+    /// `from` was moved to `to`.
+    Moved { from: PathBuf, to: PathBuf },
+    /// `from` was identical to the record at `to`, and was removed.
+    RemovedDuplicate { from: PathBuf, to: PathBuf },
+}
+
+impl std::fmt::Display for SafetyFileMigration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SafetyFileMigration::Moved { from, to } => write!(
+                f,
+                "moved the safety record from {} to {} (it now lives outside the data directory, so wiping data/ keeps it)",
+                from.display(),
+                to.display()
+            ),
+            SafetyFileMigration::RemovedDuplicate { from, to } => write!(
+                f,
+                "removed {}, an old copy identical to the safety record {}",
+                from.display(),
+                to.display()
+            ),
+        }
+    }
 }
 
 /// Everything a node needs to start, read from its home and validated.
@@ -132,6 +210,8 @@ pub struct NodeConfig {
     pub validator_key: Option<Keypair>,
     /// Absolute.
     pub data_dir: PathBuf,
+    /// Set when loading moved an old safety record; the caller logs it.
+    pub safety_migration: Option<SafetyFileMigration>,
 }
 
 impl NodeConfig {
@@ -159,20 +239,37 @@ impl NodeConfig {
         if let Some(level) = &overrides.log_level {
             config.log_level = level.clone();
         }
-        let genesis = Genesis::load(home.join(GENESIS_FILE))?;
-        let node_key = genesis::read_key_file(home.join(NODE_KEY_FILE))?;
+        let genesis_path = home.join(GENESIS_FILE);
+        let genesis = Genesis::load(&genesis_path)?;
+        let node_key_path = home.join(NODE_KEY_FILE);
+        let node_key = genesis::read_key_file(&node_key_path)?;
         let validator_path = home.join(VALIDATOR_KEY_FILE);
         let validator_key = if validator_path.exists() {
             let key = genesis::read_key_file(&validator_path)?;
-            if !genesis
+            let Some(listed) = genesis
                 .validators
                 .iter()
-                .any(|validator| validator.public_key == key.public())
-            {
+                .find(|validator| validator.public_key == key.public())
+            else {
                 return Err(HomeError::NotAValidator {
                     path: validator_path,
                     key: key.public(),
                 });
+            };
+            let actual = peer_id_of(&node_key);
+            let matches = match listed.peer_id.parse::<libp2p::PeerId>() {
+                Ok(peer_id) => peer_id == actual,
+                Err(_) => listed.peer_id == actual.to_string(),
+            };
+            if !matches {
+                return Err(HomeError::WrongNodeKey(Box::new(NodeKeyMismatch {
+                    validator: listed.name.clone(),
+                    validator_key_path: validator_path,
+                    node_key_path,
+                    genesis_path,
+                    listed: listed.peer_id.clone(),
+                    actual: actual.to_string(),
+                })));
             }
             Some(key)
         } else {
@@ -183,6 +280,8 @@ impl NodeConfig {
         } else {
             home.join(&config.data_dir)
         };
+        let safety_migration =
+            migrate_safety_file(&data_dir.join(SAFETY_FILE), &home.join(SAFETY_FILE))?;
         Ok(NodeConfig {
             home: home.to_path_buf(),
             config,
@@ -190,6 +289,7 @@ impl NodeConfig {
             node_key,
             validator_key,
             data_dir,
+            safety_migration,
         })
     }
 
@@ -197,8 +297,80 @@ impl NodeConfig {
         self.data_dir.join("ledger")
     }
 
+    /// `HOME/safety.json`, beside `validator.key`: outside the data
+    /// directory, so that wiping the data to resync keeps the record.
     pub fn safety_file(&self) -> PathBuf {
-        self.data_dir.join("safety.json")
+        self.home.join(SAFETY_FILE)
+    }
+}
+
+/// Moves a safety record from the data directory (`old`, where earlier
+/// versions kept it) to the home (`new`). Refuses when both exist and
+/// differ: which one is newer cannot be told safely here.
+fn migrate_safety_file(old: &Path, new: &Path) -> Result<Option<SafetyFileMigration>, HomeError> {
+    if !old.exists() {
+        return Ok(None);
+    }
+    let failed = |error| HomeError::SafetyMigration {
+        from: old.to_path_buf(),
+        to: new.to_path_buf(),
+        error,
+    };
+    if new.exists() {
+        // A data directory configured as the home itself: one file.
+        if std::fs::canonicalize(old).map_err(failed)?
+            == std::fs::canonicalize(new).map_err(failed)?
+        {
+            return Ok(None);
+        }
+        let old_bytes = std::fs::read(old).map_err(failed)?;
+        let new_bytes = std::fs::read(new).map_err(failed)?;
+        if old_bytes != new_bytes {
+            return Err(HomeError::TwoSafetyRecords {
+                home_record: new.to_path_buf(),
+                data_record: old.to_path_buf(),
+            });
+        }
+        std::fs::remove_file(old).map_err(failed)?;
+        return Ok(Some(SafetyFileMigration::RemovedDuplicate {
+            from: old.to_path_buf(),
+            to: new.to_path_buf(),
+        }));
+    }
+    move_durably(old, new).map_err(failed)?;
+    Ok(Some(SafetyFileMigration::Moved {
+        from: old.to_path_buf(),
+        to: new.to_path_buf(),
+    }))
+}
+
+/// Renames `from` to `to`; across file systems (a data directory on another
+/// disk), copies to a temporary file beside `to`, syncs it, renames it into
+/// place and only then removes `from`. Either way the directories are synced,
+/// so after a crash the record is at one place or both, never lost (and
+/// "both, identical" is resolved on the next load).
+fn move_durably(from: &Path, to: &Path) -> std::io::Result<()> {
+    if let Err(error) = std::fs::rename(from, to) {
+        if error.kind() != std::io::ErrorKind::CrossesDevices {
+            return Err(error);
+        }
+        let temporary = to.with_extension("json.migrating");
+        std::fs::copy(from, &temporary)?;
+        std::fs::File::open(&temporary)?.sync_all()?;
+        std::fs::rename(&temporary, to)?;
+        sync_directory(to)?;
+        std::fs::remove_file(from)?;
+    }
+    sync_directory(to)?;
+    sync_directory(from)
+}
+
+fn sync_directory(file: &Path) -> std::io::Result<()> {
+    match file.parent() {
+        Some(directory) if !directory.as_os_str().is_empty() => {
+            std::fs::File::open(directory)?.sync_all()
+        }
+        _ => Ok(()),
     }
 }
 
@@ -234,4 +406,167 @@ pub fn write_home(
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::localnet::{self, LocalNetSpec};
+
+    /// One validator and one observer, written into a temporary directory.
+    fn local_net() -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let net = localnet::create(
+            dir.path(),
+            &LocalNetSpec {
+                chain_name: "home-test".to_string(),
+                validators: 1,
+                observers: 1,
+                participants: vec![("operator".to_string(), vec![ledger::Role::Operator])],
+                consensus: localnet::local_consensus(),
+            },
+        )
+        .expect("local net");
+        let validator = net.nodes[0].home.clone();
+        let observer = net.nodes[1].home.clone();
+        (dir, validator, observer)
+    }
+
+    fn load(home: &Path) -> Result<NodeConfig, HomeError> {
+        NodeConfig::load(home, &Overrides::default())
+    }
+
+    fn replace_node_key(home: &Path) -> Keypair {
+        let key = Keypair::generate();
+        genesis::write_key_file(home.join(NODE_KEY_FILE), &key, genesis::Overwrite::Replace)
+            .expect("replace node.key");
+        key
+    }
+
+    #[test]
+    fn a_validator_home_with_the_listed_node_key_loads() {
+        let (_dir, validator, _observer) = local_net();
+        let config = load(&validator).expect("loads");
+        assert!(config.validator_key.is_some());
+        assert_eq!(config.safety_migration, None);
+    }
+
+    #[test]
+    fn a_validator_whose_node_key_is_not_the_listed_peer_refuses_to_start() {
+        let (_dir, validator, _observer) = local_net();
+        let listed = peer_id_of(&load(&validator).expect("loads").node_key).to_string();
+        let stranger = peer_id_of(&replace_node_key(&validator)).to_string();
+        let error = load(&validator).expect_err("another node key is refused");
+        let HomeError::WrongNodeKey(mismatch) = &error else {
+            panic!("expected WrongNodeKey, got {error}");
+        };
+        assert_eq!(mismatch.listed, listed);
+        assert_eq!(mismatch.actual, stranger);
+        assert_eq!(mismatch.validator, "validator-0");
+        let message = error.to_string();
+        for part in [
+            listed.as_str(),
+            stranger.as_str(),
+            "node.key",
+            "genesis.json",
+            "validator.key",
+            "one home only",
+            "second signer",
+        ] {
+            assert!(message.contains(part), "{part:?} missing: {message}");
+        }
+    }
+
+    #[test]
+    fn an_observer_with_an_unlisted_node_key_still_loads() {
+        // The network's allow-list keeps it out; nothing here can sign twice.
+        let (_dir, _validator, observer) = local_net();
+        replace_node_key(&observer);
+        let config = load(&observer).expect("loads");
+        assert!(config.validator_key.is_none());
+    }
+
+    #[test]
+    fn the_safety_record_lives_in_the_home_and_survives_wiping_the_data() {
+        let (_dir, validator, _observer) = local_net();
+        let config = load(&validator).expect("loads");
+        assert_eq!(config.safety_file(), validator.join(SAFETY_FILE));
+        assert!(!config.safety_file().starts_with(&config.data_dir));
+        std::fs::create_dir_all(config.ledger_dir()).expect("data dir");
+        std::fs::write(config.safety_file(), b"{\"height\":7}").expect("record");
+        std::fs::remove_dir_all(&config.data_dir).expect("wipe data/");
+        let again = load(&validator).expect("loads after the wipe");
+        assert_eq!(
+            std::fs::read(again.safety_file()).expect("the record is still there"),
+            b"{\"height\":7}"
+        );
+    }
+
+    #[test]
+    fn a_safety_record_under_the_data_directory_is_moved_into_the_home() {
+        let (_dir, validator, _observer) = local_net();
+        let old = validator.join("data").join(SAFETY_FILE);
+        std::fs::create_dir_all(old.parent().expect("parent")).expect("data dir");
+        std::fs::write(&old, b"{\"height\":3}").expect("old record");
+        let config = load(&validator).expect("loads");
+        assert_eq!(
+            config.safety_migration,
+            Some(SafetyFileMigration::Moved {
+                from: old.clone(),
+                to: validator.join(SAFETY_FILE),
+            })
+        );
+        assert!(!old.exists(), "the old record is gone");
+        assert_eq!(
+            std::fs::read(config.safety_file()).expect("moved"),
+            b"{\"height\":3}"
+        );
+        // Loading again finds nothing left to move.
+        assert_eq!(load(&validator).expect("loads").safety_migration, None);
+    }
+
+    #[test]
+    fn two_different_safety_records_refuse_to_start_and_identical_ones_merge() {
+        let (_dir, validator, _observer) = local_net();
+        let old = validator.join("data").join(SAFETY_FILE);
+        let new = validator.join(SAFETY_FILE);
+        std::fs::create_dir_all(old.parent().expect("parent")).expect("data dir");
+        std::fs::write(&old, b"{\"height\":3}").expect("old record");
+        std::fs::write(&new, b"{\"height\":4}").expect("new record");
+        let error = load(&validator).expect_err("ambiguous");
+        assert!(
+            matches!(&error, HomeError::TwoSafetyRecords { home_record, data_record }
+                if *home_record == new && *data_record == old),
+            "{error}"
+        );
+        let message = error.to_string();
+        assert!(message.contains(&old.display().to_string()), "{message}");
+        assert!(message.contains(&new.display().to_string()), "{message}");
+        assert!(old.exists() && new.exists(), "nothing was touched");
+
+        std::fs::write(&old, b"{\"height\":4}").expect("same record");
+        let config = load(&validator).expect("identical records are one");
+        assert_eq!(
+            config.safety_migration,
+            Some(SafetyFileMigration::RemovedDuplicate {
+                from: old.clone(),
+                to: new.clone(),
+            })
+        );
+        assert!(!old.exists());
+        assert_eq!(std::fs::read(&new).expect("kept"), b"{\"height\":4}");
+    }
+
+    #[test]
+    fn a_data_directory_that_is_the_home_keeps_its_one_record() {
+        let (_dir, validator, _observer) = local_net();
+        std::fs::write(validator.join(SAFETY_FILE), b"{\"height\":5}").expect("record");
+        let overrides = Overrides {
+            data_dir: Some(PathBuf::from(".")),
+            ..Overrides::default()
+        };
+        let config = NodeConfig::load(&validator, &overrides).expect("loads");
+        assert_eq!(config.safety_migration, None);
+        assert!(validator.join(SAFETY_FILE).exists());
+    }
 }

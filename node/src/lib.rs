@@ -17,6 +17,7 @@
 pub mod api;
 pub mod driver;
 pub mod home;
+pub mod intake;
 pub mod localnet;
 pub mod mempool;
 pub mod metrics;
@@ -37,9 +38,7 @@ pub use home::{ConfigFile, NodeConfig, Overrides};
 
 use driver::{Driver, DriverError, DriverSetup, Event};
 use mempool::Mempool;
-use network::{
-    KnownPeer, Network, NetworkConfig, NetworkEvent, SyncRequest, SyncResponse, SyncedBlock, Topic,
-};
+use network::{KnownPeer, Network, NetworkConfig, SyncRequest, SyncResponse, SyncedBlock, Topic};
 use shared::Shared;
 
 /// Most transactions gossiped in one message.
@@ -234,13 +233,13 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     let (events, events_rx) = mpsc::unbounded_channel();
     let mut tasks = Vec::new();
 
-    // Network events: gossip into the mempool or the driver, sync answers.
+    // Network events: judged, then into the mempool or the driver; sync
+    // answers.
     {
-        let shared = Arc::clone(&shared);
-        let events = events.clone();
+        let intake = intake::Intake::new(Arc::clone(&shared), network.clone(), events.clone());
         tasks.push(tokio::spawn(async move {
             while let Some(event) = network_events.recv().await {
-                on_network_event(&shared, &events, event);
+                intake.on_network_event(event);
             }
         }));
     }
@@ -279,6 +278,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         network: network.clone(),
         validator_key: config.validator_key.clone(),
         safety_path: config.safety_file(),
+        evidence_path: config.data_dir.join("evidence.jsonl"),
         events: events_rx,
         sender: events.clone(),
         runtime: tokio::runtime::Handle::current(),
@@ -330,62 +330,6 @@ pub async fn run(
         return Err(NodeError::DriverGone);
     }
     result
-}
-
-fn on_network_event(
-    shared: &Arc<Shared>,
-    events: &mpsc::UnboundedSender<Event>,
-    event: NetworkEvent,
-) {
-    match event {
-        NetworkEvent::Gossip { topic, from, bytes } => match topic {
-            Topic::Transactions => {
-                let Ok(batch) = borsh::from_slice::<Vec<Vec<u8>>>(&bytes) else {
-                    warn!(%from, "malformed transaction batch");
-                    return;
-                };
-                let txs: Vec<SignedTransaction> = batch
-                    .iter()
-                    .filter_map(|bytes| SignedTransaction::from_bytes(bytes).ok())
-                    .collect();
-                let shared = Arc::clone(shared);
-                let events = events.clone();
-                tokio::task::spawn_blocking(move || {
-                    let results = shared.admit(txs, false);
-                    if results.iter().any(Result::is_ok) {
-                        let _ = events.send(Event::MempoolActivity);
-                    }
-                });
-            }
-            Topic::Consensus => match consensus::ConsensusMessage::decode(&bytes) {
-                Ok(message) => {
-                    let _ = events.send(Event::Consensus(message));
-                }
-                Err(error) => warn!(%from, %error, "malformed consensus message"),
-            },
-            Topic::Blocks => match borsh::from_slice::<driver::blocks::Announcement>(&bytes) {
-                Ok(announcement) => {
-                    let _ = events.send(Event::Announcement { from, announcement });
-                }
-                Err(error) => warn!(%from, %error, "malformed block announcement"),
-            },
-        },
-        NetworkEvent::SyncRequest {
-            from: _,
-            request,
-            reply,
-        } => {
-            let shared = Arc::clone(shared);
-            tokio::spawn(async move {
-                let answer = tokio::task::spawn_blocking(move || serve_sync(&shared, request))
-                    .await
-                    .unwrap_or_else(|error| SyncResponse::Error(error.to_string()));
-                let _ = reply.send(answer);
-            });
-        }
-        NetworkEvent::PeerConnected(peer) => info!(%peer, "peer connected"),
-        NetworkEvent::PeerDisconnected(peer) => info!(%peer, "peer disconnected"),
-    }
 }
 
 /// Answers a peer's sync request from the store (and, for a block asked by

@@ -25,6 +25,7 @@ pub struct Metrics {
     block_commit_seconds: Histogram,
     rejected_txs: Counter,
     block_txs: Histogram,
+    equivocations: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -101,7 +102,14 @@ impl Metrics {
             "Transactions per committed block",
             block_txs.clone(),
         );
+        let equivocations = Counter::default();
+        registry.register(
+            "equivocations",
+            "Equivocations seen: two different messages a validator signed for one step",
+            equivocations.clone(),
+        );
         Metrics {
+            equivocations,
             registry,
             height,
             committed_txs,
@@ -145,6 +153,10 @@ impl Metrics {
 
     pub fn rejected(&self, count: usize) {
         self.rejected_txs.inc_by(count as u64);
+    }
+
+    pub fn equivocations(&self, count: usize) {
+        self.equivocations.inc_by(count as u64);
     }
 
     /// The OpenMetrics text exposition.

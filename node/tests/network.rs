@@ -168,6 +168,7 @@ async fn deliver(sender: &Network, topic: Topic, bytes: &[u8], receivers: &mut [
                         topic: got,
                         from,
                         bytes: received,
+                        ..
                     } if got == topic && received == bytes => {
                         assert_eq!(from, sender.local_peer_id(), "the author is reported");
                         delivered = true;

@@ -15,6 +15,14 @@
 //! The sources are in `source.rs`; this file only parses arguments and
 //! prints. It does not repair anything, and it trusts nothing it reads: a
 //! chain file or a node is only as good as what `verify` finds.
+//!
+//! What `verify` checks against is the genesis: a node that makes up its own
+//! genesis can serve a whole self-consistent chain on it. So `verify --node`
+//! needs a genesis the auditor trusts (`--genesis FILE` from the consortium)
+//! or the chain id it knows (`--chain-id HEX`), and never takes the node's
+//! word for it. A home's `genesis.json` is the operator's own file and a
+//! chain file carries the genesis it was exported with: those are used as
+//! they are, and checked against `--genesis` / `--chain-id` when given.
 
 mod chain_file;
 mod progress;
@@ -31,9 +39,13 @@ use serde::Serialize;
 
 use chain_file::ChainFileWriter;
 pub use progress::{NoProgress, Progress, TerminalProgress};
-pub use source::{BlockSource, ChainFileSource, HomeSource, NodeSource, SourceError};
+pub use source::{
+    BlockSource, ChainFileSource, HomeSource, NodeSource, SourceError, TrustedGenesis,
+    TrustedSource,
+};
 pub use verify::{AuditFailure, AuditReport, verify_chain};
 
+use crate::explain;
 use crate::output::emit;
 
 /// `scf audit`: verify the chain, or export it for offline verification.
@@ -57,17 +69,20 @@ pub enum AuditCommand {
 
 /// Where `verify` reads the chain: a chain file, a node's home, or else the
 /// node of the global `--node URL` (default `http://127.0.0.1:8700`, or
-/// `$SCF_NODE`).
+/// `$SCF_NODE`), which needs the global `--genesis FILE` or `--chain-id`.
 #[derive(clap::Args, Debug)]
-#[group(multiple = false)]
 pub struct VerifyArgs {
     /// A node's home directory (genesis.json and data/ledger), read without
     /// writing; the node may be running. Instead of --node.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", group = "source")]
     pub home: Option<PathBuf>,
     /// A chain file made by `scf audit export`. Instead of --node.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", group = "source")]
     pub chain: Option<PathBuf>,
+    /// The chain id you know (64 hex digits): the genesis read from the
+    /// source must hash to it. With --node, this or --genesis FILE is required.
+    #[arg(long, value_name = "HEX")]
+    pub chain_id: Option<String>,
 }
 
 /// Where `export` reads the chain (a node's home, or else the node of the
@@ -84,10 +99,16 @@ pub struct ExportArgs {
 }
 
 /// Runs `scf audit ...`: `node` is the global `--node URL`, used when no
-/// `--home` or `--chain` is given; `json` prints results as JSON on stdout.
-pub fn run(args: AuditArgs, node: &str, json: bool) -> anyhow::Result<()> {
+/// `--home` or `--chain` is given; `genesis` the global `--genesis FILE`;
+/// `json` prints results as JSON on stdout.
+pub fn run(
+    args: AuditArgs,
+    node: &str,
+    genesis: Option<&std::path::Path>,
+    json: bool,
+) -> anyhow::Result<()> {
     match args.command {
-        AuditCommand::Verify(args) => run_verify(args, node, json),
+        AuditCommand::Verify(args) => run_verify(args, node, genesis, json),
         AuditCommand::Export(args) => run_export(args, node, json),
     }
 }
@@ -134,13 +155,70 @@ struct FailureView {
     error: String,
 }
 
-fn run_verify(args: VerifyArgs, node: &str, json: bool) -> anyhow::Result<()> {
+/// What `verify` checks the source's genesis against, from `--genesis FILE`
+/// and `--chain-id HEX`; `None` when neither was given.
+fn trusted_genesis(
+    genesis: Option<&std::path::Path>,
+    chain_id: Option<&str>,
+) -> anyhow::Result<Option<TrustedGenesis>> {
+    let chain_id = chain_id
+        .map(|text| {
+            text.trim()
+                .parse::<crypto::Hash>()
+                .map(crypto::ChainId)
+                .map_err(|_| {
+                    explain::usage(format!(
+                        "--chain-id {text:?} is not a chain id (64 hex digits, as `scf genesis validate FILE` prints)"
+                    ))
+                })
+        })
+        .transpose()?;
+    let Some(path) = genesis else {
+        return Ok(chain_id.map(TrustedGenesis::ChainId));
+    };
+    let loaded = genesis::Genesis::load(path)
+        .with_context(|| format!("reading the trusted genesis --genesis {}", path.display()))?;
+    if let Some(expected) = chain_id
+        && loaded.chain_id() != expected
+    {
+        anyhow::bail!(
+            "--genesis {} is chain {}, not --chain-id {expected}; give the genesis of that chain, or only one of the two",
+            path.display(),
+            loaded.chain_id()
+        );
+    }
+    Ok(Some(TrustedGenesis::File {
+        path: path.to_path_buf(),
+        genesis: loaded,
+    }))
+}
+
+fn run_verify(
+    args: VerifyArgs,
+    node: &str,
+    genesis: Option<&std::path::Path>,
+    json: bool,
+) -> anyhow::Result<()> {
     let (home, chain) = (args.home.as_deref(), args.chain.as_deref());
     let described = describe(node, home, chain);
-    let mut source =
+    let trusted = trusted_genesis(genesis, args.chain_id.as_deref())?;
+    if trusted.is_none() && home.is_none() && chain.is_none() {
+        return Err(explain::usage(format!(
+            "auditing {described} needs a genesis you trust, not the one the node serves (a node can make up a whole self-consistent chain): pass --genesis FILE with your consortium's genesis.json, or --chain-id HEX with the chain id you know; or audit a home (--home DIR) or a chain file (--chain FILE)"
+        )));
+    }
+    let mut opened =
         open_source(node, home, chain).map_err(|error| source_error(error, &described))?;
+    let mut trusted_source;
+    let source: &mut dyn BlockSource = match trusted {
+        Some(trusted) => {
+            trusted_source = TrustedSource::new(opened.as_mut(), trusted);
+            &mut trusted_source
+        }
+        None => opened.as_mut(),
+    };
     let mut progress = TerminalProgress::on_stderr("verifying");
-    let outcome = verify_chain(source.as_mut(), progress.as_mut());
+    let outcome = verify_chain(source, progress.as_mut());
     progress.finish();
     match outcome {
         Ok(report) => {

@@ -47,6 +47,16 @@ pub enum SourceError {
         store: crypto::ChainId,
         genesis: crypto::ChainId,
     },
+    #[error(
+        "{described} holds chain {found}, but {trusted_from} is chain {expected}; this is not the chain you trust. Point the audit at a copy of chain {expected}, or check that --genesis / --chain-id is the one your consortium gave you"
+    )]
+    OtherChain {
+        described: String,
+        found: crypto::ChainId,
+        expected: crypto::ChainId,
+        /// "your --genesis FILE", "your --chain-id".
+        trusted_from: String,
+    },
     #[error(transparent)]
     ChainFile(#[from] ChainFileError),
     #[error("cannot create a scratch directory for reading the store: {0}")]
@@ -278,5 +288,77 @@ impl BlockSource for ChainFileSource {
 
     fn block(&mut self, height: u64) -> Result<Option<RawBlock>, SourceError> {
         Ok(Some(self.reader.next_block(height)?))
+    }
+}
+
+/// What an audit trusts, independently of the source it reads.
+#[derive(Clone, Debug)]
+pub enum TrustedGenesis {
+    /// A genesis file from the consortium (`--genesis FILE`): the audit
+    /// uses it, and the source's genesis must have its chain id.
+    File { path: PathBuf, genesis: Genesis },
+    /// A known chain id (`--chain-id HEX`): the source's genesis must hash to it.
+    ChainId(crypto::ChainId),
+}
+
+impl TrustedGenesis {
+    pub fn chain_id(&self) -> crypto::ChainId {
+        match self {
+            TrustedGenesis::File { genesis, .. } => genesis.chain_id(),
+            TrustedGenesis::ChainId(id) => *id,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            TrustedGenesis::File { path, .. } => format!("your --genesis {}", path.display()),
+            TrustedGenesis::ChainId(_) => "your --chain-id".to_string(),
+        }
+    }
+}
+
+/// A source whose genesis must be the trusted one: a node (or a file) can
+/// build a whole self-consistent chain on a genesis of its own, and an audit
+/// that takes the genesis from what it audits would pass it.
+pub struct TrustedSource<'a> {
+    inner: &'a mut dyn BlockSource,
+    trusted: TrustedGenesis,
+}
+
+impl<'a> TrustedSource<'a> {
+    pub fn new(inner: &'a mut dyn BlockSource, trusted: TrustedGenesis) -> TrustedSource<'a> {
+        TrustedSource { inner, trusted }
+    }
+}
+
+impl BlockSource for TrustedSource<'_> {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+
+    fn genesis(&mut self) -> Result<Genesis, SourceError> {
+        let served = self.inner.genesis()?;
+        let found = served.chain_id();
+        let expected = self.trusted.chain_id();
+        if found != expected {
+            return Err(SourceError::OtherChain {
+                described: self.inner.describe(),
+                found,
+                expected,
+                trusted_from: self.trusted.describe(),
+            });
+        }
+        Ok(match &self.trusted {
+            TrustedGenesis::File { genesis, .. } => genesis.clone(),
+            TrustedGenesis::ChainId(_) => served,
+        })
+    }
+
+    fn tip(&mut self) -> Result<u64, SourceError> {
+        self.inner.tip()
+    }
+
+    fn block(&mut self, height: u64) -> Result<Option<RawBlock>, SourceError> {
+        self.inner.block(height)
     }
 }

@@ -305,16 +305,24 @@ fn verify_block(
             proposer: header.proposer,
         });
     }
-    let execution = ledger::execute_block(&header.context(), &replay.state, &block.txs).map_err(
-        |BlockError::InvalidTransaction { index, hash, error }| match *error {
-            TxError::BadSignature { signer } => Violation::BadSignature {
-                index,
-                hash,
-                signer,
-            },
-            _ => Violation::InvalidTransaction { index, hash, error },
-        },
-    )?;
+    let execution =
+        ledger::execute_block(&header.context(), &replay.state, &block.txs).map_err(|error| {
+            match error {
+                BlockError::InvalidTransaction { index, hash, error } => match *error {
+                    TxError::BadSignature { signer } => Violation::BadSignature {
+                        index,
+                        hash,
+                        signer,
+                    },
+                    _ => Violation::InvalidTransaction { index, hash, error },
+                },
+                BlockError::StateReadFailed { error, .. } => {
+                    unreachable!(
+                        "the replay's state is in memory and reads without failing: {error}"
+                    )
+                }
+            }
+        })?;
     let replayed = replay.apply(execution);
     if replayed != header.app_hash {
         return Err(Violation::AppHash {
@@ -339,7 +347,10 @@ impl Replay {
         self.participants()
             .filter(|participant| participant.has_role(Role::CoreEnterprise))
             .map(|participant| {
-                let line = self.state.credit_line(&participant.key);
+                let line = self
+                    .state
+                    .credit_line(&participant.key)
+                    .expect("the replay's state is in memory and reads without failing");
                 let outstanding = line
                     .as_ref()
                     .map_or(ledger::Amount(0), |line| line.outstanding);

@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod fake_node;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -52,12 +54,23 @@ impl Outcome {
     }
 }
 
-/// Runs `scf ARGS` with the environment cleared of SCF_* settings.
+/// Runs `scf ARGS` with the environment cleared of SCF_* settings and a
+/// configuration directory of its own (so nodes pinned on first use are
+/// pinned there, never in the user's `~/.config`, and no run sees another's).
 pub fn scf(args: &[&str]) -> Outcome {
+    let config = tempfile::tempdir().expect("a temporary config directory");
+    scf_with_config(config.path(), args)
+}
+
+/// Runs `scf ARGS` with `XDG_CONFIG_HOME=config`, where it pins the
+/// genesis of the nodes it talks to.
+pub fn scf_with_config(config: &Path, args: &[&str]) -> Outcome {
     let mut child = Command::new(scf_path())
         .args(args)
         .env_remove("SCF_NODE")
         .env_remove("SCF_KEY")
+        .env_remove("SCF_GENESIS")
+        .env("XDG_CONFIG_HOME", config)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,4 +1,5 @@
-//! The properties checked while a simulation runs: agreement, validity,
+//! The properties checked while a simulation runs: agreement, validity
+//! (of the value, and of the verdict the deciding validator was given),
 //! certificates, no double signing, persist-before-send, and evidence that
 //! only ever names Byzantine validators. A violation is recorded and ends
 //! the run; nothing here changes what the validators do.
@@ -87,6 +88,9 @@ impl Sim<'_> {
                 self.violation(format!(
                     "validator {node} decided an invalid value at height {height}"
                 ));
+            }
+            if !via_sync {
+                self.check_told_valid(node, height, decision.value);
             }
             match self.decided.get(&height) {
                 Some(value) if *value != decision.value => self.violation(format!(

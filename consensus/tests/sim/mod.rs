@@ -9,11 +9,14 @@
 //! (height, round) is `hash("value", height, round, i)`; a value is valid at a
 //! height if it was created for that height by an honest proposer or an
 //! equivocator, invalid if created by the invalid-value strategy, and unknown
-//! hashes are invalid.
+//! hashes are invalid. Each validator judges a value only once it holds its
+//! true body, so verdicts may differ for a while (`validity`). A validator
+//! key may also run twice (Twins): both instances count as Byzantine.
 //!
 //! Properties checked on every event, ending the run at the first violation:
 //! agreement (no two honest validators decide different values at a height),
-//! validity (only valid values decided), every certificate verifies, no
+//! validity (only valid values decided, and by consensus only after the
+//! validator was told so), every certificate verifies, no
 //! honest validator signs two different messages at one (height, round,
 //! step), every honest broadcast is covered by an already persisted safety
 //! record, and no evidence ever names an honest validator.
@@ -24,17 +27,19 @@
 
 pub mod byzantine;
 mod checks;
+mod lifecycle;
 pub mod rng;
 mod scenario;
 pub mod seeds;
+pub mod validity;
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 
 pub use byzantine::Behaviour;
 use consensus::{
-    CommitCertificate, ConsensusMessage, Decision, Engine, EngineConfig, Height, Input, Output,
-    Round, SafetyRecord, Step, TimeoutKind,
+    CommitCertificate, ConsensusMessage, Engine, Height, Input, Output, Round, SafetyRecord, Step,
+    TimeoutKind,
 };
 use crypto::{ChainId, Hash, Keypair, PublicKey};
 use rng::Rng;
@@ -78,6 +83,8 @@ enum Event {
         height: Height,
         round: Round,
         value: Hash,
+        /// The validator holds a tampered body, not the true one: invalid.
+        tampered: bool,
     },
     SyncTick {
         node: usize,
@@ -146,6 +153,13 @@ struct Sim<'a> {
     keys: BTreeMap<PublicKey, usize>,
     /// The application: value → (height it is for, valid).
     values: BTreeMap<Hash, (Height, bool)>,
+    /// When each honest validator holds each value's true body (`validity`).
+    bodies: BTreeMap<(usize, Hash), validity::BodyPlan>,
+    /// The last verdict each validator was given on each value.
+    told: BTreeMap<(usize, Hash), bool>,
+    /// Draws body plans apart from `rng`, so scenarios without late bodies
+    /// replay as before.
+    validity_rng: Rng,
     proposed: BTreeMap<(Height, Round), Vec<Hash>>,
     decided: BTreeMap<Height, Hash>,
     signed: BTreeMap<(usize, Height, Round, Step), ConsensusMessage>,
@@ -157,9 +171,9 @@ struct Sim<'a> {
 
 impl<'a> Sim<'a> {
     fn new(scenario: &'a Scenario) -> Sim<'a> {
-        let nodes: Vec<Node> = (0..scenario.validators)
+        let nodes: Vec<Node> = (0..scenario.nodes())
             .map(|i| Node {
-                key: key(i),
+                key: key(scenario.key_of(i)),
                 behaviour: scenario.behaviour(i),
                 engine: None,
                 incarnation: 0,
@@ -173,7 +187,7 @@ impl<'a> Sim<'a> {
             .enumerate()
             .map(|(i, n)| (n.key.public(), i))
             .collect();
-        let honest = (0..scenario.validators)
+        let honest = (0..scenario.nodes())
             .filter(|i| scenario.behaviour(*i).is_none())
             .collect();
         Sim {
@@ -186,6 +200,9 @@ impl<'a> Sim<'a> {
             nodes,
             keys,
             values: BTreeMap::new(),
+            bodies: BTreeMap::new(),
+            told: BTreeMap::new(),
+            validity_rng: Rng::new(scenario.seed ^ 0xB0D7),
             proposed: BTreeMap::new(),
             decided: BTreeMap::new(),
             signed: BTreeMap::new(),
@@ -340,6 +357,7 @@ impl<'a> Sim<'a> {
                 if self.alive(node, Some(incarnation)) {
                     let value = Hash::of(&("value", height.0, round.0, node as u64));
                     self.values.insert(value, (height, true));
+                    self.told.insert((node, value), true);
                     self.handle(
                         node,
                         Input::ValueToPropose {
@@ -356,18 +374,10 @@ impl<'a> Sim<'a> {
                 height,
                 round,
                 value,
+                tampered,
             } => {
                 if self.alive(node, Some(incarnation)) {
-                    let valid = self.values.get(&value) == Some(&(height, true));
-                    self.handle(
-                        node,
-                        Input::ProposalValidity {
-                            height,
-                            round,
-                            value,
-                            valid,
-                        },
-                    );
+                    self.answer_validity(node, height, round, value, tampered);
                 }
             }
             Event::SyncTick { node, incarnation } => {
@@ -423,48 +433,6 @@ impl<'a> Sim<'a> {
                 });
             }
         }
-    }
-
-    /// Starts (or restarts) a validator from what it persisted.
-    fn boot(&mut self, node: usize) {
-        let n = &mut self.nodes[node];
-        if n.engine.is_some() {
-            return;
-        }
-        let config = EngineConfig {
-            timeouts: self.scenario.timeouts,
-            ..EngineConfig::default()
-        };
-        let record = if n.behaviour.is_none() {
-            n.record
-        } else {
-            None
-        };
-        n.engine = Some(Engine::validator(self.chain, config, n.key.clone(), record));
-        n.incarnation += 1;
-        let incarnation = n.incarnation;
-        let next = n.blocks.keys().next_back().map_or(Height(1), |h| h.next());
-        self.at(
-            self.now + self.scenario.sync_interval_ms,
-            Event::SyncTick { node, incarnation },
-        );
-        if next.0 <= self.scenario.target_height {
-            let validators = self.scenario.validator_set(next);
-            self.handle(
-                node,
-                Input::StartHeight {
-                    height: next,
-                    validators,
-                },
-            );
-        }
-    }
-
-    fn crash(&mut self, node: usize) {
-        let n = &mut self.nodes[node];
-        n.engine = None;
-        n.incarnation += 1;
-        n.history.clear();
     }
 
     fn connected(&self, a: usize, b: usize) -> bool {
@@ -542,19 +510,7 @@ impl<'a> Sim<'a> {
                     height,
                     round,
                     value,
-                } => {
-                    let delay = self.rng.between(1, 20);
-                    self.at(
-                        self.now + delay,
-                        Event::Validity {
-                            node,
-                            incarnation,
-                            height,
-                            round,
-                            value,
-                        },
-                    );
-                }
+                } => self.check_validity(node, height, round, value),
                 Output::Decide(decision) => {
                     if let Some(next) = self.decided(node, decision, false)
                         && let Some(engine) = self.nodes[node].engine.as_mut()
@@ -569,23 +525,6 @@ impl<'a> Sim<'a> {
                 Output::Evidence(evidence) => self.evidence(node, evidence),
             }
         }
-    }
-
-    fn maybe_crash_now(&mut self, node: usize) -> bool {
-        let Some(plan) = self.scenario.random_restarts.clone() else {
-            return false;
-        };
-        if plan.node != node
-            || self.report.restarts >= plan.max_restarts
-            || !self.rng.chance(plan.per_mille_per_output)
-        {
-            return false;
-        }
-        self.report.restarts += 1;
-        self.crash(node);
-        let down = self.rng.between(plan.min_down_ms, plan.max_down_ms);
-        self.at(self.now + down, Event::Boot { node });
-        true
     }
 
     fn broadcast(&mut self, node: usize, message: ConsensusMessage) {
@@ -615,24 +554,32 @@ impl<'a> Sim<'a> {
             .get(&(message.height(), message.round()))
             .cloned()
             .unwrap_or_default();
+        let colluders: Vec<usize> = (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].behaviour == Some(Behaviour::Collude))
+            .collect();
         let forger = byzantine::Forger {
             node,
             key: &n.key,
             chain: &self.chain,
             proposed_here: &proposed_here,
             history: &history,
+            colluders: &colluders,
         };
-        let mut new_values = Vec::new();
+        let mut registrations = byzantine::Registrations::default();
         let sends = byzantine::rewrite(
             behaviour,
             &forger,
             message,
             &peers,
             &mut self.rng,
-            &mut new_values,
+            self.now,
+            &mut registrations,
         );
-        for (value, height, valid) in new_values {
+        for (value, height, valid) in registrations.values {
             self.values.entry(value).or_insert((height, valid));
+        }
+        for (peer, value, plan) in registrations.bodies {
+            self.plan_body(peer, value, plan);
         }
         for (peer, message) in sends {
             if let ConsensusMessage::Proposal(p) = &message {
@@ -645,35 +592,6 @@ impl<'a> Sim<'a> {
                 }
             }
             self.transmit(node, peer, Event::Deliver { to: peer, message });
-        }
-    }
-
-    /// Blocks with certificates from a peer (block sync): commit those that
-    /// continue our chain, then move the engine on.
-    fn synced(&mut self, node: usize, blocks: Vec<(Height, Hash, CommitCertificate)>) {
-        for (height, value, certificate) in blocks {
-            let Some(current) = self.nodes[node].engine.as_ref().and_then(Engine::height) else {
-                return;
-            };
-            if height != current || self.nodes[node].blocks.contains_key(&height) {
-                continue;
-            }
-            let decision = Decision {
-                height,
-                round: certificate.round,
-                value,
-                certificate,
-            };
-            if let Some(next) = self.decided(node, decision, true) {
-                let validators = self.scenario.validator_set(next);
-                self.handle(
-                    node,
-                    Input::StartHeight {
-                        height: next,
-                        validators,
-                    },
-                );
-            }
         }
     }
 }

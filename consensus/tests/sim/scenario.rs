@@ -1,5 +1,6 @@
-//! What a simulation run is given (validators, Byzantine behaviours,
-//! network, partitions, crashes, restarts, timeouts) and what it reports
+//! What a simulation run is given (validators, Byzantine behaviours, twinned
+//! keys, how block bodies reach validators, network, partitions, crashes,
+//! restarts, timeouts) and what it reports
 //! (decisions, violations, counters). The run itself is in `mod.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -9,6 +10,7 @@ use crypto::{Hash, PublicKey};
 
 use super::byzantine::Behaviour;
 use super::rng::Rng;
+use super::validity::ValidityModel;
 use super::{Sim, key};
 
 #[derive(Clone, Debug)]
@@ -76,6 +78,12 @@ pub struct Scenario {
     /// `key(i).public()`, computed once: deriving keys is not free.
     pub public_keys: Vec<PublicKey>,
     pub byzantine: Vec<(usize, Behaviour)>,
+    /// Validators whose key a second instance also runs (Twins). Instance
+    /// `validators + j` runs the key of `twins[j]`; both instances are
+    /// honest engines but count as Byzantine.
+    pub twins: Vec<usize>,
+    /// How bodies of honest proposals reach honest validators.
+    pub validity: ValidityModel,
     /// Run until every honest validator that is up has decided heights 1..=target.
     pub target_height: u64,
     pub max_time_ms: u64,
@@ -97,6 +105,8 @@ impl Scenario {
             validators,
             public_keys: (0..validators).map(|i| key(i).public()).collect(),
             byzantine: Vec::new(),
+            twins: Vec::new(),
+            validity: ValidityModel::immediate(),
             target_height: 3,
             max_time_ms: 600_000,
             max_events: 2_000_000,
@@ -147,7 +157,47 @@ impl Scenario {
         self
     }
 
+    /// Twins: each twinned key runs twice, its instances in different groups
+    /// of a partition that heals at a seeded time in `heal_ms`; the other
+    /// validators are split between the groups by the seed.
+    pub fn with_twins(mut self, twinned: &[usize], heal_ms: (u64, u64)) -> Scenario {
+        let mut rng = Rng::new(self.seed ^ 0x7715);
+        self.twins = twinned.to_vec();
+        let mut others: Vec<usize> = (0..self.validators)
+            .filter(|i| !twinned.contains(i))
+            .collect();
+        let order = rng.pick_distinct(others.len(), others.len());
+        others = order.into_iter().map(|i| others[i]).collect();
+        let cut = rng.between(0, others.len() as u64) as usize;
+        let mut first = twinned.to_vec();
+        first.extend_from_slice(&others[..cut]);
+        let mut second: Vec<usize> = (0..twinned.len()).map(|j| self.validators + j).collect();
+        second.extend_from_slice(&others[cut..]);
+        self.partitions.push(Partition {
+            from_ms: 0,
+            until_ms: rng.between(heal_ms.0, heal_ms.1),
+            groups: vec![first, second],
+        });
+        self
+    }
+
+    /// Validator instances: one per validator, plus one per twinned key.
+    pub fn nodes(&self) -> usize {
+        self.validators + self.twins.len()
+    }
+
+    /// The validator whose key instance `node` runs.
+    pub fn key_of(&self, node: usize) -> usize {
+        match node.checked_sub(self.validators) {
+            Some(j) => self.twins[j],
+            None => node,
+        }
+    }
+
     pub fn behaviour(&self, node: usize) -> Option<Behaviour> {
+        if node >= self.validators || self.twins.contains(&node) {
+            return Some(Behaviour::Twin);
+        }
         self.byzantine
             .iter()
             .find(|(i, _)| *i == node)
@@ -202,6 +252,10 @@ pub struct Report {
     pub time_ms: u64,
     pub signed_by_honest: u64,
     pub restarts: u32,
+    /// Verdicts asked of honest validators that did not hold the true body yet.
+    pub late_verdicts: u64,
+    /// Verdicts "invalid" given to honest validators on values that are valid.
+    pub misjudged: u64,
     pub evidence_against: BTreeSet<usize>,
     pub heals: Vec<HealSnapshot>,
     /// Final engine counters per validator (`None` if down at the end).

@@ -6,7 +6,7 @@ use crypto::PublicKey;
 
 use super::{Call, active_participant, check_text, require_role};
 use crate::amount::Amount;
-use crate::error::TxError;
+use crate::error::{ExecError, TxError};
 use crate::participant::{Participant, Role};
 use crate::state::{Changes, StateValue, StateView};
 use crate::token::{CreditLine, TokenId, TokenStatus};
@@ -16,13 +16,13 @@ pub(super) fn register<S: StateView>(
     key: &PublicKey,
     name: &str,
     roles: &[Role],
-) -> Result<Changes, TxError> {
-    if call.state.participant(key).is_some() {
-        return Err(TxError::ParticipantExists { key: *key });
+) -> Result<Changes, ExecError> {
+    if call.state.participant(key)?.is_some() {
+        return Err(TxError::ParticipantExists { key: *key }.into());
     }
     check_text("participant name", name)?;
     if roles.is_empty() {
-        return Err(TxError::NoRoles);
+        return Err(TxError::NoRoles.into());
     }
     Ok(vec![StateValue::Participant(Participant::new(
         *key,
@@ -34,7 +34,7 @@ pub(super) fn register<S: StateView>(
 pub(super) fn deactivate<S: StateView>(
     call: &Call<'_, S>,
     key: &PublicKey,
-) -> Result<Changes, TxError> {
+) -> Result<Changes, ExecError> {
     let mut participant = active_participant(call.state, key)?;
     participant.active = false;
     Ok(vec![StateValue::Participant(participant)])
@@ -44,12 +44,12 @@ pub(super) fn grant_credit_line<S: StateView>(
     call: &Call<'_, S>,
     core: &PublicKey,
     limit: Amount,
-) -> Result<Changes, TxError> {
+) -> Result<Changes, ExecError> {
     let core_participant = active_participant(call.state, core)?;
     require_role(&core_participant, Some(Role::CoreEnterprise))?;
     let mut line = call
         .state
-        .credit_line(core)
+        .credit_line(core)?
         .unwrap_or_else(|| CreditLine::new(*core));
     line.set_grant(call.signer.key, limit);
     Ok(vec![StateValue::CreditLine(line)])
@@ -59,31 +59,34 @@ pub(super) fn freeze<S: StateView>(
     call: &Call<'_, S>,
     id: &TokenId,
     reason: &str,
-) -> Result<Changes, TxError> {
+) -> Result<Changes, ExecError> {
     check_text("freeze reason", reason)?;
     let mut token = call
         .state
-        .token(id)
+        .token(id)?
         .ok_or(TxError::UnknownToken { token: *id })?;
     match token.status {
-        TokenStatus::Spent { .. } => return Err(TxError::TokenSpent { token: *id }),
-        TokenStatus::Settled { .. } => return Err(TxError::TokenSettled { token: *id }),
+        TokenStatus::Spent { .. } => return Err(TxError::TokenSpent { token: *id }.into()),
+        TokenStatus::Settled { .. } => return Err(TxError::TokenSettled { token: *id }.into()),
         TokenStatus::Active | TokenStatus::Pending { .. } => {}
     }
     if token.frozen {
-        return Err(TxError::AlreadyFrozen { token: *id });
+        return Err(TxError::AlreadyFrozen { token: *id }.into());
     }
     token.frozen = true;
     Ok(vec![StateValue::Token(token)])
 }
 
-pub(super) fn unfreeze<S: StateView>(call: &Call<'_, S>, id: &TokenId) -> Result<Changes, TxError> {
+pub(super) fn unfreeze<S: StateView>(
+    call: &Call<'_, S>,
+    id: &TokenId,
+) -> Result<Changes, ExecError> {
     let mut token = call
         .state
-        .token(id)
+        .token(id)?
         .ok_or(TxError::UnknownToken { token: *id })?;
     if !token.frozen {
-        return Err(TxError::NotFrozen { token: *id });
+        return Err(TxError::NotFrozen { token: *id }.into());
     }
     token.frozen = false;
     Ok(vec![StateValue::Token(token)])

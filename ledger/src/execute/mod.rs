@@ -1,5 +1,6 @@
 //! The ledger state machine: `execute(block context, state, transaction)`
-//! returns the changes the transaction makes, or the rule it breaks.
+//! returns the changes the transaction makes, or the rule it breaks, or
+//! (apart from both) the state read that failed.
 //!
 //! Execution is a pure function of its inputs. Time is the block's time,
 //! never a clock; nothing iterates a hash map; nothing is random. Every node
@@ -16,7 +17,7 @@ mod tokens;
 use crypto::{ChainId, PublicKey};
 
 use crate::amount::Timestamp;
-use crate::error::TxError;
+use crate::error::{ExecError, TxError};
 use crate::participant::{Participant, Role};
 use crate::state::{Changes, StateValue, StateView};
 use crate::transaction::{SignedTransaction, TxBody, TxHash, verify_signatures};
@@ -81,24 +82,27 @@ pub fn execute(
     context: &BlockContext,
     state: &impl StateView,
     tx: &SignedTransaction,
-) -> Result<Changes, TxError> {
+) -> Result<Changes, ExecError> {
     execute_verified(context, state, verify(tx)?)
 }
 
 /// Applies the rules of `tx` to `state` at `context` and returns the new
 /// values it writes (including the signer's advanced nonce). A refused
-/// transaction changes nothing.
+/// transaction ([`ExecError::Refused`]) changes nothing; neither does one
+/// whose execution could not read the state ([`ExecError::State`]), which
+/// says nothing about the transaction.
 pub fn execute_verified(
     context: &BlockContext,
     state: &impl StateView,
     verified: VerifiedTx<'_>,
-) -> Result<Changes, TxError> {
+) -> Result<Changes, ExecError> {
     let tx = &verified.tx.tx;
     if tx.chain_id != context.chain_id {
         return Err(TxError::WrongChain {
             expected: context.chain_id,
             got: tx.chain_id,
-        });
+        }
+        .into());
     }
     let mut signer = active_participant(state, &tx.signer)?;
     if tx.nonce < signer.next_nonce {
@@ -106,14 +110,16 @@ pub fn execute_verified(
             signer: signer.key,
             expected: signer.next_nonce,
             got: tx.nonce,
-        });
+        }
+        .into());
     }
     if tx.nonce > signer.next_nonce {
         return Err(TxError::NonceTooHigh {
             signer: signer.key,
             expected: signer.next_nonce,
             got: tx.nonce,
-        });
+        }
+        .into());
     }
     require_role(&signer, required_role(&tx.body))?;
 
@@ -200,12 +206,12 @@ pub(crate) fn require_role(participant: &Participant, role: Option<Role>) -> Res
 pub(crate) fn active_participant(
     state: &impl StateView,
     key: &PublicKey,
-) -> Result<Participant, TxError> {
+) -> Result<Participant, ExecError> {
     let participant = state
-        .participant(key)
+        .participant(key)?
         .ok_or(TxError::UnknownParticipant { key: *key })?;
     if !participant.active {
-        return Err(TxError::ParticipantInactive { key: *key });
+        return Err(TxError::ParticipantInactive { key: *key }.into());
     }
     Ok(participant)
 }

@@ -6,7 +6,7 @@ use crypto::{Hash, PublicKey};
 
 use super::{Call, active_participant, check_text, require_role};
 use crate::amount::{Amount, Timestamp};
-use crate::error::TxError;
+use crate::error::{ExecError, StateError, TxError};
 use crate::participant::Role;
 use crate::state::{Changes, StateValue, StateView};
 use crate::token::{
@@ -19,26 +19,27 @@ pub(super) fn confirm<S: StateView>(
     amount: Amount,
     maturity: Timestamp,
     invoice_ref: &Hash,
-) -> Result<Changes, TxError> {
+) -> Result<Changes, ExecError> {
     let now = call.context.time;
     let recipient = active_participant(call.state, supplier)?;
     require_role(&recipient, Some(Role::Supplier))?;
     if amount == Amount::ZERO {
-        return Err(TxError::ZeroAmount);
+        return Err(TxError::ZeroAmount.into());
     }
     if maturity <= now {
-        return Err(TxError::MaturityNotInFuture { maturity, now });
+        return Err(TxError::MaturityNotInFuture { maturity, now }.into());
     }
-    if let Some(record) = call.state.invoice(invoice_ref) {
+    if let Some(record) = call.state.invoice(invoice_ref)? {
         return Err(TxError::InvoiceAlreadyConfirmed {
             invoice_ref: *invoice_ref,
             token: record.root_id,
-        });
+        }
+        .into());
     }
     let core = call.signer.key;
     let mut line = call
         .state
-        .credit_line(&core)
+        .credit_line(&core)?
         .unwrap_or_else(|| CreditLine::new(core));
     let limit = line.limit();
     let exceeded = TxError::CreditLineExceeded {
@@ -52,7 +53,7 @@ pub(super) fn confirm<S: StateView>(
         .checked_add(amount)
         .ok_or(exceeded.clone())?;
     if outstanding > limit {
-        return Err(exceeded);
+        return Err(exceeded.into());
     }
     line.outstanding = outstanding;
 
@@ -94,44 +95,47 @@ pub(super) fn settle<S: StateView>(
     call: &Call<'_, S>,
     root: &TokenId,
     payment_ref: &str,
-) -> Result<Changes, TxError> {
+) -> Result<Changes, ExecError> {
     let now = call.context.time;
     let root_token = call
         .state
-        .token(root)
+        .token(root)?
         .ok_or(TxError::UnknownToken { token: *root })?;
     if root_token.parent_id.is_some() {
         return Err(TxError::NotRoot {
             token: *root,
             root: root_token.root_id,
-        });
+        }
+        .into());
     }
     let mut receivable = call
         .state
-        .receivable(root)
+        .receivable(root)?
         .ok_or(TxError::UnknownToken { token: *root })?;
     if receivable.issuer != call.signer.key {
         return Err(TxError::NotIssuer {
             issuer: receivable.issuer,
             signer: call.signer.key,
-        });
+        }
+        .into());
     }
     if now < receivable.maturity {
         return Err(TxError::NotMatured {
             maturity: receivable.maturity,
             now,
-        });
+        }
+        .into());
     }
     if receivable.settlement.is_some() {
-        return Err(TxError::AlreadySettled { root: *root });
+        return Err(TxError::AlreadySettled { root: *root }.into());
     }
     check_text("payment reference", payment_ref)?;
 
-    let unspent = unspent_tokens_of_root(call.state, root_token);
+    let unspent = unspent_tokens_of_root(call.state, root_token)?;
     if let Some(frozen) = unspent.iter().find(|token| token.frozen) {
         // A disputed token blocks the whole settlement until an auditor
         // resolves it: paying around it would pay the wrong party.
-        return Err(TxError::TokenFrozen { token: frozen.id });
+        return Err(TxError::TokenFrozen { token: frozen.id }.into());
     }
     let mut changes = Vec::with_capacity(unspent.len() + 2);
     let tokens_paid = unspent.len() as u64;
@@ -148,7 +152,7 @@ pub(super) fn settle<S: StateView>(
     });
     let mut line = call
         .state
-        .credit_line(&receivable.issuer)
+        .credit_line(&receivable.issuer)?
         .unwrap_or_else(|| CreditLine::new(receivable.issuer));
     // Confirmation added exactly this amount, so it cannot underflow.
     line.outstanding = line
@@ -162,16 +166,17 @@ pub(super) fn settle<S: StateView>(
 
 /// Every token below `root` (itself included) that still carries value,
 /// found by walking the lineage tree in token id order.
-fn unspent_tokens_of_root(state: &impl StateView, root: Token) -> Vec<Token> {
+fn unspent_tokens_of_root(state: &impl StateView, root: Token) -> Result<Vec<Token>, StateError> {
     let mut unspent = Vec::new();
     let mut stack = vec![root];
     while let Some(token) = stack.pop() {
         if token.is_unspent() {
             unspent.push(token);
         } else if matches!(token.status, TokenStatus::Spent { .. }) {
-            let children = state.children(&token.id);
-            stack.extend(children.iter().rev().filter_map(|id| state.token(id)));
+            for id in state.children(&token.id)?.iter().rev() {
+                stack.extend(state.token(id)?);
+            }
         }
     }
-    unspent
+    Ok(unspent)
 }

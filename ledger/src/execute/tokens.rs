@@ -5,7 +5,7 @@ use crypto::PublicKey;
 
 use super::{Call, active_participant, require_role};
 use crate::amount::{Amount, Timestamp};
-use crate::error::TxError;
+use crate::error::{ExecError, TxError};
 use crate::participant::Role;
 use crate::state::{Changes, StateValue, StateView};
 use crate::token::{Origin, Token, TokenId, TokenStatus};
@@ -15,26 +15,27 @@ use crate::transaction::{MAX_TRANSFER_OUTPUTS, Output};
 const RATE_DAY_SCALE: u128 = 10_000 * 360;
 
 /// The token `id`, held by the signer, active, not frozen, not matured.
-fn usable_token<S: StateView>(call: &Call<'_, S>, id: &TokenId) -> Result<Token, TxError> {
+fn usable_token<S: StateView>(call: &Call<'_, S>, id: &TokenId) -> Result<Token, ExecError> {
     let token = call
         .state
-        .token(id)
+        .token(id)?
         .ok_or(TxError::UnknownToken { token: *id })?;
     if token.holder != call.signer.key {
         return Err(TxError::NotHolder {
             token: *id,
             holder: token.holder,
             signer: call.signer.key,
-        });
+        }
+        .into());
     }
     match token.status {
         TokenStatus::Active => {}
-        TokenStatus::Pending { .. } => return Err(TxError::TokenPending { token: *id }),
-        TokenStatus::Spent { .. } => return Err(TxError::TokenSpent { token: *id }),
-        TokenStatus::Settled { .. } => return Err(TxError::TokenSettled { token: *id }),
+        TokenStatus::Pending { .. } => return Err(TxError::TokenPending { token: *id }.into()),
+        TokenStatus::Spent { .. } => return Err(TxError::TokenSpent { token: *id }.into()),
+        TokenStatus::Settled { .. } => return Err(TxError::TokenSettled { token: *id }.into()),
     }
     if token.frozen {
-        return Err(TxError::TokenFrozen { token: *id });
+        return Err(TxError::TokenFrozen { token: *id }.into());
     }
     not_matured(&token, call.context.time)?;
     Ok(token)
@@ -80,18 +81,19 @@ pub(super) fn transfer<S: StateView>(
     call: &Call<'_, S>,
     id: &TokenId,
     outputs: &[Output],
-) -> Result<Changes, TxError> {
+) -> Result<Changes, ExecError> {
     if outputs.is_empty() || outputs.len() > MAX_TRANSFER_OUTPUTS {
         return Err(TxError::OutputCount {
             got: outputs.len(),
             limit: MAX_TRANSFER_OUTPUTS,
-        });
+        }
+        .into());
     }
     let mut input = usable_token(call, id)?;
     let mut sum = Amount::ZERO;
     for output in outputs {
         if output.amount == Amount::ZERO {
-            return Err(TxError::ZeroAmount);
+            return Err(TxError::ZeroAmount.into());
         }
         sum = sum
             .checked_add(output.amount)
@@ -101,7 +103,8 @@ pub(super) fn transfer<S: StateView>(
         return Err(TxError::AmountsNotConserved {
             input: input.amount,
             outputs: sum,
-        });
+        }
+        .into());
     }
     for output in outputs {
         if output.recipient != call.signer.key {
@@ -142,7 +145,7 @@ pub(super) fn request_financing<S: StateView>(
     id: &TokenId,
     bank: &PublicKey,
     rate_bps: u32,
-) -> Result<Changes, TxError> {
+) -> Result<Changes, ExecError> {
     let mut token = usable_token(call, id)?;
     let bank_participant = active_participant(call.state, bank)?;
     require_role(&bank_participant, Some(Role::Bank))?;
@@ -163,23 +166,24 @@ pub(super) fn request_financing<S: StateView>(
 fn offered_to_signer<S: StateView>(
     call: &Call<'_, S>,
     id: &TokenId,
-) -> Result<(Token, u32), TxError> {
+) -> Result<(Token, u32), ExecError> {
     let token = call
         .state
-        .token(id)
+        .token(id)?
         .ok_or(TxError::UnknownToken { token: *id })?;
     let (bank, rate_bps) = match token.status {
         TokenStatus::Pending { bank, rate_bps } => (bank, rate_bps),
-        TokenStatus::Spent { .. } => return Err(TxError::TokenSpent { token: *id }),
-        TokenStatus::Settled { .. } => return Err(TxError::TokenSettled { token: *id }),
-        TokenStatus::Active => return Err(TxError::NotPending { token: *id }),
+        TokenStatus::Spent { .. } => return Err(TxError::TokenSpent { token: *id }.into()),
+        TokenStatus::Settled { .. } => return Err(TxError::TokenSettled { token: *id }.into()),
+        TokenStatus::Active => return Err(TxError::NotPending { token: *id }.into()),
     };
     if bank != call.signer.key {
         return Err(TxError::NotTheFinancingBank {
             token: *id,
             bank,
             signer: call.signer.key,
-        });
+        }
+        .into());
     }
     Ok((token, rate_bps))
 }
@@ -187,10 +191,10 @@ fn offered_to_signer<S: StateView>(
 pub(super) fn accept_financing<S: StateView>(
     call: &Call<'_, S>,
     id: &TokenId,
-) -> Result<Changes, TxError> {
+) -> Result<Changes, ExecError> {
     let (mut token, rate_bps) = offered_to_signer(call, id)?;
     if token.frozen {
-        return Err(TxError::TokenFrozen { token: *id });
+        return Err(TxError::TokenFrozen { token: *id }.into());
     }
     let now = call.context.time;
     not_matured(&token, now)?;
@@ -210,7 +214,7 @@ pub(super) fn accept_financing<S: StateView>(
 pub(super) fn reject_financing<S: StateView>(
     call: &Call<'_, S>,
     id: &TokenId,
-) -> Result<Changes, TxError> {
+) -> Result<Changes, ExecError> {
     let (mut token, _) = offered_to_signer(call, id)?;
     token.status = TokenStatus::Active;
     Ok(vec![StateValue::Token(token)])

@@ -34,6 +34,8 @@ mod archive;
 mod cache;
 mod materialize;
 mod queries;
+#[cfg(test)]
+mod read_failures;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
@@ -44,7 +46,7 @@ use crypto::{ChainId, Hash};
 use rayon::prelude::*;
 use rocksdb::{ColumnFamilyDescriptor, DB, Options, WriteBatch, WriteOptions};
 
-use crate::block::{Block, BlockExecution};
+use crate::block::{Block, BlockError, BlockExecution};
 use crate::execute::BlockContext;
 use crate::participant::Participant;
 use crate::state::{StateKey, StateValue};
@@ -116,6 +118,13 @@ pub enum StoreError {
     },
     #[error("stored data is corrupt: {what}")]
     Corrupt { what: String },
+    /// Executing block `height` needed state the store could not read: the
+    /// disk failed or the value is corrupt. Not a verdict on the block.
+    #[error("executing block {height} failed to read the state: {source}")]
+    StateReadFailed {
+        height: u64,
+        source: crate::error::StateError,
+    },
     #[error(
         "writing committed blocks into the store at {path} failed ({reason}); they are safe in its log: fix the cause (a full disk?) and restart, which replays them"
     )]
@@ -318,7 +327,15 @@ impl Store {
             }
             let execution =
                 crate::block::execute_verified_block(&block.header.context(), &*self, &verified)
-                    .map_err(|error| corrupt(error.to_string()))?;
+                    .map_err(|error| match error {
+                        BlockError::StateReadFailed { error, .. } => StoreError::StateReadFailed {
+                            height,
+                            source: *error,
+                        },
+                        invalid @ BlockError::InvalidTransaction { .. } => {
+                            corrupt(invalid.to_string())
+                        }
+                    })?;
             let prepared = self.prepare(execution);
             if prepared.app_hash != block.header.app_hash {
                 self.discard_prepared();

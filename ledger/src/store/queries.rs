@@ -7,6 +7,7 @@ use crypto::PublicKey;
 
 use super::{Store, StoreError, schema};
 use crate::block::Block;
+use crate::error::StateError;
 use crate::state::{StateKey, StateValue, StateView};
 use crate::state_tree::StateProof;
 use crate::token::{Token, TokenId, TokenStatus};
@@ -231,14 +232,15 @@ impl Store {
     }
 }
 
-/// The rules read committed state through this. A read that fails here is a
-/// fault of the node's own disk, not of any input: execution cannot go on
-/// correctly without the data, so it stops the process with the reason.
+/// The rules read committed state through this. A read that fails here
+/// (RocksDB's error, or bytes that do not decode) is a fault of the node's
+/// own disk, not of any input: it is returned as a [`StateError`], which
+/// execution passes up instead of judging a transaction without the data.
 impl StateView for Store {
-    fn get(&self, key: &StateKey) -> Option<StateValue> {
-        match self.state(key) {
-            Ok(value) => value,
-            Err(error) => panic!("cannot read committed state: {error}"),
-        }
+    fn get(&self, key: &StateKey) -> Result<Option<StateValue>, StateError> {
+        self.state(key).map_err(|error| StateError {
+            key: key.clone(),
+            reason: error.to_string(),
+        })
     }
 }

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use crypto::{ChainId, Hash, Keypair, PublicKey};
 use ledger::{
-    Amount, BlockContext, Changes, MemoryState, Participant, Role, SignedTransaction, StateView,
-    Timestamp, TokenId, Transaction, TxBody, TxError, execute,
+    Amount, BlockContext, Changes, ExecError, MemoryState, Participant, Role, SignedTransaction,
+    StateView, Timestamp, TokenId, Transaction, TxBody, TxError, execute,
 };
 
 pub const DAY: u64 = Timestamp::MILLIS_PER_DAY;
@@ -94,6 +94,7 @@ impl World {
         let nonce = self
             .state
             .participant(&key.public())
+            .expect("a memory state reads without failing")
             .map_or(0, |p| p.next_nonce);
         Transaction {
             chain_id: self.chain,
@@ -104,9 +105,13 @@ impl World {
         .sign(key)
     }
 
-    /// Executes without applying.
+    /// Executes without applying. The world's state is in memory, so every
+    /// error is a refusal.
     pub fn check(&self, tx: &SignedTransaction) -> Result<Changes, TxError> {
-        execute(&self.context(), &self.state, tx)
+        execute(&self.context(), &self.state, tx).map_err(|error| match error {
+            ExecError::Refused(error) => error,
+            ExecError::State(error) => panic!("a memory state reads without failing: {error}"),
+        })
     }
 
     /// Executes and, if accepted, applies; one transaction per block.
@@ -159,7 +164,10 @@ impl World {
     }
 
     pub fn token(&self, id: &TokenId) -> ledger::Token {
-        self.state.token(id).expect("token exists")
+        self.state
+            .token(id)
+            .expect("a memory state reads without failing")
+            .expect("token exists")
     }
 }
 

@@ -64,6 +64,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/blocks/{height}/txs", get(block_txs))
         .route("/v1/status", get(status))
         .route("/v1/genesis", get(genesis))
+        .route("/v1/evidence", get(evidence))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -532,6 +533,12 @@ async fn status(State(shared): State<Arc<Shared>>) -> Json<StatusView> {
 
 async fn genesis(State(shared): State<Arc<Shared>>) -> Json<genesis::Genesis> {
     Json(shared.genesis.clone())
+}
+
+/// Equivocation evidence this node has seen, oldest first: each record holds
+/// both signed messages, so anyone can check it.
+async fn evidence(State(shared): State<Arc<Shared>>) -> Json<Vec<consensus::Equivocation>> {
+    Json(shared.evidence.lock().clone())
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {

@@ -1,51 +1,178 @@
 //! Blocks in the driver: building one as proposer, checking a proposed one
-//! as validator, rebuilding announced blocks from the mempool, and the
-//! atomic commit.
+//! as validator, and the atomic commit. Announcements and fetching bodies
+//! are in [`super::bodies`].
 //!
-//! Signatures are verified once per node: transactions taken from the
-//! mempool were batch-verified on entry and are used as
-//! `VerifiedTx::assume_verified`; only those fetched with a whole block are
-//! verified here (in one batch).
+//! Signatures are verified once per node: a candidate's transactions are
+//! either the mempool's own copies (batch-verified on entry, and the block
+//! matched the header's tx root, which commits to each signature) or were
+//! verified when the body was fetched; they are then used as
+//! `VerifiedTx::assume_verified`.
+//!
+//! Block time: a proposal's time must be after its parent's and within
+//! [`MAX_CLOCK_DRIFT_MS`] of this node's clock on both sides (a fresh
+//! proposal; a re-proposal of a value a quorum already prevoted, which
+//! carries `pol_round`, is not held to the lower bound, since its time was
+//! checked when it was first proposed). So one proposer can neither push
+//! the chain's time ahead nor hold it back by more than the drift.
 
 use std::time::Instant;
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use crypto::Hash;
+use consensus::{Round, SignedProposal, ValidatorSet};
+use crypto::{ChainId, Hash, PublicKey};
 use ledger::block::{select_transactions, tx_root_with_hashes};
-use ledger::transaction::verify_signatures;
-use ledger::{
-    Block, BlockContext, BlockHeader, SignedTransaction, Timestamp, TxError, TxHash, VerifiedTx,
-};
+use ledger::store::StoreError;
+use ledger::{Block, BlockContext, BlockHeader, SignedTransaction, Timestamp, TxHash, VerifiedTx};
 use tracing::{debug, info, warn};
 
 use super::{Driver, DriverError};
-use crate::network::{PeerId, SyncRequest, SyncResponse, Topic};
 use crate::shared::{now_ms, participant_in};
 
-/// How far a proposed block's time may run ahead of this node's clock.
-const MAX_CLOCK_DRIFT_MS: u64 = 30_000;
+/// How far a proposed block's time may be from this node's clock, ahead or
+/// behind.
+pub const MAX_CLOCK_DRIFT_MS: u64 = 30_000;
 
-/// What a proposer gossips: the header and the transaction hashes. Peers
-/// hold the transactions already (transaction gossip), so a 5,000-transaction
-/// block costs 160 KB instead of megabytes.
+/// What a proposer gossips: its signed proposal, the header and the
+/// transaction hashes. Peers hold the transactions already (transaction
+/// gossip), so a 5,000-transaction block costs 160 KB instead of megabytes.
+///
+/// The signed proposal binds the announcement to the round's proposer: an
+/// announcement is taken only when its proposal is validly signed by the
+/// proposer of its (height, round) and names exactly this header, so no
+/// other peer can make a node hold, fetch or judge a block.
 #[derive(Clone, Debug, BorshSerialize, BorshDeserialize)]
 pub struct Announcement {
+    pub proposal: SignedProposal,
     pub header: BlockHeader,
     pub tx_hashes: Vec<TxHash>,
+}
+
+/// Why an announcement is not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnnouncementError {
+    #[error("the proposal is for chain {got}, not {expected}")]
+    WrongChain { expected: ChainId, got: ChainId },
+    #[error("the proposal names block {proposed}, the header hashes to {header}")]
+    OtherBlock { proposed: Hash, header: Hash },
+    #[error("the proposal is for height {proposal}, the header for {header}")]
+    HeightMismatch { proposal: u64, header: u64 },
+    #[error("{signer} is not the proposer of height {height} round {round}")]
+    NotTheProposer {
+        signer: PublicKey,
+        height: u64,
+        round: u32,
+    },
+    #[error("the header names proposer {named}, who proposed none of rounds 0..={last_round}")]
+    WrongHeaderProposer { named: PublicKey, last_round: u32 },
+    #[error("a proposal for round {round} cannot re-propose a value of round {pol_round}")]
+    BadPolRound { round: u32, pol_round: u32 },
+    #[error("{count} transaction hashes, more than a block may hold ({limit})")]
+    TooManyTransactions { count: usize, limit: usize },
+    #[error("the proposal's signature does not verify")]
+    BadSignature,
 }
 
 impl Announcement {
     pub fn hash(&self) -> Hash {
         self.header.hash()
     }
+
+    /// Checks everything an announcement can be checked for without the
+    /// node's state: the proposal is signed by the proposer of its round,
+    /// for this very header, and the header names the proposer who first
+    /// proposed the block (the round's proposer, or for a re-proposal one of
+    /// a round up to the proposal's `pol_round`). The signature is checked
+    /// last, so junk costs no verification.
+    pub fn check(
+        &self,
+        chain_id: &ChainId,
+        validators: &ValidatorSet,
+        max_block_txs: usize,
+    ) -> Result<(), AnnouncementError> {
+        let signed = &self.proposal;
+        let proposal = &signed.proposal;
+        if signed.chain_id != *chain_id || self.header.chain_id != *chain_id {
+            return Err(AnnouncementError::WrongChain {
+                expected: *chain_id,
+                got: signed.chain_id,
+            });
+        }
+        if proposal.value != self.hash() {
+            return Err(AnnouncementError::OtherBlock {
+                proposed: proposal.value,
+                header: self.hash(),
+            });
+        }
+        if proposal.height.0 != self.header.height {
+            return Err(AnnouncementError::HeightMismatch {
+                proposal: proposal.height.0,
+                header: self.header.height,
+            });
+        }
+        if self.tx_hashes.len() > max_block_txs {
+            return Err(AnnouncementError::TooManyTransactions {
+                count: self.tx_hashes.len(),
+                limit: max_block_txs,
+            });
+        }
+        if !validators.contains(&proposal.proposer)
+            || validators
+                .proposer(proposal.height, proposal.round)
+                .public_key
+                != proposal.proposer
+        {
+            return Err(AnnouncementError::NotTheProposer {
+                signer: proposal.proposer,
+                height: proposal.height.0,
+                round: proposal.round.0,
+            });
+        }
+        let first_round = match proposal.pol_round {
+            None => proposal.round,
+            Some(pol_round) if pol_round < proposal.round => pol_round,
+            Some(pol_round) => {
+                return Err(AnnouncementError::BadPolRound {
+                    round: proposal.round.0,
+                    pol_round: pol_round.0,
+                });
+            }
+        };
+        let named = self.header.proposer;
+        let first_proposed = if proposal.pol_round.is_none() {
+            named == proposal.proposer
+        } else {
+            // Bounded by the engine's round window in the caller; a set
+            // repeats its proposers every `total_power` rounds anyway.
+            let rounds = u64::from(first_round.0).min(validators.total_power());
+            (0..=rounds).any(|round| {
+                validators
+                    .proposer(proposal.height, Round(round as u32))
+                    .public_key
+                    == named
+            })
+        };
+        if !first_proposed {
+            return Err(AnnouncementError::WrongHeaderProposer {
+                named,
+                last_round: first_round.0,
+            });
+        }
+        signed
+            .verify(chain_id)
+            .map_err(|_| AnnouncementError::BadSignature)
+    }
 }
 
-/// A block this node holds for the current height, with every transaction's
-/// signature known to be valid.
+/// A block this node holds for the current height: its body matches its
+/// header's tx root, and every transaction's signature is known to be valid
+/// (these exact signed bytes were verified, here or on mempool entry).
 #[derive(Debug)]
 pub struct Candidate {
     pub block: Block,
     pub hashes: Vec<TxHash>,
+    /// The proposal it was announced with; `None` for a block fetched only
+    /// because a quorum decided it.
+    pub proposal: Option<SignedProposal>,
 }
 
 impl Driver {
@@ -55,7 +182,8 @@ impl Driver {
 
     /// As proposer: takes candidates from the mempool, executes them
     /// (skipping the invalid ones, which leave the mempool with their
-    /// reason), prepares the app hash, announces the block; returns its hash.
+    /// reason), prepares the app hash; returns the block's hash. The block
+    /// is announced with the signed proposal (`announce`).
     pub(super) fn build_block(&mut self, height: u64) -> Result<Hash, DriverError> {
         let started = Instant::now();
         let Some(key) = self.my_key.clone() else {
@@ -80,7 +208,10 @@ impl Driver {
             time,
         };
         let mut store = self.shared.store.write();
-        let (kept, execution, refused) = select_transactions(&context, &*store, &verified);
+        // A failed read of our own state refuses no candidate (they stay in
+        // the mempool): it is our disk failing, fatal as a store error.
+        let (kept, execution, refused) = select_transactions(&context, &*store, &verified)
+            .map_err(|source| StoreError::StateReadFailed { height, source })?;
         let block_txs: Vec<SignedTransaction> = kept.iter().map(|tx| tx.tx().clone()).collect();
         let hashes: Vec<TxHash> = kept.iter().map(VerifiedTx::hash).collect();
         let prepared = store.prepare(execution);
@@ -104,16 +235,6 @@ impl Driver {
         }
         let removed = self.shared.mempool.reject(&refused);
         self.shared.record_rejections(removed);
-        let announcement = Announcement {
-            header: block.header.clone(),
-            tx_hashes: hashes.clone(),
-        };
-        if let Err(error) = self.network.publish(
-            Topic::Blocks,
-            borsh::to_vec(&announcement).expect("encoding to a Vec"),
-        ) {
-            debug!(%error, "block announcement not published");
-        }
         info!(
             height,
             txs = hashes.len(),
@@ -122,13 +243,21 @@ impl Driver {
             "proposing block"
         );
         self.shared.remember_block(&block);
-        self.candidates.insert(hash, Candidate { block, hashes });
+        self.candidates.insert(
+            hash,
+            Candidate {
+                block,
+                hashes,
+                proposal: None,
+            },
+        );
         self.verdicts.insert(hash, true);
         self.prepared = Some((hash, prepared));
         Ok(hash)
     }
 
     /// The verdict on a proposed block, `None` while the block is missing.
+    /// Only a candidate (a body that matches its header) is ever judged.
     pub(super) fn check_block(
         &mut self,
         height: u64,
@@ -140,7 +269,7 @@ impl Driver {
         if !self.candidates.contains_key(&value) {
             return Ok(None);
         }
-        let verdict = match self.validate(height, value) {
+        let verdict = match self.validate(height, value)? {
             Ok(()) => true,
             Err(reason) => {
                 warn!(height, block = %value, %reason, "proposed block is invalid");
@@ -152,57 +281,54 @@ impl Driver {
     }
 
     /// Checks header, limits, transactions and app hash; on success the
-    /// store holds the block prepared for commit.
-    fn validate(&mut self, height: u64, value: Hash) -> Result<(), String> {
+    /// store holds the block prepared for commit. The outer error is a
+    /// failure of this node (its store), the inner one the block's fault.
+    fn validate(&mut self, height: u64, value: Hash) -> Result<Result<(), String>, DriverError> {
         let candidate = self.candidates.get(&value).expect("checked by the caller");
         let header = &candidate.block.header;
         let status = self.shared.status.borrow().clone();
         if header.chain_id != self.shared.chain_id {
-            return Err(format!("chain id {} is not ours", header.chain_id));
+            return Ok(Err(format!("chain id {} is not ours", header.chain_id)));
         }
         if header.height != height || height != status.height + 1 {
-            return Err(format!(
+            return Ok(Err(format!(
                 "height {} does not follow our height {}",
                 header.height, status.height
-            ));
+            )));
         }
         if header.parent_hash != status.block_hash {
-            return Err(format!(
+            return Ok(Err(format!(
                 "parent {} is not our last block {}",
                 header.parent_hash, status.block_hash
-            ));
+            )));
         }
-        if header.time.0 <= status.block_time_ms {
-            return Err(format!(
-                "time {} is not after the parent's {}",
-                header.time.0, status.block_time_ms
-            ));
-        }
-        if header.time.0 > now_ms() + MAX_CLOCK_DRIFT_MS {
-            return Err(format!(
-                "time {} is more than {MAX_CLOCK_DRIFT_MS} ms ahead of our clock",
-                header.time.0
-            ));
+        let re_proposal = candidate
+            .proposal
+            .as_ref()
+            .is_some_and(|proposal| proposal.proposal.pol_round.is_some());
+        if let Err(reason) = check_time(header.time.0, status.block_time_ms, now_ms(), re_proposal)
+        {
+            return Ok(Err(reason));
         }
         if !self.validators.contains(&header.proposer) {
-            return Err(format!("proposer {} is not a validator", header.proposer));
+            return Ok(Err(format!(
+                "proposer {} is not a validator",
+                header.proposer
+            )));
         }
         if candidate.block.txs.len() > self.max_block_txs {
-            return Err(format!(
+            return Ok(Err(format!(
                 "{} transactions exceed the limit of {}",
                 candidate.block.txs.len(),
                 self.max_block_txs
-            ));
+            )));
         }
         let size = borsh::object_length(&candidate.block).unwrap_or(usize::MAX);
         if size > self.max_block_bytes {
-            return Err(format!(
+            return Ok(Err(format!(
                 "{size} bytes exceed the limit of {}",
                 self.max_block_bytes
-            ));
-        }
-        if tx_root_with_hashes(&candidate.block.txs, &candidate.hashes) != header.tx_root {
-            return Err("the tx root does not match the transactions".to_string());
+            )));
         }
         let verified: Vec<VerifiedTx<'_>> = candidate
             .block
@@ -213,154 +339,52 @@ impl Driver {
             .collect();
         let context = header.context();
         let mut store = self.shared.store.write();
-        let execution = ledger::block::execute_verified_block(&context, &*store, &verified)
-            .map_err(|error| error.to_string())?;
+        let execution = match ledger::block::execute_verified_block(&context, &*store, &verified) {
+            Ok(execution) => execution,
+            // Our disk failing, not the block: never a nil vote.
+            Err(ledger::BlockError::StateReadFailed { error, .. }) => {
+                return Err(StoreError::StateReadFailed {
+                    height: header.height,
+                    source: *error,
+                }
+                .into());
+            }
+            Err(invalid) => return Ok(Err(invalid.to_string())),
+        };
         let prepared = store.prepare(execution);
         drop(store);
         if prepared.app_hash() != header.app_hash {
-            return Err(format!(
+            return Ok(Err(format!(
                 "app hash {} differs from ours {}",
                 header.app_hash,
                 prepared.app_hash()
-            ));
+            )));
         }
         self.prepared = Some((value, prepared));
-        Ok(())
-    }
-
-    /// A proposer's announcement: rebuild the block from the mempool, or
-    /// fetch it whole from the proposer.
-    pub(super) fn on_announcement(
-        &mut self,
-        from: PeerId,
-        announcement: super::Announcement,
-    ) -> Result<(), DriverError> {
-        let height = announcement.header.height;
-        let committed = self.committed_height();
-        if height <= committed {
-            return Ok(());
-        }
-        self.activity_height = self.activity_height.max(height);
-        let hash = announcement.hash();
-        if self.candidates.contains_key(&hash) || announcement.tx_hashes.len() > self.max_block_txs
-        {
-            return Ok(());
-        }
-        let found = self.shared.mempool.lookup(&announcement.tx_hashes);
-        if found.iter().all(Option::is_some) {
-            let txs: Vec<SignedTransaction> = found
-                .into_iter()
-                .map(|pending| pending.expect("all present").tx.as_ref().clone())
-                .collect();
-            let block = Block {
-                header: announcement.header,
-                txs,
-            };
-            self.shared.remember_block(&block);
-            self.candidates.insert(
-                hash,
-                super::Candidate {
-                    block,
-                    hashes: announcement.tx_hashes,
-                },
-            );
-            return self.retry_waiting();
-        }
-        let missing = found.iter().filter(|p| p.is_none()).count();
-        debug!(
-            height,
-            missing, "announced block has transactions we lack; fetching it"
-        );
-        let proposer_peer = self.peer_for_proposer(&announcement.header.proposer);
-        self.fetching.insert(hash, announcement);
-        self.fetch_block(hash, proposer_peer.or(Some(from)));
-        Ok(())
-    }
-
-    /// Asks `first` (or every connected peer) for a block by hash; the answer
-    /// arrives as `Event::FetchedBlock`.
-    pub(super) fn fetch_block(&self, hash: Hash, first: Option<PeerId>) {
-        let mut peers = self.network.connected_peers();
-        if let Some(first) = first {
-            peers.retain(|peer| *peer != first);
-            peers.insert(0, first);
-        }
-        let network = self.network.clone();
-        let sender = self.sender.clone();
-        self.runtime.spawn(async move {
-            for peer in peers {
-                match network.request(peer, SyncRequest::BlockByHash(hash)).await {
-                    Ok(SyncResponse::Block(Some(bytes))) => match Block::from_bytes(&bytes) {
-                        Ok(block) if block.hash() == hash => {
-                            let _ = sender.send(super::Event::FetchedBlock(block));
-                            return;
-                        }
-                        _ => debug!(%peer, "peer sent a wrong block for a hash"),
-                    },
-                    Ok(_) => {}
-                    Err(error) => debug!(%peer, %error, "block request failed"),
-                }
-            }
-        });
-    }
-
-    /// A whole block fetched by hash: verify the signatures of the
-    /// transactions the mempool did not hold, then use it.
-    pub(super) fn on_fetched_block(&mut self, block: Block) -> Result<(), DriverError> {
-        let hash = block.hash();
-        self.fetching.remove(&hash);
-        if block.header.height <= self.committed_height() || self.candidates.contains_key(&hash) {
-            return Ok(());
-        }
-        let hashes: Vec<TxHash> = block.txs.iter().map(SignedTransaction::hash).collect();
-        if let Some(bad) = self.first_bad_signature(&block.txs, &hashes) {
-            warn!(height = block.header.height, %bad, "fetched block carries a bad signature");
-            self.verdicts.insert(hash, false);
-            return self.retry_waiting();
-        }
-        self.shared.remember_block(&block);
-        self.candidates.insert(hash, Candidate { block, hashes });
-        self.retry_waiting()
-    }
-
-    /// Verifies, in one batch, the signatures of those of `txs` the mempool
-    /// does not hold (the mempool verified its own on entry); the first bad
-    /// one, if any.
-    pub(super) fn first_bad_signature(
-        &self,
-        txs: &[SignedTransaction],
-        hashes: &[TxHash],
-    ) -> Option<TxError> {
-        let known = self.shared.mempool.lookup(hashes);
-        let unknown: Vec<SignedTransaction> = txs
-            .iter()
-            .zip(&known)
-            .filter(|(_, pending)| pending.is_none())
-            .map(|(tx, _)| tx.clone())
-            .collect();
-        verify_signatures(&unknown)
-            .into_iter()
-            .find_map(Result::err)
+        Ok(Ok(()))
     }
 
     /// Commits a decided (or synced) block with its certificate in one
-    /// synced write, then cleans up for the next height.
+    /// synced write, then cleans up for the next height. Everything comes
+    /// from the block itself: its transactions, their hashes, its header;
+    /// a prepared execution is used only if it is of this very block.
+    /// `certified`: a quorum decided it, so a different result here is a
+    /// determinism failure, not the block's fault.
     pub(super) fn commit(
         &mut self,
         block: Block,
         certificate: Vec<u8>,
         round: u32,
+        certified: bool,
     ) -> Result<(), DriverError> {
         let hash = block.hash();
         let height = block.header.height;
         let started = Instant::now();
+        let determinism = |detail: String| DriverError::Determinism { height, detail };
         let prepared = match self.prepared.take() {
             Some((prepared_hash, prepared)) if prepared_hash == hash => prepared,
             _ => {
-                let hashes: Vec<TxHash> = match self.candidates.get(&hash) {
-                    Some(candidate) => candidate.hashes.clone(),
-                    None => block.txs.iter().map(SignedTransaction::hash).collect(),
-                };
+                let hashes: Vec<TxHash> = block.txs.iter().map(SignedTransaction::hash).collect();
                 let verified: Vec<VerifiedTx<'_>> = block
                     .txs
                     .iter()
@@ -373,18 +397,24 @@ impl Driver {
                     &*store,
                     &verified,
                 )
-                .map_err(|error| ledger::store::StoreError::Corrupt {
-                    what: format!(
-                        "block {height} was decided by a quorum but does not execute here: {error}"
-                    ),
-                })?;
+                .map_err(|error| determinism(format!("a transaction is refused here: {error}")))?;
                 store.prepare(execution)
             }
         };
         let tx_hashes = std::sync::Arc::new(prepared.tx_hashes().to_vec());
         {
             let mut store = self.shared.store.write();
-            store.commit(&block, &certificate, &prepared)?;
+            match store.commit(&block, &certificate, &prepared) {
+                Ok(()) => {}
+                Err(StoreError::AppHashMismatch {
+                    claimed, computed, ..
+                }) if certified => {
+                    return Err(determinism(format!(
+                        "the certified app hash is {claimed}, this node computes {computed}"
+                    )));
+                }
+                Err(error) => return Err(error.into()),
+            }
         }
         let write_time = started.elapsed();
         self.last_commit = Instant::now();
@@ -416,8 +446,10 @@ impl Driver {
             .send(crate::shared::CommitNotice { height, tx_hashes });
         self.candidates
             .retain(|_, candidate| candidate.block.header.height > height);
-        self.fetching
-            .retain(|_, announcement| announcement.header.height > height);
+        self.wanted.retain(|_, wanted| wanted.height > height);
+        self.announced_per_round.clear();
+        self.next_height_started_by_peers = false;
+        self.next_height_voters.clear();
         self.verdicts.clear();
         self.waiting_checks.retain(|(h, _, _)| h.0 > height);
         if self
@@ -436,4 +468,26 @@ impl Driver {
         );
         Ok(())
     }
+}
+
+/// The block-time rule (see the module doc): after the parent, at most
+/// [`MAX_CLOCK_DRIFT_MS`] ahead of `now`, and (for a fresh proposal) at
+/// most that much behind it.
+pub fn check_time(time: u64, parent_time: u64, now: u64, re_proposal: bool) -> Result<(), String> {
+    if time <= parent_time {
+        return Err(format!(
+            "time {time} is not after the parent's {parent_time}"
+        ));
+    }
+    if time > now.saturating_add(MAX_CLOCK_DRIFT_MS) {
+        return Err(format!(
+            "time {time} is more than {MAX_CLOCK_DRIFT_MS} ms ahead of our clock ({now})"
+        ));
+    }
+    if !re_proposal && time.saturating_add(MAX_CLOCK_DRIFT_MS) < now {
+        return Err(format!(
+            "time {time} is more than {MAX_CLOCK_DRIFT_MS} ms behind our clock ({now})"
+        ));
+    }
+    Ok(())
 }

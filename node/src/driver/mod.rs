@@ -10,21 +10,29 @@
 //! certificate in one atomic write, then move to the next height.
 //!
 //! With nothing to do the chain does not grow: the next height starts only
-//! when the mempool holds transactions, a peer has started it, or the
-//! genesis heartbeat interval has passed.
+//! when the mempool holds transactions, the genesis heartbeat interval has
+//! passed, or honest validators have started it: a round-0 proposal from
+//! its proposer, or votes from validators with more than f voting power
+//! (one Byzantine validator alone cannot make the chain grow empty blocks).
+//! Everything that reaches the driver from peers was checked by
+//! [`crate::intake`] first (signatures, the engine's height/round window).
 //!
 //! Block content travels apart from consensus (whose messages carry only the
-//! block hash): the proposer gossips a [`blocks::Announcement`] (header and
-//! transaction hashes, which peers already hold from transaction gossip);
-//! peers rebuild the block from their mempool and fetch it whole from the
-//! proposer only when some transactions are missing. Block sync
-//! ([`sync`]) fetches committed blocks with their certificates from peers.
+//! block hash): the proposer gossips a [`blocks::Announcement`] (its signed
+//! proposal, the header and the transaction hashes, which peers already hold
+//! from transaction gossip); peers rebuild the block from their mempool and
+//! use it only if it matches the header's tx root, otherwise they fetch it
+//! whole. A body that does not match its header is never kept, judged,
+//! served or recorded: the node asks another peer. Block sync ([`sync`])
+//! fetches committed blocks with their certificates from peers.
 
 pub mod blocks;
+pub mod bodies;
+pub mod evidence;
 pub mod safety_file;
 pub mod sync;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,7 +58,17 @@ const TICK: Duration = Duration::from_millis(50);
 /// How often peers are asked for their height.
 const STATUS_INTERVAL: Duration = Duration::from_millis(1000);
 /// Messages that arrive before the engine's first height are kept for it.
-const MAX_EARLY_MESSAGES: usize = 10_000;
+const MAX_EARLY_MESSAGES: usize = 1_000;
+/// How often a missing block body (decided, asked to check, or locked on
+/// before a restart) is asked for again.
+const REFETCH_INTERVAL: Duration = Duration::from_secs(1);
+/// Most block bodies wanted at once (each is an engine-checked proposal or
+/// decision of the next height, so honest ones are few).
+const MAX_WANTED_BODIES: usize = 16;
+/// Most announcements taken per round of the next height (an equivocating
+/// proposer may send two), and how many rounds ahead of ours.
+const MAX_ANNOUNCEMENTS_PER_ROUND: usize = 2;
+const ANNOUNCEMENT_ROUNDS_AHEAD: u32 = 2;
 
 /// What the driver reacts to.
 #[derive(Debug)]
@@ -58,10 +76,12 @@ pub enum Event {
     Consensus(ConsensusMessage),
     Announcement {
         from: PeerId,
-        announcement: Announcement,
+        announcement: Box<Announcement>,
     },
-    /// A whole block fetched by hash.
+    /// A whole block fetched by hash; its body matches its header.
     FetchedBlock(Block),
+    /// No peer gave the body of this block (or a matching one).
+    FetchFailed(Hash),
     Timeout(Timeout),
     PeerStatus {
         peer: PeerId,
@@ -80,13 +100,18 @@ pub enum Event {
 }
 
 /// Failures that stop the node: the store or the safety record cannot be
-/// written. Everything a peer can cause is logged and survived.
+/// written, or a block certified by a quorum executes differently here.
+/// Everything a peer can cause is logged and survived.
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
     #[error(transparent)]
     Safety(#[from] safety_file::SafetyFileError),
     #[error("store: {0}")]
     Store(#[from] ledger::store::StoreError),
+    #[error(
+        "block {height} is certified by a quorum of validators but executes differently on this node ({detail}); this node's execution is not deterministic with the others' (a different binary version, or a corrupted store): stop, compare versions, and resync this node's data from a trusted peer"
+    )]
+    Determinism { height: u64, detail: String },
 }
 
 pub struct Driver {
@@ -96,6 +121,7 @@ pub struct Driver {
     validators: ValidatorSet,
     my_key: Option<crypto::Keypair>,
     peer_of_validator: HashMap<PublicKey, PeerId>,
+    validator_of_peer: BTreeMap<PeerId, PublicKey>,
     events: mpsc::UnboundedReceiver<Event>,
     sender: mpsc::UnboundedSender<Event>,
     runtime: Handle,
@@ -105,16 +131,20 @@ pub struct Driver {
     heartbeat: Option<Duration>,
     /// The height the engine was started at, if any.
     started: Option<u64>,
-    /// The highest height at which a peer has shown consensus activity.
-    activity_height: u64,
+    /// Honest validators have started the next height (see the module doc).
+    next_height_started_by_peers: bool,
+    /// Validators seen voting at the next height, with their power.
+    next_height_voters: BTreeMap<PublicKey, u64>,
     /// The mempool took something since the last height started.
     mempool_changed: bool,
     /// The last committed block carried transactions.
     last_block_busy: bool,
     early: Vec<ConsensusMessage>,
     candidates: HashMap<Hash, Candidate>,
-    /// Announcements waiting for the whole block.
-    fetching: HashMap<Hash, Announcement>,
+    /// Block bodies of the next height this node needs and does not hold.
+    wanted: BTreeMap<Hash, bodies::WantedBody>,
+    /// Announcements taken per round of the next height.
+    announced_per_round: BTreeMap<u32, usize>,
     /// Validity verdicts per block hash at the current height.
     verdicts: HashMap<Hash, bool>,
     /// Validity checks the engine asked for whose block is not here yet.
@@ -126,6 +156,7 @@ pub struct Driver {
     sync: sync::SyncState,
     last_commit: Instant,
     last_status_poll: Instant,
+    evidence: evidence::EvidenceLog,
 }
 
 pub struct DriverSetup {
@@ -133,6 +164,8 @@ pub struct DriverSetup {
     pub network: Network,
     pub validator_key: Option<crypto::Keypair>,
     pub safety_path: PathBuf,
+    /// Where equivocation evidence is kept.
+    pub evidence_path: PathBuf,
     pub events: mpsc::UnboundedReceiver<Event>,
     pub sender: mpsc::UnboundedSender<Event>,
     pub runtime: Handle,
@@ -149,14 +182,22 @@ impl Driver {
             timeouts: genesis.timeout_config(),
             ..EngineConfig::default()
         };
+        let mut locked_before_restart = None;
         let engine = match &setup.validator_key {
             Some(key) => {
                 let record = safety_file::load(&setup.safety_path)?;
+                // A lock restored from the record was judged valid before
+                // the restart, but its body is not here: fetch it (the
+                // engine may re-propose it or a quorum may decide it).
+                locked_before_restart = record
+                    .as_ref()
+                    .and_then(|record| record.locked.map(|locked| (record.height, locked.value)));
                 Engine::validator(shared.chain_id, config, key.clone(), record)
             }
             None => Engine::observer(shared.chain_id, config),
         };
-        let peer_of_validator = genesis
+        let evidence = evidence::EvidenceLog::open(setup.evidence_path, Arc::clone(&shared));
+        let peer_of_validator: HashMap<PublicKey, PeerId> = genesis
             .validators
             .iter()
             .filter_map(|validator| {
@@ -168,10 +209,21 @@ impl Driver {
             })
             .collect();
         let params = genesis.consensus;
+        let committed = shared.status.borrow().height;
+        let mut wanted = BTreeMap::new();
+        if let Some((height, value)) = locked_before_restart
+            && height.0 == committed + 1
+        {
+            wanted.insert(value, bodies::WantedBody::new(height.0));
+        }
         Ok(Driver {
             validators,
             engine,
             my_key: setup.validator_key,
+            validator_of_peer: peer_of_validator
+                .iter()
+                .map(|(key, peer)| (*peer, *key))
+                .collect(),
             peer_of_validator,
             network: setup.network,
             events: setup.events,
@@ -182,12 +234,14 @@ impl Driver {
             max_block_bytes: params.max_block_bytes as usize,
             heartbeat: params.heartbeat_interval_ms.map(Duration::from_millis),
             started: None,
-            activity_height: 0,
+            next_height_started_by_peers: false,
+            next_height_voters: BTreeMap::new(),
             mempool_changed: true,
             last_block_busy: false,
             early: Vec::new(),
             candidates: HashMap::new(),
-            fetching: HashMap::new(),
+            wanted,
+            announced_per_round: BTreeMap::new(),
             verdicts: HashMap::new(),
             waiting_checks: Vec::new(),
             waiting_decision: None,
@@ -195,6 +249,7 @@ impl Driver {
             sync: sync::SyncState::default(),
             last_commit: Instant::now(),
             last_status_poll: Instant::now() - STATUS_INTERVAL,
+            evidence,
             shared,
         })
     }
@@ -239,8 +294,10 @@ impl Driver {
 
     fn handle(&mut self, event: Event) -> Result<(), DriverError> {
         match event {
+            // Checked by the intake: a validator's valid signature, within
+            // the engine's height and round window.
             Event::Consensus(message) => {
-                self.activity_height = self.activity_height.max(message.height().0);
+                self.note_next_height_activity(&message);
                 if self.started.is_none() {
                     if self.early.len() < MAX_EARLY_MESSAGES {
                         self.early.push(message);
@@ -250,17 +307,20 @@ impl Driver {
                 self.feed(Input::from(message))?;
             }
             Event::Announcement { from, announcement } => {
-                self.on_announcement(from, announcement)?;
+                self.on_announcement(from, *announcement)?;
             }
             Event::FetchedBlock(block) => self.on_fetched_block(block)?,
+            Event::FetchFailed(hash) => self.on_fetch_failed(hash),
             Event::Timeout(timeout) => self.feed(Input::TimeoutFired {
                 kind: timeout.kind,
                 height: timeout.height,
                 round: timeout.round,
             })?,
-            Event::PeerStatus { peer, height } => self.sync.peer_height(peer, height),
+            Event::PeerStatus { peer, height } => {
+                self.sync.peer_height(peer, height, Instant::now())
+            }
             Event::SyncedBlocks { peer, blocks } => self.on_synced_blocks(peer, blocks)?,
-            Event::SyncFailed { peer } => self.sync.request_failed(peer),
+            Event::SyncFailed { peer } => self.sync.request_failed(peer, Instant::now()),
             Event::MempoolActivity => self.mempool_changed = true,
             Event::Shutdown => {}
         }
@@ -279,12 +339,47 @@ impl Driver {
             self.poll_peer_heights();
         }
         self.maybe_request_blocks();
+        self.refetch_wanted();
         self.publish_status();
         Ok(())
     }
 
+    /// Honest validators have started the next height when its round-0
+    /// proposer proposes, or validators with more than f voting power vote
+    /// in it. One Byzantine validator's messages alone start nothing.
+    fn note_next_height_activity(&mut self, message: &ConsensusMessage) {
+        let next = self.committed_height() + 1;
+        if message.height().0 != next {
+            return;
+        }
+        match message {
+            ConsensusMessage::Proposal(signed) => {
+                let proposal = &signed.proposal;
+                if proposal.round == Round::ZERO
+                    && self
+                        .validators
+                        .proposer(proposal.height, Round::ZERO)
+                        .public_key
+                        == proposal.proposer
+                {
+                    self.next_height_started_by_peers = true;
+                }
+            }
+            ConsensusMessage::Vote(signed) => {
+                let voter = signed.vote.validator;
+                if let Some(power) = self.validators.power_of(&voter) {
+                    self.next_height_voters.insert(voter, power);
+                }
+                let power: u64 = self.next_height_voters.values().sum();
+                if power >= self.validators.f_plus_one_power() {
+                    self.next_height_started_by_peers = true;
+                }
+            }
+        }
+    }
+
     fn should_start(&self) -> bool {
-        if self.sync.is_behind(self.committed_height()) {
+        if self.is_behind() {
             return false;
         }
         // Pending transactions start a height only if they might fit in a
@@ -294,7 +389,7 @@ impl Driver {
         let mempool_ready =
             self.shared.mempool.size().0 > 0 && (self.mempool_changed || self.last_block_busy);
         mempool_ready
-            || self.activity_height > self.committed_height()
+            || self.next_height_started_by_peers
             || self
                 .heartbeat
                 .is_some_and(|interval| self.last_commit.elapsed() >= interval)
@@ -335,6 +430,9 @@ impl Driver {
                 safety_file::store(&self.safety_path, &record)?;
             }
             Output::Broadcast(message) => {
+                if let ConsensusMessage::Proposal(proposal) = &message {
+                    self.announce(proposal);
+                }
                 if let Err(error) = self.network.publish(Topic::Consensus, message.to_bytes()) {
                     debug!(%error, "consensus message not published");
                 }
@@ -367,14 +465,22 @@ impl Driver {
                         valid,
                     }));
                 }
-                self.waiting_checks.push((height, round, value));
+                if !self.waiting_checks.contains(&(height, round, value)) {
+                    self.waiting_checks.push((height, round, value));
+                }
+                // The engine checked the proposal's signature: its body is
+                // worth asking for if no announcement brought it.
+                self.want_body(height.0, value);
             }
             Output::Decide(decision) => self.on_decision(decision)?,
             Output::Evidence(evidence) => {
                 warn!(
-                    ?evidence,
+                    offender = %evidence.offender(),
+                    height = evidence.height().0,
+                    round = evidence.round().0,
                     "a validator signed two different messages for one step"
                 );
+                self.evidence.record(evidence);
             }
         }
         Ok(None)
@@ -406,15 +512,17 @@ impl Driver {
             debug!(height, "decision for a height already committed (by sync)");
             return Ok(());
         }
+        // A quorum certified it: it is committed once its body (matching
+        // its header) is here, whatever this node's own verdict was.
         let Some(candidate) = self.candidates.get(&decision.value) else {
             info!(height, value = %decision.value, "decided a block not received yet; fetching it");
-            self.fetch_block(decision.value, None);
+            self.want_body(height, decision.value);
             self.waiting_decision = Some(decision);
             return Ok(());
         };
         let block = candidate.block.clone();
         let certificate = borsh::to_vec(&decision.certificate).expect("encoding to a Vec");
-        self.commit(block, certificate, decision.round.0)
+        self.commit(block, certificate, decision.round.0, true)
     }
 
     fn committed_height(&self) -> u64 {
@@ -423,7 +531,7 @@ impl Driver {
 
     fn publish_status(&self) {
         let round = self.engine.round().map_or(0, |round| round.0);
-        let syncing = self.sync.is_behind(self.committed_height());
+        let syncing = self.is_behind();
         let peers: Vec<String> = self
             .network
             .connected_peers()
@@ -446,3 +554,6 @@ impl Driver {
         self.peer_of_validator.get(proposer).copied()
     }
 }
+
+#[cfg(test)]
+mod announcement_tests;

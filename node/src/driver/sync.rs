@@ -3,15 +3,27 @@
 //! checks each certificate against the genesis validator set, re-executes
 //! the block and commits it, then joins consensus at the next height.
 //!
-//! The driver asks every connected peer for its height once a second; when
-//! one is ahead it requests the next range from it, one request at a time.
+//! The driver asks every connected peer for its height once a second. A
+//! peer's height is a claim, not a fact:
+//!
+//! - claims only choose whom to ask; what is committed is what a valid
+//!   certificate backs;
+//! - the node stops taking part in consensus to sync (`is_behind`) only for
+//!   a height claimed by validators with more than f voting power (so at
+//!   least one honest validator is there); a lone liar, validator or
+//!   observer, cannot keep it from proposing and voting;
+//! - a peer whose answer does not advance sync (an error, nothing, a bad
+//!   block) is asked no more for [`PENALTY`], and its claim is forgotten;
+//! - requests rotate among the peers that claim to be ahead.
+//!
 //! Serving requests is not done here (the node answers from the store
 //! without the driver: see `crate::serve_sync`).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use consensus::{CommitCertificate, Height};
+use consensus::{CommitCertificate, Height, ValidatorSet};
+use crypto::PublicKey;
 use ledger::block::tx_root_with_hashes;
 use ledger::{Block, SignedTransaction, TxHash};
 use tracing::{debug, info, warn};
@@ -23,46 +35,114 @@ use crate::network::{PeerId, SyncRequest, SyncResponse, SyncedBlock};
 pub const SYNC_BATCH: u64 = 64;
 /// A request unanswered for this long is given up.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a peer whose answer did not advance sync is not asked.
+pub const PENALTY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Default)]
 pub struct SyncState {
-    peer_heights: HashMap<PeerId, u64>,
+    /// Claimed heights of peers not under penalty.
+    peer_heights: BTreeMap<PeerId, u64>,
+    /// Peers not to ask (nor believe) until the instant.
+    penalized: BTreeMap<PeerId, Instant>,
+    /// When each peer was last asked for blocks (rotation).
+    last_asked: BTreeMap<PeerId, Instant>,
     in_flight: Option<(PeerId, Instant)>,
 }
 
 impl SyncState {
-    pub fn peer_height(&mut self, peer: PeerId, height: u64) {
+    pub fn peer_height(&mut self, peer: PeerId, height: u64, now: Instant) {
+        if self.penalized.get(&peer).is_some_and(|until| *until > now) {
+            return;
+        }
+        self.penalized.remove(&peer);
         self.peer_heights.insert(peer, height);
     }
 
-    pub fn request_failed(&mut self, peer: PeerId) {
+    /// The peer's answer did not advance sync: forget its claim and leave
+    /// it alone for a while.
+    pub fn request_failed(&mut self, peer: PeerId, now: Instant) {
         if self.in_flight.is_some_and(|(asked, _)| asked == peer) {
             self.in_flight = None;
         }
         self.peer_heights.remove(&peer);
+        self.penalized.insert(peer, now + PENALTY);
     }
 
-    /// More than one block behind the best peer: a block or so of lag is
-    /// normal in consensus and closed by the decision itself.
-    pub fn is_behind(&self, height: u64) -> bool {
-        self.best().is_some_and(|(_, best)| best > height + 1)
+    /// The request to `peer` is answered (whatever the answer).
+    fn answered(&mut self, peer: PeerId) {
+        if self.in_flight.is_some_and(|(asked, _)| asked == peer) {
+            self.in_flight = None;
+        }
     }
 
-    fn best(&self) -> Option<(PeerId, u64)> {
+    pub fn forget_disconnected(&mut self, connected: &[PeerId]) {
+        self.peer_heights.retain(|peer, _| connected.contains(peer));
+    }
+
+    /// The highest height claimed by validators holding more than f voting
+    /// power (at least one of them honest); 0 if none.
+    pub fn backed_height(
+        &self,
+        validators: &ValidatorSet,
+        validator_of_peer: &BTreeMap<PeerId, PublicKey>,
+    ) -> u64 {
+        let mut claims: Vec<(u64, u64)> = self
+            .peer_heights
+            .iter()
+            .filter_map(|(peer, height)| {
+                let key = validator_of_peer.get(peer)?;
+                Some((*height, validators.power_of(key)?))
+            })
+            .collect();
+        claims.sort_unstable_by(|a, b| b.cmp(a));
+        let needed = validators.f_plus_one_power();
+        let mut power = 0u64;
+        for (height, claimant_power) in claims {
+            power = power.saturating_add(claimant_power);
+            if power >= needed {
+                return height;
+            }
+        }
+        0
+    }
+
+    /// More than one block behind what peers with more than f voting power
+    /// claim: a block or so of lag is normal in consensus and closed by the
+    /// decision itself.
+    pub fn is_behind(
+        &self,
+        height: u64,
+        validators: &ValidatorSet,
+        validator_of_peer: &BTreeMap<PeerId, PublicKey>,
+    ) -> bool {
+        self.backed_height(validators, validator_of_peer) > height + 1
+    }
+
+    /// The peer to ask for blocks after `height`: among those claiming more
+    /// than `min_ahead` blocks beyond it, the one asked least recently.
+    fn next_source(&self, height: u64, min_ahead: u64) -> Option<(PeerId, u64)> {
         self.peer_heights
             .iter()
-            .max_by_key(|(peer, height)| (**height, **peer))
-            .map(|(peer, height)| (*peer, *height))
+            .filter(|(_, claimed)| **claimed > height + min_ahead)
+            .min_by_key(|(peer, _)| (self.last_asked.get(peer).copied(), **peer))
+            .map(|(peer, claimed)| (*peer, *claimed))
     }
 }
 
 impl Driver {
     pub(super) fn poll_peer_heights(&mut self) {
         let connected = self.network.connected_peers();
-        self.sync
-            .peer_heights
-            .retain(|peer, _| connected.contains(peer));
+        self.sync.forget_disconnected(&connected);
+        let now = Instant::now();
         for peer in connected {
+            if self
+                .sync
+                .penalized
+                .get(&peer)
+                .is_some_and(|until| *until > now)
+            {
+                continue;
+            }
             let network = self.network.clone();
             let sender = self.sender.clone();
             self.runtime.spawn(async move {
@@ -75,7 +155,18 @@ impl Driver {
         }
     }
 
-    /// Requests the next range from the best peer when it is ahead of us.
+    pub(super) fn is_behind(&self) -> bool {
+        self.sync.is_behind(
+            self.committed_height(),
+            &self.validators,
+            &self.validator_of_peer,
+        )
+    }
+
+    /// Requests the next range from a peer that claims to be ahead, in
+    /// rotation. A peer one block ahead may just be faster: we wait for our
+    /// own decision, unless we are not in consensus at that height or we
+    /// decided it and lack the body.
     pub(super) fn maybe_request_blocks(&mut self) {
         if let Some((_, since)) = self.sync.in_flight {
             if since.elapsed() < REQUEST_TIMEOUT {
@@ -84,17 +175,15 @@ impl Driver {
             self.sync.in_flight = None;
         }
         let height = self.committed_height();
-        let Some((peer, best)) = self.sync.best() else {
+        let in_consensus = self.started == Some(height + 1) && self.waiting_decision.is_none();
+        let min_ahead = if in_consensus { 1 } else { 0 };
+        let Some((peer, best)) = self.sync.next_source(height, min_ahead) else {
             return;
         };
-        // A peer one block ahead may just be faster; wait for our own
-        // decision unless we are not in consensus at that height.
-        let in_consensus = self.started == Some(height + 1);
-        if best <= height || (best == height + 1 && in_consensus) {
-            return;
-        }
         let to = best.min(height + SYNC_BATCH);
-        self.sync.in_flight = Some((peer, Instant::now()));
+        let now = Instant::now();
+        self.sync.in_flight = Some((peer, now));
+        self.sync.last_asked.insert(peer, now);
         debug!(%peer, from = height + 1, to, "requesting blocks");
         let network = self.network.clone();
         let sender = self.sender.clone();
@@ -116,34 +205,36 @@ impl Driver {
         });
     }
 
-    /// Checks and commits synced blocks in order; stops at the first bad one
-    /// (the peer is then not asked again until it reports a height anew).
+    /// Checks and commits synced blocks in order; stops at the first bad one.
+    /// An answer that commits nothing (empty, or bad from its first block)
+    /// puts the peer under penalty.
     pub(super) fn on_synced_blocks(
         &mut self,
         peer: PeerId,
         blocks: Vec<SyncedBlock>,
     ) -> Result<(), DriverError> {
-        if self.sync.in_flight.is_some_and(|(asked, _)| asked == peer) {
-            self.sync.in_flight = None;
-        }
-        let count = blocks.len();
+        self.sync.answered(peer);
+        let before = self.committed_height();
         for synced in blocks {
             let expected = self.committed_height() + 1;
             match self.check_synced(&synced, expected) {
                 Ok(None) => continue,
                 Ok(Some((block, certificate))) => {
                     let round = certificate.round.0;
-                    self.commit(block, synced.certificate, round)?;
+                    self.commit(block, synced.certificate, round, true)?;
                 }
                 Err(reason) => {
                     warn!(%peer, height = expected, %reason, "refusing a synced block");
-                    self.sync.request_failed(peer);
-                    return Ok(());
+                    break;
                 }
             }
         }
-        if count > 0 {
-            info!(height = self.committed_height(), "synced from peer");
+        let after = self.committed_height();
+        if after == before {
+            debug!(%peer, "sync answer advanced nothing; asking others for a while");
+            self.sync.request_failed(peer, Instant::now());
+        } else {
+            info!(height = after, "synced from peer");
         }
         Ok(())
     }
@@ -184,5 +275,76 @@ impl Driver {
             return Err(error.to_string());
         }
         Ok(Some((block, certificate)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use consensus::Validator;
+
+    fn validators() -> (ValidatorSet, BTreeMap<PeerId, PublicKey>) {
+        let keys: Vec<PublicKey> = (1..=4u8).map(|i| PublicKey([i; 32])).collect();
+        let set = ValidatorSet::new(keys.iter().map(|key| Validator {
+            public_key: *key,
+            power: 1,
+        }))
+        .unwrap();
+        let peers = keys.iter().map(|key| (PeerId::random(), *key)).collect();
+        (set, peers)
+    }
+
+    #[test]
+    fn a_lone_liar_cannot_make_the_node_think_it_is_behind() {
+        let (set, peers) = validators();
+        let ids: Vec<PeerId> = peers.keys().copied().collect();
+        let now = Instant::now();
+        let mut sync = SyncState::default();
+        sync.peer_height(ids[0], u64::MAX, now);
+        sync.peer_height(ids[1], 10, now);
+        sync.peer_height(ids[2], 10, now);
+        // An observer (not a validator) claiming more changes nothing.
+        sync.peer_height(PeerId::random(), 1_000_000, now);
+        assert_eq!(sync.backed_height(&set, &peers), 10);
+        assert!(!sync.is_behind(9, &set, &peers));
+        assert!(sync.is_behind(8, &set, &peers));
+        // The liar is still asked (claims choose sources), once.
+        assert!(sync.next_source(9, 0).is_some());
+    }
+
+    #[test]
+    fn a_peer_whose_answer_did_not_advance_is_left_alone_for_a_while() {
+        let (_, peers) = validators();
+        let ids: Vec<PeerId> = peers.keys().copied().collect();
+        let now = Instant::now();
+        let mut sync = SyncState::default();
+        sync.peer_height(ids[0], u64::MAX, now);
+        sync.peer_height(ids[1], 20, now);
+        sync.request_failed(ids[0], now);
+        // Its new claims are not believed during the penalty.
+        sync.peer_height(ids[0], u64::MAX, now + Duration::from_secs(1));
+        assert_eq!(sync.next_source(10, 0), Some((ids[1], 20)));
+        sync.peer_height(ids[0], 30, now + PENALTY + Duration::from_millis(1));
+        assert!(sync.peer_heights.contains_key(&ids[0]));
+    }
+
+    #[test]
+    fn requests_rotate_among_peers_that_claim_to_be_ahead() {
+        let (_, peers) = validators();
+        let ids: Vec<PeerId> = peers.keys().copied().collect();
+        let now = Instant::now();
+        let mut sync = SyncState::default();
+        for id in &ids[..3] {
+            sync.peer_height(*id, 50, now);
+        }
+        let mut asked = Vec::new();
+        for i in 0..3 {
+            let (peer, _) = sync.next_source(10, 0).unwrap();
+            sync.last_asked.insert(peer, now + Duration::from_secs(i));
+            asked.push(peer);
+        }
+        asked.sort();
+        asked.dedup();
+        assert_eq!(asked.len(), 3, "each peer asked once in three requests");
     }
 }

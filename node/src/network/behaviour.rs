@@ -51,6 +51,10 @@ impl Behaviour {
             gossipsub_config(chain_id)?,
         )
         .map_err(|error| NetworkError::Gossipsub(error.to_owned()))?;
+        let (params, thresholds) = peer_scoring(chain_id);
+        gossipsub
+            .with_peer_score(params, thresholds)
+            .map_err(|error| NetworkError::Gossipsub(format!("peer scoring: {error}")))?;
         for topic in Topic::ALL {
             gossipsub
                 .subscribe(&topic.gossipsub_topic(chain_id))
@@ -117,6 +121,39 @@ fn gossipsub_config(chain_id: &crypto::ChainId) -> Result<gossipsub::Config, Net
         .map_err(|error| NetworkError::Gossipsub(error.to_string()))
 }
 
+/// Peer scoring counts only what a peer cannot do by accident: messages
+/// the node rejected (malformed, badly signed, from a non-validator). The
+/// other score components (time in mesh, delivery rates, IP colocation) are
+/// off: every validator is expected, several may share a host, and a quiet
+/// validator is not a bad one. Three rejected messages in a short while
+/// graylist the sender (its gossip is ignored) until the penalty decays.
+fn peer_scoring(
+    chain_id: &crypto::ChainId,
+) -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
+    let topic = gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 0.0,
+        first_message_deliveries_weight: 0.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: -10.0,
+        // Per decay interval (1 s): a burst is forgotten in about a minute.
+        invalid_message_deliveries_decay: 0.95,
+        ..gossipsub::TopicScoreParams::default()
+    };
+    let params = gossipsub::PeerScoreParams {
+        topics: Topic::ALL
+            .iter()
+            .map(|topic_kind| (topic_kind.gossipsub_topic(chain_id).hash(), topic.clone()))
+            .collect(),
+        app_specific_weight: 0.0,
+        ip_colocation_factor_weight: 0.0,
+        slow_peer_weight: 0.0,
+        ..gossipsub::PeerScoreParams::default()
+    };
+    (params, gossipsub::PeerScoreThresholds::default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +170,19 @@ mod tests {
             config.max_transmit_size_for_topic(&blocks),
             Topic::Blocks.max_bytes() + GOSSIP_ENVELOPE_BYTES
         );
+    }
+
+    #[test]
+    fn peer_scoring_is_accepted_and_three_rejections_graylist() {
+        let chain_id = crypto::ChainId(crypto::Hash([2; 32]));
+        let (params, thresholds) = peer_scoring(&chain_id);
+        params.validate().expect("valid score parameters");
+        thresholds.validate().expect("valid thresholds");
+        let topic = params.topics.values().next().expect("a topic");
+        let after = |rejected: f64| {
+            topic.topic_weight * topic.invalid_message_deliveries_weight * rejected * rejected
+        };
+        assert!(after(2.0) > thresholds.graylist_threshold);
+        assert!(after(3.0) < thresholds.graylist_threshold);
     }
 }

@@ -94,10 +94,14 @@ pub struct NetworkConfig {
 pub enum NetworkEvent {
     /// A gossip message from an allowed peer, within its topic's limit, its
     /// author's signature checked. `from` is the author.
+    ///
+    /// It is not forwarded to other peers until the node reports its verdict
+    /// with [`Network::report`].
     Gossip {
         topic: Topic,
         from: PeerId,
         bytes: Vec<u8>,
+        message: GossipMessageRef,
     },
     /// A peer asks for sync data. Answer through `reply`; dropping it makes
     /// the request fail on the peer's side.
@@ -110,6 +114,26 @@ pub enum NetworkEvent {
     PeerConnected(PeerId),
     /// The last connection to a peer closed (it will be re-dialled).
     PeerDisconnected(PeerId),
+}
+
+/// Names one received gossip message, for [`Network::report`].
+#[derive(Debug, Clone)]
+pub struct GossipMessageRef {
+    pub(crate) id: libp2p::gossipsub::MessageId,
+    pub(crate) propagation_source: PeerId,
+}
+
+/// The node's verdict on a gossip message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GossipVerdict {
+    /// Valid and new: forward it to the other peers.
+    Accept,
+    /// Not harmful but not worth forwarding (a duplicate, a past height, a
+    /// message the node could not judge for lack of capacity).
+    Ignore,
+    /// Invalid (malformed, badly signed, breaking a rule no honest peer
+    /// breaks): dropped, and counted against the peer that sent it.
+    Reject,
 }
 
 /// State the swarm task keeps up to date for the handles to read.
@@ -296,6 +320,16 @@ impl Network {
                 },
                 mpsc::error::TrySendError::Closed(_) => NetworkError::Stopped,
             })
+    }
+
+    /// Reports the node's verdict on a gossip message: only accepted
+    /// messages are forwarded. Never waits; with the command queue full the
+    /// verdict is dropped and the message expires unforwarded.
+    pub fn report(&self, message: GossipMessageRef, verdict: GossipVerdict) {
+        let _ = self
+            .inner
+            .commands
+            .try_send(Command::Report { message, verdict });
     }
 
     /// Asks a connected peer for sync data; fails after

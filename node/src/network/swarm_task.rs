@@ -27,7 +27,7 @@ use super::behaviour::{Behaviour, BehaviourEvent, SYNC_REQUEST_TIMEOUT};
 use super::redial::Redial;
 use super::sync_protocol::{MAX_SYNC_RESPONSE_BYTES, SyncRequest, SyncResponse, encoded_len};
 use super::topic::{ChainTopics, Topic};
-use super::{KnownPeer, NetworkError, NetworkEvent, SharedState};
+use super::{GossipMessageRef, GossipVerdict, KnownPeer, NetworkError, NetworkEvent, SharedState};
 
 /// What a [`super::Network`] handle asks of the swarm task.
 pub(crate) enum Command {
@@ -39,6 +39,11 @@ pub(crate) enum Command {
         peer: PeerId,
         request: SyncRequest,
         reply: oneshot::Sender<Result<SyncResponse, NetworkError>>,
+    },
+    /// The node's verdict on a gossip message it was given.
+    Report {
+        message: GossipMessageRef,
+        verdict: GossipVerdict,
     },
     Shutdown,
 }
@@ -118,19 +123,36 @@ impl SwarmTask {
         self.names.get(peer).map_or("?", String::as_str)
     }
 
-    fn emit(&self, event: NetworkEvent) {
+    /// Offers an event to the node; `false` if it was dropped.
+    fn emit(&self, event: NetworkEvent) -> bool {
         match self.events.try_send(event) {
-            Ok(()) => {}
+            Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(event)) => {
                 warn!(
                     event = event_kind(&event),
                     "the node is not taking network events; dropped one"
                 );
+                false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 trace!("the node no longer takes network events");
+                false
             }
         }
+    }
+
+    /// Tells gossipsub whether to forward a message (and to score its
+    /// sender: a rejected message counts against the peer that sent it).
+    fn report(&mut self, message: GossipMessageRef, verdict: GossipVerdict) {
+        let acceptance = match verdict {
+            GossipVerdict::Accept => MessageAcceptance::Accept,
+            GossipVerdict::Ignore => MessageAcceptance::Ignore,
+            GossipVerdict::Reject => MessageAcceptance::Reject,
+        };
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(&message.id, &message.propagation_source, acceptance);
     }
 
     fn dial_due(&mut self) {
@@ -180,6 +202,7 @@ impl SwarmTask {
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
                 self.requests.insert(id, reply);
             }
+            Command::Report { message, verdict } => self.report(message, verdict),
             Command::Shutdown => {}
         }
     }
@@ -310,26 +333,39 @@ impl SwarmTask {
                     }
                     (Some(topic), Some(author)) => Ok((topic, author)),
                 };
-                let acceptance = match &verdict {
-                    Ok(_) => MessageAcceptance::Accept,
-                    Err(_) => MessageAcceptance::Reject,
-                };
-                self.swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .report_message_validation_result(&message_id, &propagation_source, acceptance);
                 match verdict {
-                    Ok((topic, from)) => self.emit(NetworkEvent::Gossip {
-                        topic,
-                        from,
-                        bytes: message.data,
-                    }),
-                    Err(reason) => warn!(
-                        from = %propagation_source,
-                        topic = %message.topic,
-                        %reason,
-                        "dropped a gossip message"
-                    ),
+                    // Relayed only once the node has judged the content
+                    // (`Network::report`): nothing unverified is forwarded.
+                    Ok((topic, from)) => {
+                        let reference = GossipMessageRef {
+                            id: message_id,
+                            propagation_source,
+                        };
+                        let event = NetworkEvent::Gossip {
+                            topic,
+                            from,
+                            bytes: message.data,
+                            message: reference.clone(),
+                        };
+                        if !self.emit(event) {
+                            self.report(reference, GossipVerdict::Ignore);
+                        }
+                    }
+                    Err(reason) => {
+                        warn!(
+                            from = %propagation_source,
+                            topic = %message.topic,
+                            %reason,
+                            "dropped a gossip message"
+                        );
+                        self.report(
+                            GossipMessageRef {
+                                id: message_id,
+                                propagation_source,
+                            },
+                            GossipVerdict::Reject,
+                        );
+                    }
                 }
             }
             gossipsub::Event::Subscribed { peer_id, topic } => {

@@ -1,0 +1,405 @@
+//! What arrives from peers, judged before anything uses or relays it.
+//!
+//! Every gossip message is decoded and checked here, off the driver's
+//! thread, and gossipsub is told the verdict: only accepted messages are
+//! forwarded, and rejected ones count against the peer that sent them (three
+//! in a short while graylist it; see `network::behaviour`). A claim is a
+//! hint until its signature is checked:
+//!
+//! - a consensus message reaches the driver only if its signer is a
+//!   validator, its signature verifies, and its height and round are within
+//!   the window the engine can use (the next few heights, the current round
+//!   plus the engine's lookahead); anything else is dropped here, so nothing
+//!   unverified starts a height or fills a buffer;
+//! - a block announcement only with a valid signed proposal of the round's
+//!   proposer for exactly its header ([`Announcement::check`]), for the next
+//!   height;
+//! - transactions go through the mempool's checks (signatures batch-verified
+//!   under the one ZIP-215 rule).
+//!
+//! Sync requests are answered from the store without the driver.
+
+use std::sync::Arc;
+
+use consensus::{ConsensusMessage, EngineConfig, ValidatorSet};
+use ledger::SignedTransaction;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::driver::Event;
+use crate::driver::blocks::Announcement;
+use crate::mempool::MempoolError;
+use crate::network::{GossipMessageRef, GossipVerdict, Network, NetworkEvent, SyncResponse, Topic};
+use crate::shared::Shared;
+
+/// Judges gossip and answers sync requests for one node.
+pub struct Intake {
+    shared: Arc<Shared>,
+    network: Network,
+    events: mpsc::UnboundedSender<Event>,
+    validators: ValidatorSet,
+    engine: EngineConfig,
+    max_block_txs: usize,
+}
+
+impl Intake {
+    pub fn new(
+        shared: Arc<Shared>,
+        network: Network,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> Intake {
+        let validators = shared
+            .genesis
+            .validator_set()
+            .expect("genesis was validated when loaded");
+        let max_block_txs = shared.genesis.consensus.max_block_txs as usize;
+        Intake {
+            shared,
+            network,
+            events,
+            validators,
+            engine: EngineConfig::default(),
+            max_block_txs,
+        }
+    }
+
+    pub fn on_network_event(&self, event: NetworkEvent) {
+        match event {
+            NetworkEvent::Gossip {
+                topic,
+                from,
+                bytes,
+                message,
+            } => match topic {
+                Topic::Transactions => self.on_transactions(from, bytes, message),
+                Topic::Consensus => {
+                    let verdict = self.on_consensus(&bytes);
+                    if verdict == GossipVerdict::Reject {
+                        warn!(%from, "rejected a consensus message");
+                    }
+                    self.network.report(message, verdict);
+                }
+                Topic::Blocks => {
+                    let verdict = self.on_announcement(from, &bytes);
+                    self.network.report(message, verdict);
+                }
+            },
+            NetworkEvent::SyncRequest {
+                from: _,
+                request,
+                reply,
+            } => {
+                let shared = Arc::clone(&self.shared);
+                tokio::spawn(async move {
+                    let answer =
+                        tokio::task::spawn_blocking(move || crate::serve_sync(&shared, request))
+                            .await
+                            .unwrap_or_else(|error| SyncResponse::Error(error.to_string()));
+                    let _ = reply.send(answer);
+                });
+            }
+            NetworkEvent::PeerConnected(peer) => info!(%peer, "peer connected"),
+            NetworkEvent::PeerDisconnected(peer) => info!(%peer, "peer disconnected"),
+        }
+    }
+
+    /// The committed height and the engine's round, as the driver last
+    /// published them.
+    fn position(&self) -> (u64, u32) {
+        let status = self.shared.status.borrow();
+        (status.height, status.round)
+    }
+
+    /// A consensus message: passed to the driver only if it is signed by a
+    /// validator and within the engine's window.
+    pub fn on_consensus(&self, bytes: &[u8]) -> GossipVerdict {
+        let message = match ConsensusMessage::decode(bytes) {
+            Ok(message) => message,
+            Err(error) => {
+                debug!(%error, "malformed consensus message");
+                return GossipVerdict::Reject;
+            }
+        };
+        let verdict = judge_consensus(
+            &message,
+            &self.shared.chain_id,
+            &self.validators,
+            &self.engine,
+            self.position(),
+        );
+        if verdict == GossipVerdict::Accept {
+            let _ = self.events.send(Event::Consensus(message));
+        }
+        verdict
+    }
+
+    fn on_announcement(&self, from: crate::network::PeerId, bytes: &[u8]) -> GossipVerdict {
+        let announcement = match borsh::from_slice::<Announcement>(bytes) {
+            Ok(announcement) => announcement,
+            Err(error) => {
+                warn!(%from, %error, "malformed block announcement");
+                return GossipVerdict::Reject;
+            }
+        };
+        let (committed, round) = self.position();
+        let height = announcement.header.height;
+        // Only the next height: a later one cannot be checked against a
+        // parent we hold, an earlier one is decided.
+        if height != committed + 1 {
+            return GossipVerdict::Ignore;
+        }
+        if announcement.proposal.proposal.round.0
+            > round.saturating_add(self.engine.round_lookahead)
+        {
+            return GossipVerdict::Ignore;
+        }
+        match announcement.check(&self.shared.chain_id, &self.validators, self.max_block_txs) {
+            Ok(()) => {
+                let _ = self.events.send(Event::Announcement {
+                    from,
+                    announcement: Box::new(announcement),
+                });
+                GossipVerdict::Accept
+            }
+            Err(error) => {
+                warn!(%from, height, %error, "refused a block announcement");
+                GossipVerdict::Reject
+            }
+        }
+    }
+
+    fn on_transactions(
+        &self,
+        from: crate::network::PeerId,
+        bytes: Vec<u8>,
+        message: GossipMessageRef,
+    ) {
+        let Ok(batch) = borsh::from_slice::<Vec<Vec<u8>>>(&bytes) else {
+            warn!(%from, "malformed transaction batch");
+            self.network.report(message, GossipVerdict::Reject);
+            return;
+        };
+        let mut malformed = false;
+        let txs: Vec<SignedTransaction> = batch
+            .iter()
+            .filter_map(|bytes| {
+                let decoded = SignedTransaction::from_bytes(bytes).ok();
+                malformed |= decoded.is_none();
+                decoded
+            })
+            .collect();
+        let shared = Arc::clone(&self.shared);
+        let events = self.events.clone();
+        let network = self.network.clone();
+        tokio::task::spawn_blocking(move || {
+            let results = shared.admit(txs, false);
+            let admitted = results.iter().any(Result::is_ok);
+            if admitted {
+                let _ = events.send(Event::MempoolActivity);
+            }
+            network.report(message, transactions_verdict(malformed, &results));
+        });
+    }
+}
+
+/// A batch with a malformed or badly signed transaction is rejected (an
+/// honest node relays only batches it accepted, so the peer that sent it
+/// is to blame); one that added something is forwarded; the rest (all
+/// known, or refused by the state) is not forwarded.
+fn transactions_verdict(
+    malformed: bool,
+    results: &[Result<ledger::TxHash, MempoolError>],
+) -> GossipVerdict {
+    let forged = results.iter().any(|result| {
+        matches!(
+            result,
+            Err(MempoolError::Rule(ledger::TxError::BadSignature { .. }))
+        )
+    });
+    if malformed || forged {
+        GossipVerdict::Reject
+    } else if results.iter().any(Result::is_ok) {
+        GossipVerdict::Accept
+    } else {
+        GossipVerdict::Ignore
+    }
+}
+
+/// The verdict on a decoded consensus message given the node's committed
+/// height and round: past heights and messages outside the engine's window
+/// are ignored (an honest peer may be ahead or behind); a non-validator
+/// signer, another chain or a bad signature is rejected. The signature is
+/// checked last, so messages outside the window cost no verification.
+pub fn judge_consensus(
+    message: &ConsensusMessage,
+    chain_id: &crypto::ChainId,
+    validators: &ValidatorSet,
+    engine: &EngineConfig,
+    (committed, round): (u64, u32),
+) -> GossipVerdict {
+    if message.chain_id() != *chain_id {
+        return GossipVerdict::Reject;
+    }
+    if !validators.contains(&message.signer()) {
+        return GossipVerdict::Reject;
+    }
+    let height = message.height().0;
+    if height <= committed || height > committed.saturating_add(1 + engine.future_heights) {
+        return GossipVerdict::Ignore;
+    }
+    // Rounds of the next height are bounded by our round; later heights'
+    // rounds by the lookahead alone (their round 0 is where they begin).
+    let round_limit = if height == committed + 1 {
+        round.saturating_add(engine.round_lookahead)
+    } else {
+        engine.round_lookahead
+    };
+    if message.round().0 > round_limit {
+        return GossipVerdict::Ignore;
+    }
+    match message.verify(chain_id) {
+        Ok(()) => GossipVerdict::Accept,
+        Err(_) => GossipVerdict::Reject,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use consensus::{Height, Round, SignedVote, Validator, Vote, VoteKind};
+    use crypto::{ChainId, Domain, Hash, Keypair};
+
+    fn chain() -> ChainId {
+        ChainId(Hash::digest(b"intake"))
+    }
+
+    fn keys() -> Vec<Keypair> {
+        (1..=4u8).map(|i| Keypair::from_seed([i; 32])).collect()
+    }
+
+    fn set(keys: &[Keypair]) -> ValidatorSet {
+        ValidatorSet::new(keys.iter().map(|key| Validator {
+            public_key: key.public(),
+            power: 1,
+        }))
+        .unwrap()
+    }
+
+    fn vote(key: &Keypair, height: u64, round: u32) -> ConsensusMessage {
+        let vote = Vote {
+            kind: VoteKind::Prevote,
+            height: Height(height),
+            round: Round(round),
+            value: Some(Hash([7; 32])),
+            validator: key.public(),
+        };
+        ConsensusMessage::Vote(SignedVote {
+            chain_id: chain(),
+            signature: key.sign(Domain::Prevote, &chain(), &vote),
+            vote,
+        })
+    }
+
+    /// One row per rule: the message, the node at committed height 10,
+    /// round 3, and the verdict.
+    #[test]
+    fn consensus_messages_are_judged_before_the_driver_sees_them() {
+        let keys = keys();
+        let validators = set(&keys);
+        let engine = EngineConfig::default();
+        let outsider = Keypair::from_seed([99; 32]);
+        let mut forged = vote(&keys[0], 11, 0);
+        if let ConsensusMessage::Vote(signed) = &mut forged {
+            signed.signature.0[0] ^= 1;
+        }
+        let rows: Vec<(&str, ConsensusMessage, GossipVerdict)> = vec![
+            (
+                "next height, signed",
+                vote(&keys[0], 11, 0),
+                GossipVerdict::Accept,
+            ),
+            (
+                "a later height in the window",
+                vote(&keys[1], 13, 5),
+                GossipVerdict::Accept,
+            ),
+            (
+                "a committed height",
+                vote(&keys[0], 10, 0),
+                GossipVerdict::Ignore,
+            ),
+            (
+                "beyond the future window",
+                vote(&keys[0], 14, 0),
+                GossipVerdict::Ignore,
+            ),
+            (
+                "height u64::MAX",
+                vote(&keys[0], u64::MAX, 0),
+                GossipVerdict::Ignore,
+            ),
+            (
+                "round u32::MAX",
+                vote(&keys[0], 11, u32::MAX),
+                GossipVerdict::Ignore,
+            ),
+            (
+                "round past the lookahead",
+                vote(&keys[0], 11, 3 + 101),
+                GossipVerdict::Ignore,
+            ),
+            ("a forged signature", forged, GossipVerdict::Reject),
+            (
+                "a non-validator",
+                vote(&outsider, 11, 0),
+                GossipVerdict::Reject,
+            ),
+        ];
+        for (name, message, expected) in rows {
+            assert_eq!(
+                judge_consensus(&message, &chain(), &validators, &engine, (10, 3)),
+                expected,
+                "{name}"
+            );
+        }
+        let other_chain = ChainId(Hash::digest(b"other"));
+        assert_eq!(
+            judge_consensus(
+                &vote(&keys[0], 11, 0),
+                &other_chain,
+                &validators,
+                &engine,
+                (10, 3)
+            ),
+            GossipVerdict::Reject,
+            "another chain"
+        );
+    }
+
+    #[test]
+    fn a_batch_with_a_forged_signature_is_rejected_not_relayed() {
+        let signer = PublicKey([1; 32]);
+        let hash = ledger::TxHash(Hash([2; 32]));
+        let forged = Err(MempoolError::Rule(ledger::TxError::BadSignature { signer }));
+        let duplicate = Err(MempoolError::Duplicate { hash });
+        assert_eq!(
+            transactions_verdict(false, &[Ok(hash), forged]),
+            GossipVerdict::Reject
+        );
+        assert_eq!(
+            transactions_verdict(true, &[Ok(hash)]),
+            GossipVerdict::Reject
+        );
+        assert_eq!(
+            transactions_verdict(false, &[Ok(hash), duplicate]),
+            GossipVerdict::Accept
+        );
+        let duplicate = Err(MempoolError::Duplicate { hash });
+        assert_eq!(
+            transactions_verdict(false, &[duplicate]),
+            GossipVerdict::Ignore
+        );
+    }
+
+    use crypto::PublicKey;
+}

@@ -1,0 +1,16 @@
+//! Multi-node and end-to-end tests that start real nodes and the real `scf`
+//! binary (the tests themselves are under `tests/`), and the harness they
+//! share.
+//!
+//! The Byzantine harness (issue 16): a 4-validator network whose validators
+//! 0–2 are honest `scf` processes ([`cluster`]) under a background load
+//! ([`client`]), and an in-process hostile peer with validator 3's genesis
+//! identity ([`hostile`]) running one of the [`attacks`]; [`runner`] stages
+//! each scenario and [`checks`] judges it.
+
+pub mod attacks;
+pub mod checks;
+pub mod client;
+pub mod cluster;
+pub mod hostile;
+pub mod runner;
