@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::checks::{self, Verdict};
 use crate::client::Load;
-use crate::cluster::{Cluster, HONEST, LOAD_SIGNER};
+use crate::cluster::{Cluster, HONEST, HOSTILE, LOAD_SIGNER};
 use crate::hostile::{Attack, Hostile};
 
 /// The height the chain reaches before an attack starts.
@@ -36,6 +36,9 @@ pub struct Scenario {
     /// Stop [`RESTARTED`] before the attack, let the chain advance, and
     /// start it again as the attack starts: it syncs under attack.
     pub restart: bool,
+    /// The hostile equivocates: every honest node must list evidence
+    /// against it at `GET /v1/evidence`.
+    pub expect_evidence: bool,
 }
 
 impl Scenario {
@@ -45,6 +48,14 @@ impl Scenario {
             attack,
             window: ATTACK_WINDOW,
             restart: false,
+            expect_evidence: false,
+        }
+    }
+
+    pub const fn expecting_evidence(self) -> Scenario {
+        Scenario {
+            expect_evidence: true,
+            ..self
         }
     }
 
@@ -102,6 +113,9 @@ pub fn run(runtime: &tokio::runtime::Runtime, scenario: &Scenario) -> Verdict {
         hostile.arm(false);
         phases.push(("attack", started.elapsed()));
         checks::check_state(&mut cluster, &before, &mut verdict);
+        if scenario.expect_evidence {
+            check_evidence(&cluster, &mut verdict);
+        }
         phases.push(("checks", started.elapsed()));
     }
     verdict.hostile_sent = hostile.stop();
@@ -127,6 +141,31 @@ pub fn run(runtime: &tokio::runtime::Runtime, scenario: &Scenario) -> Verdict {
         phases.join(", ")
     );
     verdict
+}
+
+/// Every honest node kept evidence of the hostile's equivocation, and
+/// none against an honest validator.
+fn check_evidence(cluster: &Cluster, verdict: &mut Verdict) {
+    let hostile = cluster.net.genesis.validators[HOSTILE].public_key;
+    for index in HONEST {
+        let url = format!("{}/v1/evidence", cluster.api(index));
+        match crate::client::get_json::<Vec<consensus::Equivocation>>(&url) {
+            Ok(records) if records.is_empty() => verdict
+                .failures
+                .push(format!("validator-{index} lists no equivocation evidence")),
+            Ok(records) => {
+                if let Some(wrong) = records.iter().find(|record| record.offender() != hostile) {
+                    verdict.failures.push(format!(
+                        "validator-{index} lists evidence against honest validator {}",
+                        wrong.offender()
+                    ));
+                }
+            }
+            Err(error) => verdict
+                .failures
+                .push(format!("validator-{index}: GET /v1/evidence: {error}")),
+        }
+    }
 }
 
 /// Stops [`RESTARTED`] until the others have committed a few blocks.

@@ -40,7 +40,7 @@ pub fn scenarios() -> Vec<Scenario> {
         Scenario::new("sync-tampered-restart", boxed::<sync::TamperedBlocks>).with_restart(),
         Scenario::new("forged-announcements", boxed::<gossip::ForgedAnnouncements>),
         Scenario::new("far-future-messages", boxed::<gossip::FarFutureMessages>),
-        Scenario::new("equivocation", boxed::<gossip::Equivocates>),
+        Scenario::new("equivocation", boxed::<gossip::Equivocates>).expecting_evidence(),
         Scenario::new(
             "body-differs-per-requester",
             boxed::<proposer::BodyDiffersPerRequester>,
