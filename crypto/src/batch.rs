@@ -16,8 +16,6 @@
 //! have this property: its single check is cofactorless, so a small-order
 //! component in R failed alone but passed some batches.)
 
-use ed25519_consensus::VerificationKeyBytes;
-use ed25519_consensus::batch::Verifier;
 use rayon::prelude::*;
 
 use crate::{CryptoError, PublicKey, Signature};
@@ -55,22 +53,19 @@ fn verify_chunk(messages: &[SignedMessage<'_>]) -> Vec<Result<(), CryptoError>> 
     }
 }
 
-/// Whether every message verifies, checked as one batch. An undecodable key,
-/// R or a non-canonical s fails the batch like a bad signature does; the
-/// fallback then says which message it was.
-///
-/// The batch decompresses each distinct key itself (once per batch, however
-/// many messages that key signed), so it does not use the key cache.
+/// Whether every message verifies, checked as one batch (ZIP-215, see
+/// `crate::zip215`). An undecodable key or R, or a non-canonical s, fails the
+/// batch like a bad signature does; the fallback then says which message it
+/// was. Keys come decompressed from the key cache.
 pub(crate) fn batch_verifies(messages: &[SignedMessage<'_>]) -> bool {
-    let mut batch = Verifier::new();
+    let mut items = Vec::with_capacity(messages.len());
     for message in messages {
-        batch.queue((
-            VerificationKeyBytes::from(message.key.0),
-            ed25519_consensus::Signature::from(message.signature.0),
-            message.message,
-        ));
+        let Ok(key) = message.key.verification_key() else {
+            return false;
+        };
+        items.push((key, &message.key.0, &message.signature.0, message.message));
     }
-    batch.verify(rand_core::OsRng).is_ok()
+    crate::zip215::verify_batch(&items)
 }
 
 fn one_by_one(messages: &[SignedMessage<'_>]) -> Vec<Result<(), CryptoError>> {
@@ -228,6 +223,29 @@ mod tests {
                 let honest = matches!(tamper, Tamper::None | Tamper::TorsionInR);
                 prop_assert_eq!(result.is_ok(), honest, "{:?}", tamper);
             }
+        }
+
+        /// Our equations give the verdict of the reference implementation
+        /// of ZIP-215 (`ed25519-consensus`), alone and in its batch.
+        #[test]
+        fn every_verdict_is_the_reference_implementations(
+            plan in proptest::collection::vec((0..20usize, tamper()), 1..80),
+        ) {
+            let (keys, signatures, bodies) = build(&plan);
+            let mut reference_batch = ed25519_consensus::batch::Verifier::new();
+            for ((key, signature), body) in keys.iter().zip(&signatures).zip(&bodies) {
+                let reference = ed25519_consensus::VerificationKey::try_from(key.0)
+                    .and_then(|vk| vk.verify(&ed25519_consensus::Signature::from(signature.0), body))
+                    .is_ok();
+                prop_assert_eq!(key.verify_bytes(body, signature).is_ok(), reference);
+                reference_batch.queue((
+                    ed25519_consensus::VerificationKeyBytes::from(key.0),
+                    ed25519_consensus::Signature::from(signature.0),
+                    body,
+                ));
+            }
+            let ours = batch_verifies(&messages(&keys, &signatures, &bodies));
+            prop_assert_eq!(ours, reference_batch.verify(rand_core::OsRng).is_ok());
         }
     }
 }

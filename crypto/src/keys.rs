@@ -5,7 +5,8 @@
 //! (and the points of valid keys are cached).
 //!
 //! Signing uses ed25519-dalek (standard RFC 8032 signatures). Verification
-//! follows the ZIP-215 rules, through `ed25519-consensus`: a signature gets
+//! follows the ZIP-215 rules (`crate::zip215`, checked against
+//! `ed25519-consensus` in the tests): a signature gets
 //! the same verdict checked alone here or inside any batch of
 //! [`crate::verify_many`], on every node and at every replay. That is part of
 //! the protocol: dalek's own single check is cofactorless while a batch is
@@ -22,7 +23,7 @@ use std::str::FromStr;
 use std::sync::{Mutex, OnceLock};
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use ed25519_consensus::VerificationKey;
+use curve25519_dalek::edwards::EdwardsPoint;
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 
 use crate::CryptoError;
@@ -37,8 +38,8 @@ pub struct PublicKey(pub [u8; 32]);
 /// Valid keys kept decompressed (about 200 bytes each); emptied when full.
 const DECOMPRESSED_CACHE_KEYS: usize = 16_384;
 
-fn decompressed_cache() -> &'static Mutex<HashMap<[u8; 32], VerificationKey>> {
-    static CACHE: OnceLock<Mutex<HashMap<[u8; 32], VerificationKey>>> = OnceLock::new();
+fn decompressed_cache() -> &'static Mutex<HashMap<[u8; 32], EdwardsPoint>> {
+    static CACHE: OnceLock<Mutex<HashMap<[u8; 32], EdwardsPoint>>> = OnceLock::new();
     CACHE.get_or_init(Mutex::default)
 }
 
@@ -61,7 +62,7 @@ impl PublicKey {
     /// Decompressing a point costs about a third of a signature check, and a
     /// ledger sees the same few thousand signers over and over, so valid keys
     /// are kept decompressed in a bounded process-wide cache.
-    pub(crate) fn verification_key(&self) -> Result<VerificationKey, CryptoError> {
+    pub(crate) fn verification_key(&self) -> Result<EdwardsPoint, CryptoError> {
         if let Some(key) = decompressed_cache()
             .lock()
             .ok()
@@ -69,8 +70,8 @@ impl PublicKey {
         {
             return Ok(key);
         }
-        let key = VerificationKey::try_from(self.0)
-            .map_err(|_| CryptoError::InvalidPublicKey { key: *self })?;
+        let key = crate::zip215::decode_point(&self.0)
+            .ok_or(CryptoError::InvalidPublicKey { key: *self })?;
         if let Ok(mut cache) = decompressed_cache().lock() {
             if cache.len() >= DECOMPRESSED_CACHE_KEYS {
                 cache.clear();
@@ -95,8 +96,11 @@ impl PublicKey {
     /// under the ZIP-215 rules (see the module documentation).
     pub fn verify_bytes(&self, message: &[u8], signature: &Signature) -> Result<(), CryptoError> {
         let key = self.verification_key()?;
-        key.verify(&ed25519_consensus::Signature::from(signature.0), message)
-            .map_err(|_| CryptoError::BadSignature { key: *self })
+        if crate::zip215::verify_one(key, &self.0, &signature.0, message) {
+            Ok(())
+        } else {
+            Err(CryptoError::BadSignature { key: *self })
+        }
     }
 }
 
@@ -230,7 +234,7 @@ mod tests {
     fn cached_keys_decompress_as_fresh_ones_and_bad_keys_stay_bad() {
         let keypair = Keypair::from_seed([42; 32]);
         let public = keypair.public();
-        let fresh = VerificationKey::try_from(public.0).unwrap();
+        let fresh = crate::zip215::decode_point(&public.0).unwrap();
         assert_eq!(public.verification_key().unwrap(), fresh);
         assert_eq!(public.verification_key().unwrap(), fresh, "from the cache");
 
@@ -250,7 +254,7 @@ mod tests {
         // Not a point on the curve: refused every time, never cached.
         let bad = (0u8..=255)
             .map(|byte| PublicKey([byte; 32]))
-            .find(|key| VerificationKey::try_from(key.0).is_err())
+            .find(|key| ed25519_consensus::VerificationKey::try_from(key.0).is_err())
             .expect("some repeated byte is not a valid point");
         for _ in 0..2 {
             assert!(matches!(
@@ -283,6 +287,11 @@ mod tests {
             let key = PublicKey(bytes);
             let dalek = key.verifying_key().is_ok();
             assert_eq!(dalek, key.verification_key().is_ok(), "{key}");
+            assert_eq!(
+                dalek,
+                ed25519_consensus::VerificationKey::try_from(bytes).is_ok(),
+                "{key}"
+            );
             points += usize::from(dalek);
         }
         assert!(points > 100, "the sample holds points and non-points");

@@ -17,6 +17,7 @@ mod batch;
 mod hash;
 mod keys;
 mod signing;
+mod zip215;
 #[cfg(test)]
 mod zip215_vectors;
 
