@@ -59,7 +59,8 @@ fn outgoing_ports_start() -> Option<u16> {
         .filter(|first| *first > LOWEST_PICKED_PORT + 1_000)
 }
 
-/// A port on 127.0.0.1 that was free a moment ago.
+/// A port on 127.0.0.1 that was free a moment ago and that this process has
+/// not handed out before.
 ///
 /// Chosen at random below the range the system hands out to outgoing
 /// connections (32768 and up by default): a port the system picked (`bind`
@@ -67,18 +68,46 @@ fn outgoing_ports_start() -> Option<u16> {
 /// it, any outgoing connection on the machine (another test's HTTP client or
 /// peer dial) may be given it. Falls back to the system's pick where no such
 /// range can be read or nothing below it is free.
+///
+/// A port is free until something binds it, so two calls before the first
+/// port is bound could otherwise both return it (a node's p2p and API ports
+/// once collided that way); every port returned is remembered and never
+/// returned again by this process.
 pub fn free_port() -> std::io::Result<u16> {
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut handed_out = HANDED_OUT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let usable =
+        |port: u16| !handed_out.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok();
+    let mut picked = None;
     if let Some(end) = outgoing_ports_start() {
         let state = std::collections::hash_map::RandomState::new();
-        for attempt in 0..256u32 {
-            let offset = state.hash_one(attempt) % u64::from(end - LOWEST_PICKED_PORT);
-            let port = LOWEST_PICKED_PORT + u16::try_from(offset).expect("below the range's start");
-            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-                return Ok(port);
+        picked = (0..256u32)
+            .map(|attempt| {
+                let offset = state.hash_one(attempt) % u64::from(end - LOWEST_PICKED_PORT);
+                LOWEST_PICKED_PORT + u16::try_from(offset).expect("below the range's start")
+            })
+            .find(|port| usable(*port));
+    }
+    if picked.is_none() {
+        for _ in 0..256 {
+            let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+            if usable(port) {
+                picked = Some(port);
+                break;
             }
         }
     }
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    let port = picked.ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            "no free port on 127.0.0.1 after 512 tries",
+        )
+    })?;
+    handed_out.insert(port);
+    Ok(port)
 }
 
 /// Consensus timing for a network on one machine: short timeouts so a lost
@@ -219,5 +248,16 @@ mod tests {
         }
         // Random, not one port handed out again and again.
         assert!(seen.len() > 10, "{seen:?}");
+    }
+
+    /// A node's p2p and API ports are picked one after the other before
+    /// either is bound; they must differ even though both are still free.
+    #[test]
+    fn a_port_is_never_handed_out_twice() {
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let port = free_port().expect("a free port");
+            assert!(seen.insert(port), "port {port} was handed out twice");
+        }
     }
 }
