@@ -174,6 +174,9 @@ pub fn explain(code: &str, detail: &str, context: &Context<'_>) -> anyhow::Error
         "not_root" => format!("{detail}: settlement is per root confirmation"),
         "not_issuer" => format!("{detail}: only the core enterprise that confirmed it settles it"),
         "not_matured" => format!("{detail}; settle at or after the maturity"),
+        "disputed_tokens" => format!(
+            "{detail}; an auditor must resolve the disputes and unfreeze them before settlement (`scf token unfreeze TOKEN`; `scf token trace {token}` shows which are frozen)"
+        ),
         "discount_too_large" => format!("{detail}; offer a lower --rate"),
         "replay" | "nonce_too_high" | "nonce_taken" => format!(
             "{detail}: another transaction of this key committed or is pending at the same time; run the command again"

@@ -144,6 +144,8 @@ pub enum TxError {
     NotMatured { maturity: Timestamp, now: Timestamp },
     #[error("receivable {root} was already settled")]
     AlreadySettled { root: TokenId },
+    #[error("receivable {root} has {frozen} token(s) frozen by an auditor")]
+    DisputedTokens { root: TokenId, frozen: u32 },
     #[error("token {token} is already frozen")]
     AlreadyFrozen { token: TokenId },
     #[error("token {token} is not frozen")]

@@ -83,6 +83,12 @@ pub enum TokenStatus {
     /// Spent by the transaction `by`: its value lives on in its children.
     Spent { by: TxHash },
     /// Paid by the issuer at maturity.
+    ///
+    /// Settling a root writes only its [`Receivable`] (one entry, whatever
+    /// the number of tokens): a stored token keeps the status it had (active
+    /// or pending) and is read as settled through [`Token::settled_by`].
+    /// Nothing can spend a token once its root has matured, so the tokens
+    /// unspent at settlement are exactly the tokens unspent at maturity.
     Settled { payment_ref: String },
 }
 
@@ -149,6 +155,20 @@ impl Token {
             TokenStatus::Active | TokenStatus::Pending { .. }
         )
     }
+
+    /// The token as its root's `receivable` makes it: an unspent token of a
+    /// settled root is settled (see [`TokenStatus::Settled`]).
+    pub fn settled_by(mut self, receivable: &Receivable) -> Token {
+        if let Some(settlement) = &receivable.settlement
+            && receivable.root_id == self.root_id
+            && self.is_unspent()
+        {
+            self.status = TokenStatus::Settled {
+                payment_ref: settlement.payment_ref.clone(),
+            };
+        }
+        self
+    }
 }
 
 /// One root confirmation: what the issuer owes in total and whether it has
@@ -169,6 +189,10 @@ pub struct Receivable {
     pub amount: Amount,
     pub maturity: Timestamp,
     pub invoice_ref: Hash,
+    /// How many of its unspent tokens an auditor has frozen. Settlement
+    /// waits until this is zero: paying around a disputed token would pay the
+    /// wrong party.
+    pub frozen_tokens: u32,
     pub settlement: Option<Settlement>,
 }
 
@@ -185,8 +209,6 @@ pub struct Receivable {
 pub struct Settlement {
     pub payment_ref: String,
     pub settled_at: Timestamp,
-    /// Tokens marked settled, i.e. the holders paid.
-    pub tokens_paid: u64,
 }
 
 /// The credit a core enterprise may have outstanding, granted by banks.

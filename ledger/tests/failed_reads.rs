@@ -224,7 +224,14 @@ fn rows() -> Vec<Row> {
             setup: |w, root| (settle(w, root), StateKey::Receivable(root)),
         },
         Row {
-            what: "settle reads the root's descendants",
+            what: "settle reads the credit line",
+            setup: |w, root| {
+                let core = w.key("core");
+                (settle(w, root), StateKey::CreditLine(core))
+            },
+        },
+        Row {
+            what: "freeze reads the root's receivable (its frozen count)",
             setup: |w, root| {
                 let parts = w
                     .transfer(
@@ -233,7 +240,16 @@ fn rows() -> Vec<Row> {
                         &[("supplier2", 4_000_000), ("supplier1", 6_000_000)],
                     )
                     .expect("split is valid");
-                (settle(w, root), StateKey::Token(parts[1]))
+                (freeze(w, parts[1]), StateKey::Receivable(root))
+            },
+        },
+        Row {
+            what: "unfreeze reads the root's receivable (its frozen count)",
+            setup: |w, root| {
+                let tx = freeze(w, root);
+                w.submit(&tx).expect("freeze is valid");
+                let body = TxBody::Unfreeze { token: root };
+                (w.sign("auditor", body), StateKey::Receivable(root))
             },
         },
     ]

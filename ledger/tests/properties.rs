@@ -176,7 +176,12 @@ fn check_invariants(state: &MemoryState) -> Result<(), TestCaseError> {
     let all = tokens(state);
     let by_id: BTreeMap<_, _> = all.iter().map(|token| (token.id, token)).collect();
     let mut held_per_root: BTreeMap<_, u64> = BTreeMap::new();
+    let mut frozen_per_root: BTreeMap<_, u32> = BTreeMap::new();
     for token in &all {
+        if token.frozen {
+            prop_assert!(token.is_unspent(), "frozen token {} was spent", token.id);
+            *frozen_per_root.entry(token.root_id).or_default() += 1;
+        }
         if token.is_unspent() || matches!(token.status, TokenStatus::Settled { .. }) {
             *held_per_root.entry(token.root_id).or_default() += token.amount.0;
             // The lineage reaches the root through existing tokens.
@@ -218,6 +223,13 @@ fn check_invariants(state: &MemoryState) -> Result<(), TestCaseError> {
             .expect("a memory state reads without failing")
             .expect("every root has its receivable");
         prop_assert_eq!(held, receivable.amount.0, "root {} is not conserved", root);
+        // Settlement waits on this count instead of walking the tokens.
+        prop_assert_eq!(
+            receivable.frozen_tokens,
+            frozen_per_root.get(&root).copied().unwrap_or(0),
+            "frozen count of root {}",
+            root
+        );
     }
     Ok(())
 }

@@ -751,7 +751,7 @@ const RULES: &[Rule] = &[
                 .expect("split");
             freeze(w, parts[1]).expect("freeze");
             mature(w);
-            (settle(w, root), TxError::TokenFrozen { token: parts[1] })
+            (settle(w, root), TxError::DisputedTokens { root, frozen: 1 })
         },
     },
     Rule {

@@ -131,6 +131,11 @@ impl Chain {
     /// Executes the next block in memory and returns it with its execution.
     fn produce(&mut self) -> (Block, BlockExecution) {
         let txs = self.next_txs();
+        self.produce_with(txs)
+    }
+
+    /// Executes a block of `txs` in memory and returns it with its execution.
+    fn produce_with(&mut self, txs: Vec<SignedTransaction>) -> (Block, BlockExecution) {
         self.world.now = Timestamp(self.world.now.0 + 1_000);
         let context = self.world.context();
         let execution =
@@ -159,6 +164,77 @@ impl Chain {
             .commit_execution(&block, &certificate_for(&block), execution)
             .expect("commit");
         block
+    }
+}
+
+#[test]
+fn a_settled_roots_tokens_read_as_settled_and_leave_their_holders_holdings() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = Chain::new();
+    let mut store = chain.open_store(dir.path());
+    for _ in 0..5 {
+        chain.produce_and_commit(&mut store);
+    }
+    let tokens: Vec<ledger::Token> = chain
+        .world
+        .state
+        .entries()
+        .filter_map(|(_, value)| match value {
+            StateValue::Token(token) => Some(token.clone()),
+            _ => None,
+        })
+        .collect();
+    let root = tokens
+        .iter()
+        .find(|token| token.parent_id.is_none())
+        .expect("a root")
+        .id;
+    let unspent: Vec<_> = tokens.iter().filter(|token| token.is_unspent()).collect();
+    assert!(unspent.len() >= 3, "{} unspent tokens", unspent.len());
+    for name in ["supplier1", "supplier2", "supplier3"] {
+        let key = chain.world.key(name);
+        assert!(!store.tokens_by_holder(&key).unwrap().is_empty(), "{name}");
+    }
+
+    chain.world.now = Timestamp(chain.world.now.0 + 366 * DAY);
+    let settle = chain.world.sign(
+        "core",
+        TxBody::Settle {
+            root,
+            payment_ref: "PAY-9".into(),
+        },
+    );
+    let (block, execution) = chain.produce_with(vec![settle]);
+    // The receivable, the credit line and the issuer's nonce, however many
+    // tokens the root has.
+    assert_eq!(execution.writes.len(), 3, "{:?}", execution.writes);
+    store
+        .commit_execution(&block, &certificate_for(&block), execution)
+        .expect("commit");
+
+    let settled = TokenStatus::Settled {
+        payment_ref: "PAY-9".into(),
+    };
+    for token in &unspent {
+        let read = store.token_by_id(&token.id).unwrap().expect("stored");
+        assert_eq!(read.status, settled, "token {}", token.id);
+    }
+    for name in ["supplier1", "supplier2", "supplier3"] {
+        let key = chain.world.key(name);
+        assert_eq!(store.tokens_by_holder(&key).unwrap(), vec![], "{name}");
+    }
+    let lineage = store.lineage(&root).unwrap().expect("root exists");
+    assert_eq!(
+        lineage.token.status,
+        tokens.iter().find(|t| t.id == root).unwrap().status
+    );
+    for token in &lineage.descendants {
+        let was = tokens.iter().find(|t| t.id == token.id).expect("known");
+        if was.is_unspent() {
+            assert_eq!(token.status, settled, "descendant {}", token.id);
+        } else {
+            assert_eq!(token.status, was.status, "descendant {}", token.id);
+        }
     }
 }
 

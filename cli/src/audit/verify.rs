@@ -82,6 +82,8 @@ pub enum Violation {
     },
     #[error("app hash mismatch: header says {header}, replay gives {replay}")]
     AppHash { header: Hash, replay: Hash },
+    #[error("the block writes more than a block may: {0}")]
+    TooMuchWork(String),
 }
 
 /// Why an audit did not pass.
@@ -316,6 +318,9 @@ fn verify_block(
                     },
                     _ => Violation::InvalidTransaction { index, hash, error },
                 },
+                too_much @ BlockError::TooMuchWork { .. } => {
+                    Violation::TooMuchWork(too_much.to_string())
+                }
                 BlockError::StateReadFailed { error, .. } => {
                     unreachable!(
                         "the replay's state is in memory and reads without failing: {error}"

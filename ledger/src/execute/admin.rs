@@ -6,10 +6,10 @@ use crypto::PublicKey;
 
 use super::{Call, active_participant, check_text, require_role};
 use crate::amount::Amount;
-use crate::error::{ExecError, TxError};
+use crate::error::{ExecError, StateError, TxError};
 use crate::participant::{Participant, Role};
-use crate::state::{Changes, StateValue, StateView};
-use crate::token::{CreditLine, TokenId, TokenStatus};
+use crate::state::{Changes, StateKey, StateValue, StateView};
+use crate::token::{CreditLine, Receivable, Token, TokenId, TokenStatus};
 
 pub(super) fn register<S: StateView>(
     call: &Call<'_, S>,
@@ -70,11 +70,24 @@ pub(super) fn freeze<S: StateView>(
         TokenStatus::Settled { .. } => return Err(TxError::TokenSettled { token: *id }.into()),
         TokenStatus::Active | TokenStatus::Pending { .. } => {}
     }
+    let mut receivable = root_receivable(call, &token)?;
+    if receivable.settlement.is_some() {
+        return Err(TxError::TokenSettled { token: *id }.into());
+    }
     if token.frozen {
         return Err(TxError::AlreadyFrozen { token: *id }.into());
     }
     token.frozen = true;
-    Ok(vec![StateValue::Token(token)])
+    // A frozen token is never spent (see `usable_token`), so this counts the
+    // root's frozen unspent tokens, which settlement waits on.
+    receivable.frozen_tokens = receivable
+        .frozen_tokens
+        .checked_add(1)
+        .ok_or(TxError::AmountOverflow)?;
+    Ok(vec![
+        StateValue::Token(token),
+        StateValue::Receivable(receivable),
+    ])
 }
 
 pub(super) fn unfreeze<S: StateView>(
@@ -89,5 +102,25 @@ pub(super) fn unfreeze<S: StateView>(
         return Err(TxError::NotFrozen { token: *id }.into());
     }
     token.frozen = false;
-    Ok(vec![StateValue::Token(token)])
+    let mut receivable = root_receivable(call, &token)?;
+    // Freezing counted it.
+    receivable.frozen_tokens = receivable.frozen_tokens.saturating_sub(1);
+    Ok(vec![
+        StateValue::Token(token),
+        StateValue::Receivable(receivable),
+    ])
+}
+
+/// The receivable of `token`'s root, which every token has.
+fn root_receivable<S: StateView>(
+    call: &Call<'_, S>,
+    token: &Token,
+) -> Result<Receivable, ExecError> {
+    call.state.receivable(&token.root_id)?.ok_or_else(|| {
+        StateError {
+            key: StateKey::Receivable(token.root_id),
+            reason: format!("token {} names a root with no receivable", token.id),
+        }
+        .into()
+    })
 }

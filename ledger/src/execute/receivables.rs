@@ -6,7 +6,7 @@ use crypto::{Hash, PublicKey};
 
 use super::{Call, active_participant, check_text, require_role};
 use crate::amount::{Amount, Timestamp};
-use crate::error::{ExecError, StateError, TxError};
+use crate::error::{ExecError, TxError};
 use crate::participant::Role;
 use crate::state::{Changes, StateValue, StateView};
 use crate::token::{
@@ -78,6 +78,7 @@ pub(super) fn confirm<S: StateView>(
         amount,
         maturity,
         invoice_ref: *invoice_ref,
+        frozen_tokens: 0,
         settlement: None,
     };
     Ok(vec![
@@ -130,25 +131,20 @@ pub(super) fn settle<S: StateView>(
         return Err(TxError::AlreadySettled { root: *root }.into());
     }
     check_text("payment reference", payment_ref)?;
-
-    let unspent = unspent_tokens_of_root(call.state, root_token)?;
-    if let Some(frozen) = unspent.iter().find(|token| token.frozen) {
+    if receivable.frozen_tokens > 0 {
         // A disputed token blocks the whole settlement until an auditor
         // resolves it: paying around it would pay the wrong party.
-        return Err(TxError::TokenFrozen { token: frozen.id }.into());
+        return Err(TxError::DisputedTokens {
+            root: *root,
+            frozen: receivable.frozen_tokens,
+        }
+        .into());
     }
-    let mut changes = Vec::with_capacity(unspent.len() + 2);
-    let tokens_paid = unspent.len() as u64;
-    for mut token in unspent {
-        token.status = TokenStatus::Settled {
-            payment_ref: payment_ref.to_string(),
-        };
-        changes.push(StateValue::Token(token));
-    }
+    // The work is the same for a root split into one token or a million:
+    // the tokens are not rewritten (see `TokenStatus::Settled`).
     receivable.settlement = Some(Settlement {
         payment_ref: payment_ref.to_string(),
         settled_at: now,
-        tokens_paid,
     });
     let mut line = call
         .state
@@ -159,24 +155,8 @@ pub(super) fn settle<S: StateView>(
         .outstanding
         .checked_sub(receivable.amount)
         .unwrap_or(Amount::ZERO);
-    changes.push(StateValue::Receivable(receivable));
-    changes.push(StateValue::CreditLine(line));
-    Ok(changes)
-}
-
-/// Every token below `root` (itself included) that still carries value,
-/// found by walking the lineage tree in token id order.
-fn unspent_tokens_of_root(state: &impl StateView, root: Token) -> Result<Vec<Token>, StateError> {
-    let mut unspent = Vec::new();
-    let mut stack = vec![root];
-    while let Some(token) = stack.pop() {
-        if token.is_unspent() {
-            unspent.push(token);
-        } else if matches!(token.status, TokenStatus::Spent { .. }) {
-            for id in state.children(&token.id)?.iter().rev() {
-                stack.extend(state.token(id)?);
-            }
-        }
-    }
-    Ok(unspent)
+    Ok(vec![
+        StateValue::Receivable(receivable),
+        StateValue::CreditLine(line),
+    ])
 }

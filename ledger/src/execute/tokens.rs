@@ -37,8 +37,27 @@ fn usable_token<S: StateView>(call: &Call<'_, S>, id: &TokenId) -> Result<Token,
     if token.frozen {
         return Err(TxError::TokenFrozen { token: *id }.into());
     }
+    not_settled(call, &token)?;
     not_matured(&token, call.context.time)?;
     Ok(token)
+}
+
+/// Refuses a token of a settled root: it reads as settled although its
+/// record still says active or pending (see [`TokenStatus::Settled`]).
+/// Reads the receivable only once the token has matured, since no root is
+/// settled before its maturity.
+pub(super) fn not_settled<S: StateView>(
+    call: &Call<'_, S>,
+    token: &Token,
+) -> Result<(), ExecError> {
+    if call.context.time < token.maturity || !token.is_unspent() {
+        return Ok(());
+    }
+    let receivable = call.state.receivable(&token.root_id)?;
+    if receivable.is_some_and(|receivable| receivable.settlement.is_some()) {
+        return Err(TxError::TokenSettled { token: token.id }.into());
+    }
+    Ok(())
 }
 
 fn not_matured(token: &Token, now: Timestamp) -> Result<(), TxError> {
@@ -177,6 +196,7 @@ fn offered_to_signer<S: StateView>(
         TokenStatus::Settled { .. } => return Err(TxError::TokenSettled { token: *id }.into()),
         TokenStatus::Active => return Err(TxError::NotPending { token: *id }.into()),
     };
+    not_settled(call, &token)?;
     if bank != call.signer.key {
         return Err(TxError::NotTheFinancingBank {
             token: *id,

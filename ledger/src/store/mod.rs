@@ -332,9 +332,8 @@ impl Store {
                             height,
                             source: *error,
                         },
-                        invalid @ BlockError::InvalidTransaction { .. } => {
-                            corrupt(invalid.to_string())
-                        }
+                        invalid @ (BlockError::InvalidTransaction { .. }
+                        | BlockError::TooMuchWork { .. }) => corrupt(invalid.to_string()),
                     })?;
             let prepared = self.prepare(execution);
             if prepared.app_hash != block.header.app_hash {

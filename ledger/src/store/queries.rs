@@ -71,20 +71,41 @@ impl Store {
             .transpose()
     }
 
-    /// A committed token.
+    /// A committed token, settled if its root is (see
+    /// [`TokenStatus::Settled`]).
     pub fn token_by_id(&self, id: &TokenId) -> Result<Option<Token>, StoreError> {
         match self.state(&StateKey::Token(*id))? {
-            Some(StateValue::Token(token)) => Ok(Some(token)),
+            Some(StateValue::Token(token)) => Ok(Some(self.as_settled(token)?)),
             _ => Ok(None),
         }
     }
 
+    /// `token` with the status its root's settlement gives it: the record
+    /// of an unspent token is not rewritten when its root is settled.
+    fn as_settled(&self, token: Token) -> Result<Token, StoreError> {
+        if !token.is_unspent() {
+            return Ok(token);
+        }
+        match self.state(&StateKey::Receivable(token.root_id))? {
+            Some(StateValue::Receivable(receivable)) => Ok(token.settled_by(&receivable)),
+            _ => Err(StoreError::Corrupt {
+                what: format!(
+                    "token {} names root {} which has no receivable",
+                    token.id, token.root_id
+                ),
+            }),
+        }
+    }
+
     /// Every unspent (active or pending) token `holder` holds, by token id.
+    /// Tokens of settled roots are paid, not held, and are left out.
     pub fn tokens_by_holder(&self, holder: &PublicKey) -> Result<Vec<Token>, StoreError> {
         // The holder index is written when a block is materialized.
         self.settle()?;
         let ids = self.prefix_second_halves(schema::HOLDER_INDEX, &holder.0)?;
-        self.tokens(&ids)
+        let mut held = self.tokens(&ids)?;
+        held.retain(Token::is_unspent);
+        Ok(held)
     }
 
     /// The tokens created by spending `parent`, by id: the outputs of the
@@ -138,7 +159,7 @@ impl Store {
                     what: format!("index names token {id} which is not stored"),
                 })?;
             match decode_state(&StateKey::Token(*id), &bytes)? {
-                StateValue::Token(token) => tokens.push(token),
+                StateValue::Token(token) => tokens.push(self.as_settled(token)?),
                 _ => unreachable!("decode_state of a token key gives a token"),
             }
         }
