@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
@@ -26,6 +27,41 @@ pub struct Metrics {
     rejected_txs: Counter,
     block_txs: Histogram,
     equivocations: Counter,
+    mempool: MempoolMetrics,
+}
+
+/// The mempool's refusals per reason, evictions and expiries (see
+/// `mempool`'s module doc for the policy they count).
+struct MempoolMetrics {
+    refused: Family<Vec<(String, String)>, Counter>,
+    evicted: Counter,
+    expired: Counter,
+}
+
+impl MempoolMetrics {
+    fn register(registry: &mut Registry) -> MempoolMetrics {
+        let metrics = MempoolMetrics {
+            refused: Family::default(),
+            evicted: Counter::default(),
+            expired: Counter::default(),
+        };
+        registry.register(
+            "mempool_refused_txs",
+            "Transactions the mempool refused on entry, by reason (the API's error code)",
+            metrics.refused.clone(),
+        );
+        registry.register(
+            "mempool_evicted_txs",
+            "Pending transactions evicted to make room for another signer's ready transaction",
+            metrics.evicted.clone(),
+        );
+        registry.register(
+            "mempool_expired_txs",
+            "Pending transactions dropped after waiting too many blocks behind a nonce gap",
+            metrics.expired.clone(),
+        );
+        metrics
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -108,7 +144,9 @@ impl Metrics {
             "Equivocations seen: two different messages a validator signed for one step",
             equivocations.clone(),
         );
+        let mempool = MempoolMetrics::register(&mut registry);
         Metrics {
+            mempool,
             equivocations,
             registry,
             height,
@@ -157,6 +195,24 @@ impl Metrics {
 
     pub fn equivocations(&self, count: usize) {
         self.equivocations.inc_by(count as u64);
+    }
+
+    pub fn mempool_refused(&self, reason: &str, count: u64) {
+        self.mempool
+            .refused
+            .get_or_create(&vec![("reason".to_string(), reason.to_string())])
+            .inc_by(count);
+    }
+
+    /// Sets the eviction and expiry counters to the mempool's totals (they
+    /// only grow, so a counter is raised by the difference).
+    pub fn set_mempool_departures(&self, evicted: u64, expired: u64) {
+        for (counter, total) in [(&self.mempool.evicted, evicted), (&self.mempool.expired, expired)] {
+            let seen = counter.get();
+            if total > seen {
+                counter.inc_by(total - seen);
+            }
+        }
     }
 
     /// The OpenMetrics text exposition.
