@@ -683,46 +683,51 @@ fn eviction_takes_the_farthest_gap_first_then_the_largest_signer() {
         (&small, Role::Auditor),
         (&honest, Role::Auditor),
     ]);
-    let pool = Mempool::new(chain(), small_pool(10, usize::MAX / 2));
-    // Gapped: `near` at distance 3, `far` at 5 and 9. Ready: `big` 4, `small` 1.
+    let pool = Mempool::new(chain(), small_pool(13, usize::MAX / 2));
+    // Gapped: `near` at distance 3, `far` at 5 and 9. Ready: `big` 8, `small` 1.
     let near3 = world.admit_one(&pool, tx(&near, 3)).unwrap();
     let far5 = world.admit_one(&pool, tx(&far, 5)).unwrap();
     let far9 = world.admit_one(&pool, tx(&far, 9)).unwrap();
-    let big_txs: Vec<TxHash> = (0..4)
+    let big_txs: Vec<TxHash> = (0..8)
         .map(|nonce| world.admit_one(&pool, tx(&big, nonce)).unwrap())
         .collect();
     let small0 = world.admit_one(&pool, tx(&small, 0)).unwrap();
     assert!(world.admit_one(&pool, tx(&honest, 0)).is_ok());
-    assert_eq!(pool.size().0, 10, "full");
+    assert_eq!(pool.size().0, 13, "full");
 
     let gone = |hash: &TxHash| !pool.contains(hash);
-    // Each next transaction of `honest` evicts one, in this order.
-    let order = [far9, far5, near3, big_txs[3], big_txs[2], big_txs[1]];
+    // Each next transaction of `honest` evicts one, in this order: the
+    // gapped ones, farthest first; then the tail of `big` while it holds
+    // more than `honest` would.
+    let order = [far9, far5, near3, big_txs[7], big_txs[6]];
     for (index, victim) in order.iter().enumerate() {
         assert!(
             world.admit_one(&pool, tx(&honest, 1 + index as u64)).is_ok(),
             "honest transaction {index}"
         );
         assert!(gone(victim), "victim {index}");
-        assert_eq!(pool.size().0, 10);
+        assert_eq!(pool.size().0, 13);
         pool.check_invariants();
     }
-    // Now `honest` holds 7 and the others 1 each: no one holds more than
-    // it would, so it is told the pool is full.
+    // Now `honest` and `big` hold 6 each: no one holds more than `honest`
+    // would with a 7th, so it is told the pool is full.
     assert!(matches!(
-        world.admit_one(&pool, tx(&honest, 7)),
+        world.admit_one(&pool, tx(&honest, 6)),
         Err(MempoolError::Full { .. })
     ));
-    // A newcomer still gets in, at `honest`'s expense.
+    // A newcomer still gets in, at the expense of one of the two largest.
     let newcomer = key(55);
-    world
-        .participants
-        .borrow_mut()
-        .insert(newcomer.public(), Participant::new(newcomer.public(), "n", [Role::Auditor]));
+    world.participants.borrow_mut().insert(
+        newcomer.public(),
+        Participant::new(newcomer.public(), "n", [Role::Auditor]),
+    );
     assert!(world.admit_one(&pool, tx(&newcomer, 0)).is_ok());
-    assert!(!pool.contains(&tx(&honest, 6).hash()));
+    assert_eq!(
+        pool.sender_usage(&honest.public()).0 + pool.sender_usage(&big.public()).0,
+        11
+    );
     assert!(pool.contains(&small0) && pool.contains(&big_txs[0]));
-    assert_eq!(pool.counts().evicted, 7);
+    assert_eq!(pool.counts().evicted, 6);
 }
 
 #[test]
