@@ -207,7 +207,10 @@ impl Metrics {
     /// Sets the eviction and expiry counters to the mempool's totals (they
     /// only grow, so a counter is raised by the difference).
     pub fn set_mempool_departures(&self, evicted: u64, expired: u64) {
-        for (counter, total) in [(&self.mempool.evicted, evicted), (&self.mempool.expired, expired)] {
+        for (counter, total) in [
+            (&self.mempool.evicted, evicted),
+            (&self.mempool.expired, expired),
+        ] {
             let seen = counter.get();
             if total > seen {
                 counter.inc_by(total - seen);

@@ -54,7 +54,10 @@ impl Drop for Nodes {
         if std::thread::panicking()
             && let Some(dir) = self.dir.take()
         {
-            eprintln!("flood_mempool: kept {} (node logs in */node.log)", dir.keep().display());
+            eprintln!(
+                "flood_mempool: kept {} (node logs in */node.log)",
+                dir.keep().display()
+            );
         }
     }
 }
@@ -104,11 +107,7 @@ fn configure_mempool(home: &Path) {
 
 /// A registration padded with repeated roles to just under the 16 KiB
 /// transaction limit: valid on its own, waiting for nonce 0 forever.
-fn big_registration(
-    chain_id: crypto::ChainId,
-    signer: &Keypair,
-    nonce: u64,
-) -> SignedTransaction {
+fn big_registration(chain_id: crypto::ChainId, signer: &Keypair, nonce: u64) -> SignedTransaction {
     let padded = |roles: usize| {
         Transaction {
             chain_id,
@@ -241,7 +240,12 @@ fn a_flood_of_gapped_big_transactions_cannot_keep_another_signers_next_transacti
     }
     let flooder_refused: f64 = apis
         .iter()
-        .map(|api| metric(api, "scf_mempool_refused_txs_total{reason=\"mempool_full\"}"))
+        .map(|api| {
+            metric(
+                api,
+                "scf_mempool_refused_txs_total{reason=\"mempool_full\"}",
+            )
+        })
         .sum();
     assert!(flooder_refused > 0.0, "the flood overflowed the pools");
 

@@ -15,8 +15,8 @@ mod receivables;
 mod stateless;
 mod tokens;
 
-pub(crate) use stateless::check_text;
 pub use stateless::check_stateless;
+pub(crate) use stateless::check_text;
 
 use crypto::{ChainId, PublicKey};
 

@@ -13,9 +13,7 @@
 
 use crate::amount::Amount;
 use crate::error::TxError;
-use crate::transaction::{
-    MAX_TRANSFER_OUTPUTS, MAX_TX_BYTES, Output, SignedTransaction, TxBody,
-};
+use crate::transaction::{MAX_TRANSFER_OUTPUTS, MAX_TX_BYTES, Output, SignedTransaction, TxBody};
 
 /// Checks every rule of `tx` that depends on nothing but its bytes.
 ///
@@ -219,11 +217,7 @@ mod tests {
             ),
         ];
         for (what, body, expected) in rows {
-            assert_eq!(
-                check_stateless(&signed(body)).err(),
-                expected,
-                "{what}"
-            );
+            assert_eq!(check_stateless(&signed(body)).err(), expected, "{what}");
         }
     }
 }

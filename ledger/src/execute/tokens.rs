@@ -105,7 +105,8 @@ pub(super) fn transfer<S: StateView>(
     }
     let mut changes = Vec::with_capacity(outputs.len() + 1);
     for (index, output) in outputs.iter().enumerate() {
-        let index = u32::try_from(index).expect("check_stateless allows at most MAX_TRANSFER_OUTPUTS outputs");
+        let index = u32::try_from(index)
+            .expect("check_stateless allows at most MAX_TRANSFER_OUTPUTS outputs");
         changes.push(StateValue::Token(child(
             call,
             &input,

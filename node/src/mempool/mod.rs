@@ -441,7 +441,9 @@ impl Mempool {
         let nonce = tx.tx.nonce;
         let account = participant(&signer)
             .map_err(|error| MempoolError::from_exec(error.into()))?
-            .ok_or(MempoolError::Rule(TxError::UnknownParticipant { key: signer }))?;
+            .ok_or(MempoolError::Rule(TxError::UnknownParticipant {
+                key: signer,
+            }))?;
         if !account.active {
             return Err(MempoolError::Rule(TxError::ParticipantInactive {
                 key: signer,
@@ -478,7 +480,9 @@ impl Mempool {
         let ready = inner
             .senders
             .get(&signer)
-            .map_or(nonce == account.next_nonce, |queue| nonce == queue.ready_end);
+            .map_or(nonce == account.next_nonce, |queue| {
+                nonce == queue.ready_end
+            });
         self.make_room_in_sender(inner, signer, size, ready)?;
         self.make_room_in_pool(inner, signer, size, ready)?;
 
@@ -490,7 +494,11 @@ impl Mempool {
             .or_insert_with(|| SenderQueue::new(account.next_nonce));
         queue.txs.insert(nonce, (hash, size));
         queue.bytes += size;
-        let became_ready = if ready { queue.extend_ready() } else { Vec::new() };
+        let became_ready = if ready {
+            queue.extend_ready()
+        } else {
+            Vec::new()
+        };
         inner.bytes += size;
         let clock = (!ready).then_some(height);
         if let Some(since) = clock {
@@ -523,10 +531,9 @@ impl Mempool {
         ready: bool,
     ) -> Result<(), MempoolError> {
         loop {
-            let (count, bytes, ready_end) = inner
-                .senders
-                .get(&signer)
-                .map_or((0, 0, 0), |queue| (queue.txs.len(), queue.bytes, queue.ready_end));
+            let (count, bytes, ready_end) = inner.senders.get(&signer).map_or((0, 0, 0), |queue| {
+                (queue.txs.len(), queue.bytes, queue.ready_end)
+            });
             if count < self.config.max_per_sender
                 && bytes.saturating_add(size) <= self.config.max_bytes_per_sender
             {
@@ -858,9 +865,7 @@ impl Inner {
     ) {
         let gone = match &account {
             None => Some(TxError::UnknownParticipant { key: signer }),
-            Some(account) if !account.active => {
-                Some(TxError::ParticipantInactive { key: signer })
-            }
+            Some(account) if !account.active => Some(TxError::ParticipantInactive { key: signer }),
             Some(_) => None,
         };
         match (gone, account) {
@@ -896,7 +901,12 @@ impl Inner {
             Some(after) => (Excluded(after), Unbounded),
             None => (Unbounded, Unbounded),
         };
-        let mut picked: Vec<PublicKey> = self.senders.range(start).map(|(key, _)| *key).take(count).collect();
+        let mut picked: Vec<PublicKey> = self
+            .senders
+            .range(start)
+            .map(|(key, _)| *key)
+            .take(count)
+            .collect();
         if picked.len() < count {
             let wrapped = self
                 .senders
@@ -921,7 +931,10 @@ impl Inner {
             if since.saturating_add(expiry_blocks) > self.height {
                 return;
             }
-            let expected = self.senders.get(&signer).map_or(0, |queue| queue.next_nonce);
+            let expected = self
+                .senders
+                .get(&signer)
+                .map_or(0, |queue| queue.next_nonce);
             match self.remove_tx(signer, nonce) {
                 Some(entry) => {
                     self.counts.expired += 1;
@@ -968,7 +981,11 @@ impl Mempool {
                 let entry = &inner.by_hash[hash];
                 assert_eq!(entry.pending.size, *size);
                 assert_eq!(entry.pending.tx.tx.nonce, *nonce);
-                assert_eq!(entry.clock.is_some(), !queue.is_ready(*nonce), "clock iff gapped");
+                assert_eq!(
+                    entry.clock.is_some(),
+                    !queue.is_ready(*nonce),
+                    "clock iff gapped"
+                );
                 if let Some(since) = entry.clock {
                     clocked.insert((since, *signer, *nonce));
                 }

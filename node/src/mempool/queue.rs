@@ -50,10 +50,7 @@ impl SenderQueue {
     /// The highest pending nonce at or after `from`, if any: the first to
     /// evict (taking from the end never opens a gap in what stays).
     pub fn last_from(&self, from: u64) -> Option<u64> {
-        self.txs
-            .range(from..)
-            .next_back()
-            .map(|(nonce, _)| *nonce)
+        self.txs.range(from..).next_back().map(|(nonce, _)| *nonce)
     }
 
     /// Extends the ready run over the pending nonces that now follow it

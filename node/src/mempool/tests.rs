@@ -351,10 +351,10 @@ fn a_state_read_failure_is_a_temporary_refusal_and_drops_nothing() {
     world.fail_reads.set(false);
     let screened = pool.screen(vec![tx(&key(13), 0)]);
     let other = key(13);
-    world
-        .participants
-        .borrow_mut()
-        .insert(other.public(), Participant::new(other.public(), "x", [Role::Auditor]));
+    world.participants.borrow_mut().insert(
+        other.public(),
+        Participant::new(other.public(), "x", [Role::Auditor]),
+    );
     let results = pool.insert_screened(screened, &|key| world.lookup(key), &|_, _| {
         Err(ExecError::State(StateError {
             key: ledger::StateKey::Participant(other.public()),
@@ -380,7 +380,11 @@ fn a_signer_is_held_to_its_byte_limit() {
     };
     let pool = Mempool::new(chain(), config);
     for nonce in 0..3 {
-        assert!(world.admit_one(&pool, big_tx(&operator, nonce, 4_000)).is_ok());
+        assert!(
+            world
+                .admit_one(&pool, big_tx(&operator, nonce, 4_000))
+                .is_ok()
+        );
     }
     let refused = world
         .admit_one(&pool, big_tx(&operator, 3, 4_000))
@@ -644,7 +648,11 @@ fn candidates_take_senders_in_turn_ready_nonces_in_order() {
         .collect();
     assert_eq!(a_nonces, vec![0, 1]);
     let all = pool.candidates(100, usize::MAX);
-    assert_eq!(all.len(), 4, "nonce 7 waits behind a gap: never a candidate");
+    assert_eq!(
+        all.len(),
+        4,
+        "nonce 7 waits behind a gap: never a candidate"
+    );
 }
 
 // ---- eviction -------------------------------------------------------------
@@ -702,7 +710,9 @@ fn eviction_takes_the_farthest_gap_first_then_the_largest_signer() {
     let order = [far9, far5, near3, big_txs[7], big_txs[6]];
     for (index, victim) in order.iter().enumerate() {
         assert!(
-            world.admit_one(&pool, tx(&honest, 1 + index as u64)).is_ok(),
+            world
+                .admit_one(&pool, tx(&honest, 1 + index as u64))
+                .is_ok(),
             "honest transaction {index}"
         );
         assert!(gone(victim), "victim {index}");
