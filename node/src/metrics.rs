@@ -1,5 +1,6 @@
 //! Prometheus metrics of a node, in the OpenMetrics text format served at
-//! `/metrics`: height, committed transactions, mempool size, consensus round,
+//! `/metrics`: height, committed transactions, mempool size (and its refusals
+//! per reason, evictions and expiries), consensus round,
 //! peers, and a histogram of commit latency (submission to commit, for
 //! transactions submitted to this node's API).
 //!
@@ -204,18 +205,9 @@ impl Metrics {
             .inc_by(count);
     }
 
-    /// Sets the eviction and expiry counters to the mempool's totals (they
-    /// only grow, so a counter is raised by the difference).
-    pub fn set_mempool_departures(&self, evicted: u64, expired: u64) {
-        for (counter, total) in [
-            (&self.mempool.evicted, evicted),
-            (&self.mempool.expired, expired),
-        ] {
-            let seen = counter.get();
-            if total > seen {
-                counter.inc_by(total - seen);
-            }
-        }
+    pub fn mempool_departed(&self, evicted: u64, expired: u64) {
+        self.mempool.evicted.inc_by(evicted);
+        self.mempool.expired.inc_by(expired);
     }
 
     /// The OpenMetrics text exposition.

@@ -220,9 +220,8 @@ impl Shared {
     pub fn publish_mempool_metrics(&self) {
         let (count, bytes) = self.mempool.size();
         self.metrics.set_mempool(count, bytes);
-        let counts = self.mempool.counts();
-        self.metrics
-            .set_mempool_departures(counts.evicted, counts.expired);
+        let new = self.mempool.take_new_counts();
+        self.metrics.mempool_departed(new.evicted, new.expired);
     }
 
     /// Keeps a candidate block for peers that fetch it by hash.

@@ -259,6 +259,8 @@ struct Inner {
     /// Hashes dropped since the last [`Mempool::take_dropped`], with why.
     dropped: VecDeque<(TxHash, TxError)>,
     counts: MempoolCounts,
+    /// `counts` as last handed out by [`Mempool::take_new_counts`].
+    reported: MempoolCounts,
 }
 
 /// Thread-safe; shared by the API, the gossip handler and the driver.
@@ -297,6 +299,7 @@ impl Mempool {
                 recheck_after: None,
                 dropped: VecDeque::new(),
                 counts: MempoolCounts::default(),
+                reported: MempoolCounts::default(),
             }),
         }
     }
@@ -323,6 +326,19 @@ impl Mempool {
     /// Evictions and expiries since the node started.
     pub fn counts(&self) -> MempoolCounts {
         self.inner.lock().counts
+    }
+
+    /// Evictions and expiries since the last call: what to add to the
+    /// `/metrics` counters (taken under the pool's lock, so concurrent
+    /// callers never count one twice).
+    pub fn take_new_counts(&self) -> MempoolCounts {
+        let mut inner = self.inner.lock();
+        let new = MempoolCounts {
+            evicted: inner.counts.evicted - inner.reported.evicted,
+            expired: inner.counts.expired - inner.reported.expired,
+        };
+        inner.reported = inner.counts;
+        new
     }
 
     /// Tells the pool the committed height (at start-up; commits tell it

@@ -738,6 +738,12 @@ fn eviction_takes_the_farthest_gap_first_then_the_largest_signer() {
     );
     assert!(pool.contains(&small0) && pool.contains(&big_txs[0]));
     assert_eq!(pool.counts().evicted, 6);
+    assert_eq!(pool.take_new_counts().evicted, 6);
+    assert_eq!(
+        pool.take_new_counts(),
+        MempoolCounts::default(),
+        "each counted once"
+    );
 }
 
 #[test]
