@@ -181,7 +181,7 @@ pub fn explain(code: &str, detail: &str, context: &Context<'_>) -> anyhow::Error
         "replay" | "nonce_too_high" | "nonce_taken" => format!(
             "{detail}: another transaction of this key committed or is pending at the same time; run the command again"
         ),
-        "mempool_full" | "sender_queue_full" => {
+        "mempool_full" | "sender_queue_full" | "state_unavailable" => {
             format!("the node is busy: {detail}; retry in a moment")
         }
         "duplicate" => format!("{detail}; wait for it to commit (`scf tx show HASH`)"),

@@ -60,6 +60,8 @@ pub enum TxError {
         expected: u64,
         got: u64,
     },
+    #[error("the transaction is {len} bytes encoded; the limit is {limit}")]
+    TxTooLarge { len: usize, limit: usize },
     #[error("{key} is not a registered participant")]
     UnknownParticipant { key: PublicKey },
     #[error("participant {key} has been deactivated")]

@@ -20,7 +20,10 @@ pub mod transaction;
 pub use amount::{Amount, Timestamp};
 pub use block::{Block, BlockError, BlockExecution, BlockHeader, execute_block, tx_root};
 pub use error::{ExecError, StateError, TxError};
-pub use execute::{BlockContext, VerifiedTx, execute, execute_verified, verify, verify_batch};
+pub use execute::{
+    BlockContext, VerifiedTx, check_signer_role, check_stateless, execute, execute_verified,
+    verify, verify_batch,
+};
 pub use participant::{Participant, Role};
 pub use state::{Changes, MemoryState, StateKey, StateValue, StateView};
 pub use state_tree::{StateProof, StateTree};

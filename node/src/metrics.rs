@@ -1,5 +1,6 @@
 //! Prometheus metrics of a node, in the OpenMetrics text format served at
-//! `/metrics`: height, committed transactions, mempool size, consensus round,
+//! `/metrics`: height, committed transactions, mempool size (and its refusals
+//! per reason, evictions and expiries), consensus round,
 //! peers, and a histogram of commit latency (submission to commit, for
 //! transactions submitted to this node's API).
 //!
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
@@ -26,6 +28,41 @@ pub struct Metrics {
     rejected_txs: Counter,
     block_txs: Histogram,
     equivocations: Counter,
+    mempool: MempoolMetrics,
+}
+
+/// The mempool's refusals per reason, evictions and expiries (see
+/// `mempool`'s module doc for the policy they count).
+struct MempoolMetrics {
+    refused: Family<Vec<(String, String)>, Counter>,
+    evicted: Counter,
+    expired: Counter,
+}
+
+impl MempoolMetrics {
+    fn register(registry: &mut Registry) -> MempoolMetrics {
+        let metrics = MempoolMetrics {
+            refused: Family::default(),
+            evicted: Counter::default(),
+            expired: Counter::default(),
+        };
+        registry.register(
+            "mempool_refused_txs",
+            "Transactions the mempool refused on entry, by reason (the API's error code)",
+            metrics.refused.clone(),
+        );
+        registry.register(
+            "mempool_evicted_txs",
+            "Pending transactions evicted to make room for another signer's ready transaction",
+            metrics.evicted.clone(),
+        );
+        registry.register(
+            "mempool_expired_txs",
+            "Pending transactions dropped after waiting too many blocks behind a nonce gap",
+            metrics.expired.clone(),
+        );
+        metrics
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -108,7 +145,9 @@ impl Metrics {
             "Equivocations seen: two different messages a validator signed for one step",
             equivocations.clone(),
         );
+        let mempool = MempoolMetrics::register(&mut registry);
         Metrics {
+            mempool,
             equivocations,
             registry,
             height,
@@ -157,6 +196,18 @@ impl Metrics {
 
     pub fn equivocations(&self, count: usize) {
         self.equivocations.inc_by(count as u64);
+    }
+
+    pub fn mempool_refused(&self, reason: &str, count: u64) {
+        self.mempool
+            .refused
+            .get_or_create(&vec![("reason".to_string(), reason.to_string())])
+            .inc_by(count);
+    }
+
+    pub fn mempool_departed(&self, evicted: u64, expired: u64) {
+        self.mempool.evicted.inc_by(evicted);
+        self.mempool.expired.inc_by(expired);
     }
 
     /// The OpenMetrics text exposition.

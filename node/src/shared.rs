@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crypto::{ChainId, Hash, PublicKey};
 use genesis::Genesis;
 use ledger::store::Store;
-use ledger::{Participant, SignedTransaction, StateKey, StateValue, TxError, TxHash};
+use ledger::{Participant, SignedTransaction, StateError, TxError, TxHash};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{broadcast, mpsc, watch};
 
@@ -119,6 +119,8 @@ impl Shared {
             },
             None => LiveStatus::default(),
         };
+        // Expiry counts blocks from here, not from height 0.
+        mempool.observe_height(status.height);
         Shared {
             genesis,
             chain_id,
@@ -143,7 +145,7 @@ impl Shared {
     }
 
     /// A participant in the committed state.
-    pub fn participant(&self, key: &PublicKey) -> Option<Participant> {
+    pub fn participant(&self, key: &PublicKey) -> Result<Option<Participant>, StateError> {
         participant_in(&self.store.read(), key)
     }
 
@@ -174,26 +176,16 @@ impl Shared {
             };
             self.mempool.insert_screened(
                 screened,
-                |key| participant_in(&store, key),
-                |tx, hash| {
-                    match ledger::execute_verified(
+                &|key| participant_in(&store, key),
+                // A failed read comes back as `ExecError::State`, which the
+                // mempool answers as a temporary refusal: no verdict.
+                &|tx, hash| {
+                    ledger::execute_verified(
                         &context,
                         &*store,
                         ledger::VerifiedTx::assume_verified(tx, hash),
-                    ) {
-                        Ok(_) => Ok(()),
-                        Err(ledger::ExecError::Refused(error)) => Err(error),
-                        // state-errors: a failed read is no verdict, so it must not
-                        // refuse the transaction; this closure can only return a
-                        // rule (TxError), so the dry run is skipped and the
-                        // proposer's execution judges it (a read failing there
-                        // stops the node). Answering a temporary error instead
-                        // needs a MempoolError variant: for the mempool rewrite.
-                        Err(ledger::ExecError::State(error)) => {
-                            tracing::warn!(%error, "dry run skipped: cannot read the state");
-                            Ok(())
-                        }
-                    }
+                    )
+                    .map(|_| ())
                 },
             )
         };
@@ -208,9 +200,28 @@ impl Shared {
                 }
             }
         }
+        self.count_refusals(&results);
+        self.publish_mempool_metrics();
+        results
+    }
+
+    /// Counts refused submissions per reason for `/metrics`.
+    fn count_refusals(&self, results: &[Result<TxHash, MempoolError>]) {
+        let mut per_reason: std::collections::BTreeMap<String, u64> = Default::default();
+        for error in results.iter().filter_map(|result| result.as_ref().err()) {
+            *per_reason.entry(error.code()).or_default() += 1;
+        }
+        for (reason, count) in per_reason {
+            self.metrics.mempool_refused(&reason, count);
+        }
+    }
+
+    /// The mempool's size and its eviction and expiry counters, for `/metrics`.
+    pub fn publish_mempool_metrics(&self) {
         let (count, bytes) = self.mempool.size();
         self.metrics.set_mempool(count, bytes);
-        results
+        let new = self.mempool.take_new_counts();
+        self.metrics.mempool_departed(new.evicted, new.expired);
     }
 
     /// Keeps a candidate block for peers that fetch it by hash.
@@ -335,17 +346,11 @@ pub fn rejected_state(error: &TxError) -> TxState {
     }
 }
 
-// state-errors: a failed read here (Err) reads as an unknown participant,
-// which the mempool answers as a rule refusal (and after a commit drops the
-// signer's pending transactions). Correct needs a lookup returning
-// Result<Option<Participant>, StoreError> through the mempool's closures,
-// with admission answering a temporary error and the driver stopping: left
-// for the mempool rewrite.
-pub fn participant_in(store: &Store, key: &PublicKey) -> Option<Participant> {
-    match store.state(&StateKey::Participant(*key)) {
-        Ok(Some(StateValue::Participant(participant))) => Some(participant),
-        _ => None,
-    }
+/// A participant in the committed state. A failed read is an error, never
+/// "unknown": the mempool answers it as a temporary refusal and the driver
+/// stops on it (its own disk failing), so no transaction is judged on it.
+pub fn participant_in(store: &Store, key: &PublicKey) -> Result<Option<Participant>, StateError> {
+    ledger::StateView::participant(store, key)
 }
 
 /// The local clock in Unix milliseconds: used for block times and the

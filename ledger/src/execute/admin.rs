@@ -4,7 +4,7 @@
 
 use crypto::PublicKey;
 
-use super::{Call, active_participant, check_text, require_role};
+use super::{Call, active_participant, require_role};
 use crate::amount::Amount;
 use crate::error::{ExecError, StateError, TxError};
 use crate::participant::{Participant, Role};
@@ -20,10 +20,7 @@ pub(super) fn register<S: StateView>(
     if call.state.participant(key)?.is_some() {
         return Err(TxError::ParticipantExists { key: *key }.into());
     }
-    check_text("participant name", name)?;
-    if roles.is_empty() {
-        return Err(TxError::NoRoles.into());
-    }
+    // A valid name and at least one role: stateless rules (`check_stateless`).
     Ok(vec![StateValue::Participant(Participant::new(
         *key,
         name.trim(),
@@ -58,9 +55,9 @@ pub(super) fn grant_credit_line<S: StateView>(
 pub(super) fn freeze<S: StateView>(
     call: &Call<'_, S>,
     id: &TokenId,
-    reason: &str,
+    // Its length is a stateless rule (`check_stateless`).
+    _reason: &str,
 ) -> Result<Changes, ExecError> {
-    check_text("freeze reason", reason)?;
     let mut token = call
         .state
         .token(id)?

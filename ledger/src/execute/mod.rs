@@ -12,7 +12,11 @@
 
 mod admin;
 mod receivables;
+mod stateless;
 mod tokens;
+
+pub use stateless::check_stateless;
+pub(crate) use stateless::check_text;
 
 use crypto::{ChainId, PublicKey};
 
@@ -104,6 +108,9 @@ pub fn execute_verified(
         }
         .into());
     }
+    // Before any read: a malformed transaction gets the same verdict on
+    // every node, whatever its disk does.
+    check_stateless(verified.tx)?;
     let mut signer = active_participant(state, &tx.signer)?;
     if tx.nonce < signer.next_nonce {
         return Err(TxError::Replay {
@@ -167,6 +174,14 @@ pub fn execute_verified(
     Ok(changes)
 }
 
+/// The role rule alone: whether `signer` may sign `body`'s kind at all.
+/// Roles never change once registered, so a mempool can check this for a
+/// transaction waiting behind a nonce gap, against the signer's committed
+/// record.
+pub fn check_signer_role(signer: &Participant, body: &TxBody) -> Result<(), TxError> {
+    require_role(signer, required_role(body))
+}
+
 /// Who may sign each kind (DESIGN.md's table). Holder and bank checks that
 /// depend on the token are made by the kind's own rules.
 fn required_role(body: &TxBody) -> Option<Role> {
@@ -214,19 +229,4 @@ pub(crate) fn active_participant(
         return Err(TxError::ParticipantInactive { key: *key }.into());
     }
     Ok(participant)
-}
-
-pub(crate) fn check_text(what: &'static str, text: &str) -> Result<(), TxError> {
-    use crate::transaction::MAX_TEXT_BYTES;
-    if text.trim().is_empty() {
-        return Err(TxError::EmptyText { what });
-    }
-    if text.len() > MAX_TEXT_BYTES {
-        return Err(TxError::TextTooLong {
-            what,
-            len: text.len(),
-            limit: MAX_TEXT_BYTES,
-        });
-    }
-    Ok(())
 }

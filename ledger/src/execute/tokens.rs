@@ -9,7 +9,7 @@ use crate::error::{ExecError, TxError};
 use crate::participant::Role;
 use crate::state::{Changes, StateValue, StateView};
 use crate::token::{Origin, Token, TokenId, TokenStatus};
-use crate::transaction::{MAX_TRANSFER_OUTPUTS, Output};
+use crate::transaction::Output;
 
 /// Basis points per whole, times the 360-day year of the discount formula.
 const RATE_DAY_SCALE: u128 = 10_000 * 360;
@@ -101,22 +101,14 @@ pub(super) fn transfer<S: StateView>(
     id: &TokenId,
     outputs: &[Output],
 ) -> Result<Changes, ExecError> {
-    if outputs.is_empty() || outputs.len() > MAX_TRANSFER_OUTPUTS {
-        return Err(TxError::OutputCount {
-            got: outputs.len(),
-            limit: MAX_TRANSFER_OUTPUTS,
-        }
-        .into());
-    }
+    // Output count, positive amounts and a sum within 64 bits are stateless
+    // rules, checked before execution (`check_stateless`).
     let mut input = usable_token(call, id)?;
     let mut sum = Amount::ZERO;
     for output in outputs {
-        if output.amount == Amount::ZERO {
-            return Err(TxError::ZeroAmount.into());
-        }
         sum = sum
             .checked_add(output.amount)
-            .ok_or(TxError::AmountOverflow)?;
+            .expect("check_stateless refused outputs whose sum overflows");
     }
     if sum != input.amount {
         return Err(TxError::AmountsNotConserved {
@@ -132,7 +124,8 @@ pub(super) fn transfer<S: StateView>(
     }
     let mut changes = Vec::with_capacity(outputs.len() + 1);
     for (index, output) in outputs.iter().enumerate() {
-        let index = u32::try_from(index).expect("at most MAX_TRANSFER_OUTPUTS outputs");
+        let index = u32::try_from(index)
+            .expect("check_stateless allows at most MAX_TRANSFER_OUTPUTS outputs");
         changes.push(StateValue::Token(child(
             call,
             &input,

@@ -44,8 +44,11 @@ fn confirmation() -> SignedTransaction {
         nonce: 0,
         body: TxBody::ConfirmReceivable {
             supplier: supplier().public(),
-            amount: Amount(0),
-            maturity: Timestamp(2_000),
+            amount: Amount(1),
+            // Already due at the block time (1,000): refused, but only by a
+            // rule checked after the reads (a zero amount, which this test
+            // used before, is now a stateless rule checked before any).
+            maturity: Timestamp(500),
             invoice_ref: Hash::digest(b"INV-1"),
         },
     }
@@ -75,7 +78,7 @@ fn write_garbage(store: &Store, key: &StateKey) {
 
 #[test]
 fn a_corrupt_value_on_disk_makes_execution_fail_with_a_state_error() {
-    // The confirmation is refused (zero amount) on a healthy store: a rule
+    // The confirmation is refused (maturity not ahead) on a healthy store: a rule
     // checked after every read but the invoice's and the credit line's, so
     // the rows below show a failed read winning over a refusal.
     let rows = [
@@ -92,9 +95,11 @@ fn a_corrupt_value_on_disk_makes_execution_fail_with_a_state_error() {
         assert!(
             matches!(
                 execute(&context(), &store, &tx),
-                Err(ExecError::Refused(crate::TxError::ZeroAmount))
+                Err(ExecError::Refused(
+                    crate::TxError::MaturityNotInFuture { .. }
+                ))
             ),
-            "{what}: refused for its amount on a healthy store"
+            "{what}: refused for its maturity on a healthy store"
         );
         write_garbage(&store, &key);
 

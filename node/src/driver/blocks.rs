@@ -430,15 +430,17 @@ impl Driver {
             .metrics
             .block_committed(block.txs.len(), write_time);
         {
+            // A failed read of our own state here is our disk failing:
+            // fatal, as in `build_block`, and the mempool drops nothing on it.
             let store = self.shared.store.read();
             self.shared
                 .mempool
-                .after_commit(&tx_hashes, |key| participant_in(&store, key));
+                .after_commit(&block, &tx_hashes, &|key| participant_in(&store, key))
+                .map_err(|source| StoreError::StateReadFailed { height, source })?;
         }
         let dropped = self.shared.mempool.take_dropped();
         self.shared.record_rejections(dropped);
-        let (count, bytes) = self.shared.mempool.size();
-        self.shared.metrics.set_mempool(count, bytes);
+        self.shared.publish_mempool_metrics();
         self.shared.record_commit_latency(&tx_hashes);
         let _ = self
             .shared

@@ -63,6 +63,7 @@ impl Shadow {
     /// The nonce `key`'s next transaction must carry.
     pub fn next_nonce(&self, key: &PublicKey) -> u64 {
         node::shared::participant_in(&self.store, key)
+            .expect("the shadow store reads its own state")
             .map_or(0, |participant| participant.next_nonce)
     }
 

@@ -1,0 +1,223 @@
+//! The rules a transaction must satisfy whatever the state: its encoded
+//! size, text lengths, output counts, non-zero amounts. One function,
+//! [`check_stateless`], used by execution (first, before any state read) and
+//! by the node's mempool on entry for every transaction, so the two can
+//! never disagree about what is well-formed.
+//!
+//! Known kinds need no check here: a body is a closed enum, and an unknown
+//! kind tag never decodes (borsh) or parses (serde).
+//!
+//! Deliberately not here: anything that reads the state or the block time
+//! (who holds a token, whether a maturity is still ahead, the signer's
+//! roles; see [`check_signer_role`](super::check_signer_role)).
+
+use crate::amount::Amount;
+use crate::error::TxError;
+use crate::transaction::{MAX_TRANSFER_OUTPUTS, MAX_TX_BYTES, Output, SignedTransaction, TxBody};
+
+/// Checks every rule of `tx` that depends on nothing but its bytes.
+///
+/// Execution runs it before reading any state, so a transaction that breaks
+/// one of these rules is refused with the same error on every node, even on
+/// one whose disk fails.
+pub fn check_stateless(tx: &SignedTransaction) -> Result<(), TxError> {
+    // Every entry path decodes with this limit (`SignedTransaction::from_bytes`);
+    // a block carries its transactions inside a larger limit, so the rule
+    // is also a rule of execution.
+    let len = borsh::object_length(tx).unwrap_or(usize::MAX);
+    if len > MAX_TX_BYTES {
+        return Err(TxError::TxTooLarge {
+            len,
+            limit: MAX_TX_BYTES,
+        });
+    }
+    match &tx.tx.body {
+        TxBody::RegisterParticipant { name, roles, .. } => {
+            check_text("participant name", name)?;
+            if roles.is_empty() {
+                return Err(TxError::NoRoles);
+            }
+        }
+        TxBody::ConfirmReceivable { amount, .. } => {
+            if *amount == Amount::ZERO {
+                return Err(TxError::ZeroAmount);
+            }
+        }
+        TxBody::Transfer { outputs, .. } => check_outputs(outputs)?,
+        TxBody::Settle { payment_ref, .. } => check_text("payment reference", payment_ref)?,
+        TxBody::Freeze { reason, .. } => check_text("freeze reason", reason)?,
+        TxBody::DeactivateParticipant { .. }
+        | TxBody::GrantCreditLine { .. }
+        | TxBody::RequestFinancing { .. }
+        | TxBody::AcceptFinancing { .. }
+        | TxBody::RejectFinancing { .. }
+        | TxBody::Unfreeze { .. } => {}
+    }
+    Ok(())
+}
+
+/// Between 1 and [`MAX_TRANSFER_OUTPUTS`] outputs, each of a positive
+/// amount, whose sum fits in 64 bits. (That the sum equals the spent
+/// token's amount needs the state.)
+fn check_outputs(outputs: &[Output]) -> Result<(), TxError> {
+    if outputs.is_empty() || outputs.len() > MAX_TRANSFER_OUTPUTS {
+        return Err(TxError::OutputCount {
+            got: outputs.len(),
+            limit: MAX_TRANSFER_OUTPUTS,
+        });
+    }
+    let mut sum = Amount::ZERO;
+    for output in outputs {
+        if output.amount == Amount::ZERO {
+            return Err(TxError::ZeroAmount);
+        }
+        sum = sum
+            .checked_add(output.amount)
+            .ok_or(TxError::AmountOverflow)?;
+    }
+    Ok(())
+}
+
+/// Not blank, and at most `MAX_TEXT_BYTES` bytes.
+pub(crate) fn check_text(what: &'static str, text: &str) -> Result<(), TxError> {
+    use crate::transaction::MAX_TEXT_BYTES;
+    if text.trim().is_empty() {
+        return Err(TxError::EmptyText { what });
+    }
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(TxError::TextTooLong {
+            what,
+            len: text.len(),
+            limit: MAX_TEXT_BYTES,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::participant::Role;
+    use crate::token::TokenId;
+    use crate::transaction::Transaction;
+    use crypto::{ChainId, Hash, Keypair, PublicKey};
+
+    fn signed(body: TxBody) -> SignedTransaction {
+        let key = Keypair::from_seed([7; 32]);
+        Transaction {
+            chain_id: ChainId(Hash([1; 32])),
+            signer: key.public(),
+            nonce: 0,
+            body,
+        }
+        .sign(&key)
+    }
+
+    fn outputs(amounts: &[u64]) -> TxBody {
+        TxBody::Transfer {
+            token: TokenId(Hash([2; 32])),
+            outputs: amounts
+                .iter()
+                .map(|amount| Output {
+                    recipient: PublicKey([3; 32]),
+                    amount: Amount(*amount),
+                })
+                .collect(),
+        }
+    }
+
+    /// One row per stateless rule: the body, and the error (None: holds).
+    #[test]
+    fn each_stateless_rule_holds_and_breaks() {
+        let register = |name: &str, roles: Vec<Role>| TxBody::RegisterParticipant {
+            key: PublicKey([4; 32]),
+            name: name.into(),
+            roles,
+        };
+        let long = "x".repeat(257);
+        let rows: Vec<(&str, TxBody, Option<TxError>)> = vec![
+            ("a name", register("bank", vec![Role::Bank]), None),
+            (
+                "a blank name",
+                register("  ", vec![Role::Bank]),
+                Some(TxError::EmptyText {
+                    what: "participant name",
+                }),
+            ),
+            (
+                "a long name",
+                register(&long, vec![Role::Bank]),
+                Some(TxError::TextTooLong {
+                    what: "participant name",
+                    len: 257,
+                    limit: 256,
+                }),
+            ),
+            ("no roles", register("bank", vec![]), Some(TxError::NoRoles)),
+            (
+                "a huge role list",
+                register("bank", vec![Role::Bank; MAX_TX_BYTES]),
+                Some(TxError::TxTooLarge {
+                    len: borsh::object_length(&signed(register(
+                        "bank",
+                        vec![Role::Bank; MAX_TX_BYTES],
+                    )))
+                    .unwrap(),
+                    limit: MAX_TX_BYTES,
+                }),
+            ),
+            (
+                "a zero confirmation",
+                TxBody::ConfirmReceivable {
+                    supplier: PublicKey([4; 32]),
+                    amount: Amount::ZERO,
+                    maturity: crate::amount::Timestamp(1),
+                    invoice_ref: Hash([5; 32]),
+                },
+                Some(TxError::ZeroAmount),
+            ),
+            ("64 outputs", outputs(&[1; 64]), None),
+            (
+                "65 outputs",
+                outputs(&[1; 65]),
+                Some(TxError::OutputCount { got: 65, limit: 64 }),
+            ),
+            (
+                "no outputs",
+                outputs(&[]),
+                Some(TxError::OutputCount { got: 0, limit: 64 }),
+            ),
+            ("a zero output", outputs(&[5, 0]), Some(TxError::ZeroAmount)),
+            (
+                "outputs overflowing",
+                outputs(&[u64::MAX, 1]),
+                Some(TxError::AmountOverflow),
+            ),
+            (
+                "a blank payment reference",
+                TxBody::Settle {
+                    root: TokenId(Hash([2; 32])),
+                    payment_ref: String::new(),
+                },
+                Some(TxError::EmptyText {
+                    what: "payment reference",
+                }),
+            ),
+            (
+                "a long freeze reason",
+                TxBody::Freeze {
+                    token: TokenId(Hash([2; 32])),
+                    reason: long.clone(),
+                },
+                Some(TxError::TextTooLong {
+                    what: "freeze reason",
+                    len: 257,
+                    limit: 256,
+                }),
+            ),
+        ];
+        for (what, body, expected) in rows {
+            assert_eq!(check_stateless(&signed(body)).err(), expected, "{what}");
+        }
+    }
+}
