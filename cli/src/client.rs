@@ -12,8 +12,8 @@ use std::time::Duration;
 use crypto::PublicKey;
 use ledger::{SignedTransaction, TokenId, TxHash};
 use node::api::types::{
-    BlockView, ErrorBody, LineageView, ParticipantView, StatusView, SubmitTx, TokenView,
-    TxStatusView,
+    BlockView, ErrorBody, LineageView, ParticipantView, StatusView, SubmitTx, TokenPage,
+    TokenView, TxStatusView,
 };
 use serde::de::DeserializeOwned;
 
@@ -89,16 +89,52 @@ impl NodeClient {
         self.get(&format!("/v1/tokens/{id}"))
     }
 
+    /// The whole lineage: every page of descendants, following `next`.
     pub fn lineage(&self, id: &TokenId) -> Result<LineageView, NodeError> {
-        self.get(&format!("/v1/tokens/{id}/lineage"))
+        let path = format!("/v1/tokens/{id}/lineage");
+        let mut lineage: LineageView = self.get(&path)?;
+        let mut cursor = lineage.next.take();
+        while let Some(after) = cursor {
+            let page: LineageView = self.get(&format!("{path}?after={after}"))?;
+            cursor = self.advanced(&path, after, page.next)?;
+            lineage.descendants.extend(page.descendants);
+        }
+        Ok(lineage)
     }
 
     pub fn participant(&self, key: &PublicKey) -> Result<ParticipantView, NodeError> {
         self.get(&format!("/v1/participants/{key}"))
     }
 
+    /// Every unspent token `key` holds: every page, following `next`.
     pub fn holdings(&self, key: &PublicKey) -> Result<Vec<TokenView>, NodeError> {
-        self.get(&format!("/v1/participants/{key}/tokens"))
+        let path = format!("/v1/participants/{key}/tokens");
+        let first: TokenPage = self.get(&path)?;
+        let mut tokens = first.tokens;
+        let mut cursor = first.next;
+        while let Some(after) = cursor {
+            let page: TokenPage = self.get(&format!("{path}?after={after}"))?;
+            cursor = self.advanced(&path, after, page.next)?;
+            tokens.extend(page.tokens);
+        }
+        Ok(tokens)
+    }
+
+    /// The next cursor of a paged route, refusing one that does not move
+    /// forward (a node that did so would keep a client paging for ever).
+    fn advanced(
+        &self,
+        path: &str,
+        after: TokenId,
+        next: Option<TokenId>,
+    ) -> Result<Option<TokenId>, NodeError> {
+        match next {
+            Some(next) if next == after => Err(NodeError::BadAnswer {
+                url: format!("{}{path}?after={after}", self.base),
+                reason: "the page's next cursor is the one asked for".into(),
+            }),
+            next => Ok(next),
+        }
     }
 
     /// `None` for the latest block.

@@ -50,6 +50,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use crypto::{Hash, PublicKey};
+use ledger::transaction::MAX_TX_BYTES;
 use ledger::{SignedTransaction, StateKey, StateValue, TokenId, TxHash};
 use serde::Deserialize;
 use tokio::sync::Semaphore;
@@ -265,6 +266,17 @@ async fn submit(
             ));
         }
     };
+    let hex_digits = body.tx.trim().len();
+    if hex_digits > 2 * MAX_TX_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "transaction_too_large",
+            format!(
+                "the transaction is {} bytes; the ledger takes at most {MAX_TX_BYTES}",
+                hex_digits.div_ceil(2)
+            ),
+        ));
+    }
     let bytes = hex::decode(body.tx.trim())
         .map_err(|error| ApiError::bad_request("bad_hex", format!("tx is not hex: {error}")))?;
     let tx = SignedTransaction::from_bytes(&bytes).map_err(|error| {

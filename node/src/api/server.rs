@@ -29,6 +29,7 @@ use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -40,6 +41,13 @@ use super::metrics::ApiMetrics;
 /// Pause after a failed `accept` (out of file descriptors, most often) so
 /// the loop does not spin while connections close.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Refusals that wait for the client's request before closing, at most.
+const LINGERING_REFUSALS: usize = 64;
+/// How long a refusal waits for the client's request, at most.
+const REFUSAL_LINGER: Duration = Duration::from_secs(1);
+/// How much of the client's request a refusal reads, at most.
+const REFUSAL_READ_BYTES: usize = 64 * 1024;
 
 /// The body a connection over the cap reads before it is closed.
 const OVER_CAPACITY_BODY: &str = "{\"error\":\"too_many_connections\",\"detail\":\"the node has [api_limits] max_connections connections open; retry in a second\"}";
@@ -62,6 +70,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let lingering = Arc::new(Semaphore::new(LINGERING_REFUSALS));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout())
@@ -84,7 +93,7 @@ pub async fn serve(
         };
         let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
             metrics.connections_refused.inc();
-            refuse(stream);
+            refuse(stream, &lingering, &mut tasks);
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -116,10 +125,34 @@ pub async fn serve(
     tasks.shutdown().await;
 }
 
-/// Answers a connection over the cap without waiting on it: one
-/// non-blocking write of a fixed 503, then close.
-fn refuse(stream: TcpStream) {
-    let _ = stream.try_write(&OVER_CAPACITY);
+/// Answers a connection over the cap: a fixed 503, then close. While fewer
+/// than [`LINGERING_REFUSALS`] are in progress, the refusal half-closes and
+/// reads what the client sent for up to [`REFUSAL_LINGER`], so the client
+/// reads the answer rather than a reset (closing a socket with unread input
+/// resets it); beyond that, one non-blocking write and close.
+fn refuse(stream: TcpStream, lingering: &Arc<Semaphore>, tasks: &mut JoinSet<()>) {
+    let Ok(permit) = Arc::clone(lingering).try_acquire_owned() else {
+        let _ = stream.try_write(&OVER_CAPACITY);
+        return;
+    };
+    tasks.spawn(async move {
+        let _ = tokio::time::timeout(REFUSAL_LINGER, async move {
+            let mut stream = stream;
+            stream.write_all(&OVER_CAPACITY).await?;
+            stream.shutdown().await?;
+            let mut sink = [0u8; 4096];
+            let mut read = 0;
+            while read < REFUSAL_READ_BYTES {
+                match stream.read(&mut sink).await? {
+                    0 => break,
+                    n => read += n,
+                }
+            }
+            std::io::Result::Ok(())
+        })
+        .await;
+        drop(permit);
+    });
 }
 
 #[cfg(test)]
