@@ -12,8 +12,8 @@ use std::time::Duration;
 use crypto::PublicKey;
 use ledger::{SignedTransaction, TokenId, TxHash};
 use node::api::types::{
-    BlockView, ErrorBody, LineageView, ParticipantView, StatusView, SubmitTx, TokenPage,
-    TokenView, TxStatusView,
+    BlockView, ErrorBody, LineageView, ParticipantView, StatusView, SubmitTx, TokenPage, TokenView,
+    TxStatusView,
 };
 use serde::de::DeserializeOwned;
 

@@ -78,7 +78,9 @@ impl Answer {
         let body = self.json();
         assert_eq!(body["error"], code, "{self:?}");
         assert!(
-            body["detail"].as_str().is_some_and(|detail| !detail.is_empty()),
+            body["detail"]
+                .as_str()
+                .is_some_and(|detail| !detail.is_empty()),
             "{self:?}"
         );
         assert!(
@@ -266,7 +268,8 @@ fn a_thousand_slow_clients_neither_starve_status_nor_outlive_the_header_timeout(
         }
     }
     assert_eq!(
-        still_open, 0,
+        still_open,
+        0,
         "{still_open} slow connections were still open {:?} after they opened",
         opened.elapsed()
     );
@@ -358,7 +361,12 @@ fn an_oversized_single_transaction_gets_413_with_a_json_error() {
     .expect("JSON");
     let answer = raw(addr, "POST", "/v1/txs", &too_large);
     answer.assert_error(413, "transaction_too_large");
-    assert!(answer.json()["detail"].as_str().unwrap().contains(&max.to_string()));
+    assert!(
+        answer.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&max.to_string())
+    );
 
     // A body over the route's limit is not even read.
     let huge = serde_json::to_vec(&SubmitTx {
@@ -614,7 +622,10 @@ fn holdings_and_lineage_pages_cover_everything_once_with_the_limit_capped() {
             "holdings paged by {limit}"
         );
     }
-    let (_, body) = net.get(0, &format!("/v1/participants/{supplier2}/tokens?limit=10000"));
+    let (_, body) = net.get(
+        0,
+        &format!("/v1/participants/{supplier2}/tokens?limit=10000"),
+    );
     let page: TokenPage = serde_json::from_value(body).expect("a token page");
     assert_eq!(page.tokens.len(), MAX_PAGE, "limit capped to max_page_size");
     assert!(page.next.is_some());
@@ -625,11 +636,7 @@ fn holdings_and_lineage_pages_cover_everything_once_with_the_limit_capped() {
     // Lineage: every descendant exactly once, each after its parent, the
     // same order whatever the page size.
     let whole = all_descendants(&net, &root, MAX_PAGE);
-    let all: BTreeSet<TokenId> = first_level
-        .iter()
-        .chain(&second_level)
-        .copied()
-        .collect();
+    let all: BTreeSet<TokenId> = first_level.iter().chain(&second_level).copied().collect();
     assert_eq!(whole.len(), all.len(), "no token twice");
     assert_eq!(
         whole.iter().map(|(id, _)| *id).collect::<BTreeSet<_>>(),

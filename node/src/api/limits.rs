@@ -83,7 +83,10 @@ impl ApiLimits {
     /// client, which is never what an operator meant.
     pub fn validate(&self) -> Result<(), String> {
         let counts = [
-            ("header_read_timeout_ms", self.header_read_timeout_ms as usize),
+            (
+                "header_read_timeout_ms",
+                self.header_read_timeout_ms as usize,
+            ),
             ("request_timeout_ms", self.request_timeout_ms as usize),
             ("max_connections", self.max_connections),
             ("max_concurrent_requests", self.max_concurrent_requests),

@@ -105,7 +105,10 @@ mod tests {
         let text = metrics.render_after(crate::metrics::Metrics::new().render());
         assert_eq!(text.matches("# EOF").count(), 1, "{text}");
         assert!(text.ends_with("# EOF\n"));
-        assert!(text.contains("scf_api_connections_refused_total 1"), "{text}");
+        assert!(
+            text.contains("scf_api_connections_refused_total 1"),
+            "{text}"
+        );
         assert!(text.contains("scf_height"), "{text}");
     }
 }

@@ -168,7 +168,11 @@ pub fn router(state: ApiState) -> Router {
 
 /// The request timeout of `POST /v1/txs`: the configured one, plus the
 /// longest wait when the query asks to wait for the commit.
-async fn submission_timeout(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+async fn submission_timeout(
+    State(state): State<ApiState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let waits = request
         .uri()
         .query()
@@ -393,7 +397,11 @@ fn body_rejection(rejection: JsonRejection, limit: usize, key: &str, expected: &
     } else {
         "bad_request"
     };
-    ApiError::new(status, code, format!("{}; {expected}", rejection.body_text()))
+    ApiError::new(
+        status,
+        code,
+        format!("{}; {expected}", rejection.body_text()),
+    )
 }
 
 /// Many transactions at once: decoded, then checked with one batch

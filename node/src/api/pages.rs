@@ -223,4 +223,3 @@ fn not_a_descendant(cursor: &TokenId, token: &TokenId) -> ApiError {
         ),
     )
 }
-

@@ -170,8 +170,7 @@ mod tests {
             .parse()
             .expect("a number");
         assert_eq!(body.len(), length);
-        let parsed: crate::api::types::ErrorBody =
-            serde_json::from_str(body).expect("JSON");
+        let parsed: crate::api::types::ErrorBody = serde_json::from_str(body).expect("JSON");
         assert_eq!(parsed.error, "too_many_connections");
     }
 }
