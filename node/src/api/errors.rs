@@ -193,3 +193,55 @@ pub async fn json_errors(State(metrics): State<Arc<ApiMetrics>>, response: Respo
     );
     Response::from_parts(parts, Body::from(body))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn rewritten(response: Response) -> (Response, ErrorBody) {
+        let metrics = Arc::new(ApiMetrics::new());
+        let response = json_errors(State(metrics), response).await;
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, 1 << 16).await.expect("a body");
+        let error: ErrorBody = serde_json::from_slice(&bytes).expect("a JSON error");
+        (Response::from_parts(parts, Body::empty()), error)
+    }
+
+    #[tokio::test]
+    async fn a_bodiless_timeout_becomes_json_with_retry_after() {
+        let bare = StatusCode::SERVICE_UNAVAILABLE.into_response();
+        let (response, error) = rewritten(bare).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(error.error, "request_timeout");
+        assert!(error.detail.contains("request_timeout_ms"), "{error:?}");
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+    }
+
+    #[tokio::test]
+    async fn a_plain_text_rejection_keeps_its_status_headers_and_text() {
+        let mut plain = (StatusCode::METHOD_NOT_ALLOWED, "no such method").into_response();
+        plain
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET,HEAD"));
+        let (response, error) = rewritten(plain).await;
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(response.headers()[header::ALLOW], "GET,HEAD");
+        assert_eq!(error.error, "method_not_allowed");
+        assert_eq!(error.detail, "no such method");
+    }
+
+    #[tokio::test]
+    async fn json_and_successful_answers_pass_untouched() {
+        let metrics = Arc::new(ApiMetrics::new());
+        let handled = ApiError::not_found("token x does not exist").into_response();
+        let passed = json_errors(State(Arc::clone(&metrics)), handled).await;
+        let bytes = axum::body::to_bytes(passed.into_body(), 1 << 16)
+            .await
+            .expect("a body");
+        let error: ErrorBody = serde_json::from_slice(&bytes).expect("JSON");
+        assert_eq!(error.detail, "token x does not exist");
+        let ok = json_errors(State(metrics), "fine".into_response()).await;
+        assert_eq!(ok.status(), StatusCode::OK);
+    }
+}
