@@ -319,9 +319,10 @@ async fn submit(
     })
     .await?;
     if let Err(error) = result {
-        let status = if error.is_temporary() {
-            StatusCode::SERVICE_UNAVAILABLE
-        } else if matches!(error, crate::mempool::MempoolError::Duplicate { .. }) {
+        if error.is_temporary() {
+            return Err(ApiError::busy(&error.code(), error.to_string(), 1));
+        }
+        let status = if matches!(error, crate::mempool::MempoolError::Duplicate { .. }) {
             StatusCode::CONFLICT
         } else {
             StatusCode::UNPROCESSABLE_ENTITY

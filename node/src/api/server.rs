@@ -9,9 +9,11 @@
 //!   first bytes to pick a protocol with no timeout at all, so a client that
 //!   sends nothing would hold its connection for ever.
 //! - **Connection cap.** At most `max_connections` are open; the next is
-//!   accepted, answered 503 JSON at once (if the socket takes it) and
-//!   closed, so it costs neither a task nor a file descriptor for long, and
-//!   the kernel's backlog never fills with clients that wait unanswered.
+//!   accepted, answered 503 JSON and closed, so the kernel's backlog never
+//!   fills with clients that wait unanswered. A refusal holds its socket
+//!   for at most a second (to read the request, so the client sees the
+//!   answer rather than a reset), and at most 64 refusals do so at once;
+//!   beyond that a refused connection is written to once and closed.
 //! - **Graceful shutdown.** When `shutdown` resolves the listener closes,
 //!   every connection finishes its request in flight and closes, for at most
 //!   the request timeout; then the rest are dropped. The connections are
