@@ -675,3 +675,61 @@ fn holdings_and_lineage_pages_cover_everything_once_with_the_limit_capped() {
     assert_eq!(code, 400, "{body}");
     assert_eq!(body["error"], "bad_cursor");
 }
+
+/// Sends a request head announcing `length` body bytes and a few of them,
+/// then waits for the answer without sending the rest.
+fn stalled_body(addr: SocketAddr, path: &str, length: usize) -> (Answer, Duration) {
+    let mut stream =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connecting to the API");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("read timeout");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n{{\"tx"
+    );
+    let sent = Instant::now();
+    stream.write_all(head.as_bytes()).expect("sending the head");
+    let mut bytes = Vec::new();
+    let mut buffer = [0u8; 4096];
+    // The answer is complete when its declared body has arrived; the
+    // connection may stay open (the client never finished its request).
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => bytes.extend_from_slice(&buffer[..n]),
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let declared = head.lines().find_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                key.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse::<usize>().ok())?
+            });
+            if declared.is_some_and(|length| body.len() >= length) {
+                break;
+            }
+        }
+    }
+    (parse_answer(&bytes), sent.elapsed())
+}
+
+#[test]
+fn a_request_whose_body_never_arrives_is_answered_503_at_the_request_timeout() {
+    let _serial = serial();
+    let request_timeout = Duration::from_secs(1);
+    let net = node_with(ApiLimits {
+        request_timeout_ms: request_timeout.as_millis() as u64,
+        ..ApiLimits::default()
+    });
+    let addr = api_addr(&net);
+    for path in ["/v1/txs/batch", "/v1/txs"] {
+        let (answer, took) = stalled_body(addr, path, 1_000);
+        answer.assert_error(503, "request_timeout");
+        assert!(answer.header("retry-after").is_some(), "{answer:?}");
+        assert!(
+            took >= request_timeout && took < request_timeout + Duration::from_secs(5),
+            "{path} answered after {took:?}, not at the {request_timeout:?} timeout"
+        );
+    }
+    assert!(metric(addr, "scf_api_request_timeouts_total") >= 2.0);
+}
