@@ -12,7 +12,7 @@ use std::time::Duration;
 use crypto::PublicKey;
 use ledger::{SignedTransaction, TokenId, TxHash};
 use node::api::types::{
-    BlockView, ErrorBody, LineageView, ParticipantView, StatusView, SubmitTx, TokenView,
+    BlockView, ErrorBody, LineageView, ParticipantView, StatusView, SubmitTx, TokenPage, TokenView,
     TxStatusView,
 };
 use serde::de::DeserializeOwned;
@@ -89,16 +89,52 @@ impl NodeClient {
         self.get(&format!("/v1/tokens/{id}"))
     }
 
+    /// The whole lineage: every page of descendants, following `next`.
     pub fn lineage(&self, id: &TokenId) -> Result<LineageView, NodeError> {
-        self.get(&format!("/v1/tokens/{id}/lineage"))
+        let path = format!("/v1/tokens/{id}/lineage");
+        let mut lineage: LineageView = self.get(&path)?;
+        let mut cursor = lineage.next.take();
+        while let Some(after) = cursor {
+            let page: LineageView = self.get(&format!("{path}?after={after}"))?;
+            cursor = self.advanced(&path, after, page.next)?;
+            lineage.descendants.extend(page.descendants);
+        }
+        Ok(lineage)
     }
 
     pub fn participant(&self, key: &PublicKey) -> Result<ParticipantView, NodeError> {
         self.get(&format!("/v1/participants/{key}"))
     }
 
+    /// Every unspent token `key` holds: every page, following `next`.
     pub fn holdings(&self, key: &PublicKey) -> Result<Vec<TokenView>, NodeError> {
-        self.get(&format!("/v1/participants/{key}/tokens"))
+        let path = format!("/v1/participants/{key}/tokens");
+        let first: TokenPage = self.get(&path)?;
+        let mut tokens = first.tokens;
+        let mut cursor = first.next;
+        while let Some(after) = cursor {
+            let page: TokenPage = self.get(&format!("{path}?after={after}"))?;
+            cursor = self.advanced(&path, after, page.next)?;
+            tokens.extend(page.tokens);
+        }
+        Ok(tokens)
+    }
+
+    /// The next cursor of a paged route, refusing one that does not move
+    /// forward (a node that did so would keep a client paging for ever).
+    fn advanced(
+        &self,
+        path: &str,
+        after: TokenId,
+        next: Option<TokenId>,
+    ) -> Result<Option<TokenId>, NodeError> {
+        match next {
+            Some(next) if next == after => Err(NodeError::BadAnswer {
+                url: format!("{}{path}?after={after}", self.base),
+                reason: "the page's next cursor is the one asked for".into(),
+            }),
+            next => Ok(next),
+        }
     }
 
     /// `None` for the latest block.
@@ -212,5 +248,152 @@ fn refusal(status: u16, text: &str) -> NodeError {
             code: format!("http_{status}"),
             detail: text.chars().take(300).collect(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The paged routes against a stand-in node on 127.0.0.1 that answers
+    //! canned pages, so the client's following of `next` is seen without
+    //! thousands of tokens on a real chain.
+
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    use crypto::Hash;
+    use ledger::{Amount, Origin, Timestamp, Token, TokenStatus};
+
+    use super::*;
+
+    fn token(seed: u8, parent: Option<TokenId>) -> TokenView {
+        let id = TokenId(Hash::digest(&[seed]));
+        TokenView::new(
+            &Token {
+                id,
+                root_id: TokenId(Hash::digest(b"root")),
+                parent_id: parent,
+                issuer: crypto::Keypair::from_seed([1; 32]).public(),
+                holder: crypto::Keypair::from_seed([2; 32]).public(),
+                amount: Amount(100),
+                maturity: Timestamp(4_102_444_800_000),
+                invoice_ref: Hash::digest(b"invoice"),
+                status: TokenStatus::Active,
+                frozen: false,
+                origin: Origin::Transferred,
+                created_at: 1,
+            },
+            2,
+        )
+    }
+
+    /// Serves `answers` (path and query → JSON), one request per
+    /// connection and as many requests as answers; returns the base URL
+    /// and, when joined, the paths asked for.
+    fn stand_in(answers: Vec<(String, String)>) -> (String, std::thread::JoinHandle<Vec<String>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
+        let base = format!("http://{}", listener.local_addr().expect("bound"));
+        let server = std::thread::spawn(move || {
+            let mut asked = Vec::new();
+            for _ in 0..answers.len() {
+                let (stream, _) = listener.accept().expect("a request");
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut line = String::new();
+                reader.read_line(&mut line).expect("request line");
+                let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                        break;
+                    }
+                }
+                let body = answers
+                    .iter()
+                    .find(|(path, _)| *path == target)
+                    .map(|(_, body)| body.clone())
+                    .unwrap_or_else(|| {
+                        format!("{{\"error\":\"not_found\",\"detail\":\"{target}\"}}")
+                    });
+                let mut stream = stream;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                asked.push(target);
+            }
+            asked
+        });
+        (base, server)
+    }
+
+    #[test]
+    fn holdings_follow_next_until_the_last_page() {
+        let key = crypto::Keypair::from_seed([2; 32]).public();
+        let (a, b, c) = (token(1, None), token(2, None), token(3, None));
+        let path = format!("/v1/participants/{key}/tokens");
+        let page = |tokens: Vec<TokenView>, next: Option<TokenId>| {
+            serde_json::to_string(&TokenPage { tokens, next }).expect("JSON")
+        };
+        let (base, server) = stand_in(vec![
+            (path.clone(), page(vec![a.clone(), b.clone()], Some(b.id))),
+            (
+                format!("{path}?after={}", b.id),
+                page(vec![c.clone()], None),
+            ),
+        ]);
+        let tokens = NodeClient::new(&base).holdings(&key).expect("every page");
+        assert_eq!(tokens, vec![a, b.clone(), c]);
+        assert_eq!(
+            server.join().expect("stand-in"),
+            vec![path.clone(), format!("{path}?after={}", b.id)]
+        );
+    }
+
+    #[test]
+    fn lineage_joins_the_descendants_of_every_page() {
+        let root = token(9, None);
+        let (a, b) = (token(1, Some(root.id)), token(2, Some(root.id)));
+        let path = format!("/v1/tokens/{}/lineage", root.id);
+        let page = |descendants: Vec<TokenView>, next: Option<TokenId>| {
+            serde_json::to_string(&LineageView {
+                ancestors: Vec::new(),
+                token: root.clone(),
+                descendants,
+                next,
+            })
+            .expect("JSON")
+        };
+        let (base, server) = stand_in(vec![
+            (path.clone(), page(vec![a.clone()], Some(a.id))),
+            (
+                format!("{path}?after={}", a.id),
+                page(vec![b.clone()], None),
+            ),
+        ]);
+        let lineage = NodeClient::new(&base)
+            .lineage(&root.id)
+            .expect("every page");
+        assert_eq!(lineage.descendants, vec![a, b]);
+        assert_eq!(lineage.next, None);
+        server.join().expect("stand-in");
+    }
+
+    #[test]
+    fn a_page_whose_next_does_not_move_is_refused() {
+        let key = crypto::Keypair::from_seed([2; 32]).public();
+        let a = token(1, None);
+        let path = format!("/v1/participants/{key}/tokens");
+        let stuck = serde_json::to_string(&TokenPage {
+            tokens: vec![a.clone()],
+            next: Some(a.id),
+        })
+        .expect("JSON");
+        let (base, server) = stand_in(vec![
+            (path.clone(), stuck.clone()),
+            (format!("{path}?after={}", a.id), stuck),
+        ]);
+        let error = NodeClient::new(&base).holdings(&key).unwrap_err();
+        assert!(matches!(error, NodeError::BadAnswer { .. }), "{error}");
+        server.join().expect("stand-in");
     }
 }

@@ -2,8 +2,8 @@
 //! confirmation down to every descendant, with holder names, amounts and
 //! statuses.
 //!
-//! The node answers a lineage as flat lists (ancestors, descendants breadth
-//! first); this module rebuilds the tree from each token's parent and draws
+//! The node answers a lineage as flat lists (ancestors, descendants depth
+//! first, in pages the client joins); this module rebuilds the tree from each token's parent and draws
 //! it with `├─`/`└─`. It reads only; names come from the participants.
 
 use std::collections::{BTreeMap, HashMap};

@@ -63,6 +63,9 @@ pub struct ConfigFile {
     pub log_json: bool,
     #[serde(default)]
     pub mempool: MempoolConfig,
+    /// `[api_limits]`: timeouts, connection and request caps, body and page sizes.
+    #[serde(default)]
+    pub api_limits: crate::api::limits::ApiLimits,
 }
 
 fn default_api() -> SocketAddr {
@@ -87,6 +90,7 @@ impl ConfigFile {
             log_level: default_log_level(),
             log_json: false,
             mempool: MempoolConfig::default(),
+            api_limits: crate::api::limits::ApiLimits::default(),
         }
     }
 
@@ -227,6 +231,13 @@ impl NodeConfig {
             path: config_path.clone(),
             error: error.to_string(),
         })?;
+        config
+            .api_limits
+            .validate()
+            .map_err(|error| HomeError::Config {
+                path: config_path.clone(),
+                error,
+            })?;
         if let Some(listen) = &overrides.listen {
             config.listen = listen.clone();
         }

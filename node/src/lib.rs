@@ -32,7 +32,7 @@ use ledger::SignedTransaction;
 use ledger::store::Store;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::info;
 
 pub use home::{ConfigFile, NodeConfig, Overrides};
 
@@ -262,14 +262,13 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     })?;
     let (api_stop, api_stopped) = oneshot::channel::<()>();
     {
-        let router = api::router(Arc::clone(&shared));
+        let shared = Arc::clone(&shared);
+        let limits = config.config.api_limits.clone();
         tasks.push(tokio::spawn(async move {
-            let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+            api::serve(listener, shared, limits, async move {
                 let _ = api_stopped.await;
-            });
-            if let Err(error) = server.await {
-                warn!(%error, "API server stopped");
-            }
+            })
+            .await;
         }));
     }
 

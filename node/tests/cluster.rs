@@ -129,9 +129,9 @@ fn four_validators_commit_a_stream_from_several_senders_with_identical_chains() 
     ] {
         let sender_key = net.key(sender).public();
         let (_, tokens) = net.get(0, &format!("/v1/participants/{sender_key}/tokens"));
-        let confirmed = tokens
+        let confirmed = tokens["tokens"]
             .as_array()
-            .expect("a list of tokens")
+            .expect("a page of tokens")
             .iter()
             .find(|token| token["amount_minor"] == 10_000_00)
             .expect("a confirmed token of 10,000.00");

@@ -102,10 +102,42 @@ impl Store {
     pub fn tokens_by_holder(&self, holder: &PublicKey) -> Result<Vec<Token>, StoreError> {
         // The holder index is written when a block is materialized.
         self.settle()?;
-        let ids = self.prefix_second_halves(schema::HOLDER_INDEX, &holder.0)?;
+        let ids = self.prefix_second_halves(schema::HOLDER_INDEX, &holder.0, None, usize::MAX)?;
         let mut held = self.tokens(&ids)?;
         held.retain(Token::is_unspent);
         Ok(held)
+    }
+
+    /// One page of [`Store::tokens_by_holder`]: of the next `limit` entries
+    /// of the holder's index after `after`, by id, the tokens still held,
+    /// and the cursor to resume from if the index goes on. Its work is
+    /// bounded by `limit`, not by what the holder has, so a reader can page
+    /// through a holder of millions of tokens without holding anything for
+    /// long. The index keeps the tokens of settled roots (settling does not
+    /// rewrite them), so a page may hold fewer than `limit` tokens, or none,
+    /// and still have a next cursor.
+    pub fn tokens_by_holder_page(
+        &self,
+        holder: &PublicKey,
+        after: Option<&TokenId>,
+        limit: usize,
+    ) -> Result<(Vec<Token>, Option<TokenId>), StoreError> {
+        self.settle()?;
+        let mut ids = self.prefix_second_halves(
+            schema::HOLDER_INDEX,
+            &holder.0,
+            after,
+            limit.saturating_add(1),
+        )?;
+        let next = if ids.len() > limit {
+            ids.truncate(limit);
+            ids.last().copied()
+        } else {
+            None
+        };
+        let mut held = self.tokens(&ids)?;
+        held.retain(Token::is_unspent);
+        Ok((held, next))
     }
 
     /// The tokens created by spending `parent`, by id: the outputs of the
@@ -125,20 +157,34 @@ impl Store {
         Ok(children)
     }
 
+    /// The ids after `prefix` in index `cf`, from the first after `after`
+    /// (or the first), at most `limit`.
     fn prefix_second_halves(
         &self,
         cf: &str,
         prefix: &[u8; 32],
+        after: Option<&TokenId>,
+        limit: usize,
     ) -> Result<Vec<TokenId>, StoreError> {
         let mut ids = Vec::new();
+        let mut start = prefix.to_vec();
+        if let Some(after) = after {
+            start.extend_from_slice(after.0.as_bytes());
+        }
         let iterator = self.db.iterator_cf(
             self.cf(cf),
-            rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward),
+            rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward),
         );
         for item in iterator {
+            if ids.len() >= limit {
+                break;
+            }
             let (key, _) = item.map_err(self.rocks("scanning an index"))?;
             if !key.starts_with(prefix) {
                 break;
+            }
+            if after.is_some() && *key == *start {
+                continue;
             }
             let id: [u8; 32] = key[32..].try_into().map_err(|_| StoreError::Corrupt {
                 what: format!("{cf} key of {} bytes", key.len()),

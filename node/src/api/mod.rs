@@ -10,55 +10,127 @@
 //! | `POST /v1/txs/batch` `{ "txs": [hex, …] }` | one [`types::BatchResult`] per transaction |
 //! | `GET /v1/txs/{hash}` | [`types::TxStatusView`] |
 //! | `GET /v1/tokens/{id}` | [`types::TokenView`] |
-//! | `GET /v1/tokens/{id}/lineage` | [`types::LineageView`] |
+//! | `GET /v1/tokens/{id}/lineage?after=&limit=` | a page of [`types::LineageView`] |
 //! | `GET /v1/participants/{key}` | [`types::ParticipantView`] |
-//! | `GET /v1/participants/{key}/tokens` | unspent [`types::TokenView`]s |
+//! | `GET /v1/participants/{key}/tokens?after=&limit=` | a [`types::TokenPage`] of unspent tokens |
 //! | `GET /v1/blocks/{height}`, `/v1/blocks/latest` | [`types::BlockView`] with certificate |
 //! | `GET /v1/blocks/{height}/txs` | [`types::BlockTxsView`]: the transactions only |
 //! | `GET /v1/status` | [`types::StatusView`] |
 //! | `GET /v1/genesis` | the genesis file |
+//! | `GET /v1/evidence` | equivocation evidence (at most `driver::evidence`'s cap) |
 //! | `GET /metrics` | Prometheus text |
 //!
-//! Reads take the store's read lock inside `spawn_blocking`. The API never
+//! Limits ([`limits::ApiLimits`], `[api_limits]` in `config.toml`): the
+//! connection-level ones are [`server`]'s; here each request gets a timeout
+//! (tower-http), every route but `POST /v1/txs` shares a concurrency limit
+//! (tower), each submission route its own body limit (`DefaultBodyLimit`,
+//! 413 beyond it), `?wait=commit` a cap on waiters, list routes a page size
+//! ([`pages`]).
+//!
+//! Reads take the store's read lock inside `spawn_blocking`, for work
+//! bounded by the request, never by the size of the ledger. The API never
 //! writes the store: submissions go to the mempool.
 
+pub mod errors;
+pub mod limits;
+pub mod metrics;
+pub mod pages;
+pub mod server;
 pub mod types;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRef, Path, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::{Next, from_fn_with_state, map_response_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use crypto::{Hash, PublicKey};
+use ledger::transaction::MAX_TX_BYTES;
 use ledger::{SignedTransaction, StateKey, StateValue, TokenId, TxHash};
 use serde::Deserialize;
+use tokio::sync::Semaphore;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::shared::Shared;
+use errors::{ApiError, ApiQuery};
+use limits::ApiLimits;
+use metrics::ApiMetrics;
 use types::{
-    BlockTxView, BlockTxsView, BlockView, CreditLineView, ErrorBody, LineageView, ParticipantView,
-    StatusView, SubmitTx, TokenView, TxState, TxStatusView, format_time,
+    BlockTxView, BlockTxsView, BlockView, CreditLineView, ParticipantView, StatusView, SubmitTx,
+    TokenView, TxState, TxStatusView, format_time,
 };
 
-/// Longest a `wait=commit` request may wait.
-const MAX_WAIT: Duration = Duration::from_secs(120);
-/// Largest request body: up to [`MAX_BATCH`] hex transactions.
-const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
-/// Most transactions in one batch submission.
-const MAX_BATCH: usize = 5_000;
+/// How long `?wait=commit` waits when `timeout_ms` is not given.
+const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 
-pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route("/v1/txs", post(submit))
-        .route("/v1/txs/batch", post(submit_batch))
+/// What every handler may use: the node's shared state and the API's own
+/// limits, counters and waiter slots.
+#[derive(Clone, Debug)]
+pub struct ApiState {
+    pub shared: Arc<Shared>,
+    pub limits: Arc<ApiLimits>,
+    pub metrics: Arc<ApiMetrics>,
+    /// One permit per `?wait=commit` submission waiting.
+    waiters: Arc<Semaphore>,
+}
+
+impl FromRef<ApiState> for Arc<Shared> {
+    fn from_ref(state: &ApiState) -> Arc<Shared> {
+        Arc::clone(&state.shared)
+    }
+}
+
+impl ApiState {
+    pub fn new(shared: Arc<Shared>, limits: ApiLimits) -> ApiState {
+        ApiState {
+            shared,
+            waiters: Arc::new(Semaphore::new(limits.max_commit_waiters)),
+            limits: Arc::new(limits),
+            metrics: Arc::new(ApiMetrics::new()),
+        }
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` resolves (see [`server`]).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    limits: ApiLimits,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    let state = ApiState::new(shared, limits);
+    let app = router(state.clone());
+    server::serve(
+        listener,
+        app,
+        &state.limits,
+        Arc::clone(&state.metrics),
+        shutdown,
+    )
+    .await;
+}
+
+pub fn router(state: ApiState) -> Router {
+    let limits = Arc::clone(&state.limits);
+    // Everything but the single submission: one request timeout each, one
+    // concurrency limit shared by all (a global semaphore: `Router::layer`
+    // wraps each route on its own).
+    let reads = Router::new()
+        .route(
+            "/v1/txs/batch",
+            post(submit_batch).layer(DefaultBodyLimit::max(limits.max_batch_body_bytes)),
+        )
         .route("/v1/txs/{hash}", get(tx_status))
         .route("/v1/tokens/{id}", get(token))
-        .route("/v1/tokens/{id}/lineage", get(lineage))
+        .route("/v1/tokens/{id}/lineage", get(pages::lineage))
         .route("/v1/participants/{key}", get(participant))
-        .route("/v1/participants/{key}/tokens", get(holdings))
+        .route("/v1/participants/{key}/tokens", get(pages::holdings))
         .route("/v1/blocks/latest", get(latest_block))
         .route("/v1/blocks/{height}", get(block))
         .route("/v1/blocks/{height}/txs", get(block_txs))
@@ -66,49 +138,63 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/genesis", get(genesis))
         .route("/v1/evidence", get(evidence))
         .route("/metrics", get(metrics))
-        .fallback(not_found)
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(shared)
-}
-
-/// An error answer.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    body: ErrorBody,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, error: &str, detail: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            body: ErrorBody {
-                error: error.to_string(),
-                detail: detail.into(),
-            },
-        }
-    }
-
-    fn bad_request(error: &str, detail: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, error, detail)
-    }
-
-    fn not_found(detail: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", detail)
-    }
-
-    fn internal(detail: impl std::fmt::Display) -> ApiError {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            detail.to_string(),
+        .layer(GlobalConcurrencyLimitLayer::new(
+            limits.max_concurrent_requests,
+        ))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            limits.request_timeout(),
+        ));
+    // The single submission may wait for its commit: outside the shared
+    // concurrency limit (its waiters have their own cap), with a timeout
+    // that grows by the wait it asked for.
+    let submissions = Router::new()
+        .route(
+            "/v1/txs",
+            post(submit).layer(DefaultBodyLimit::max(limits.max_tx_body_bytes)),
         )
-    }
+        .layer(from_fn_with_state(state.clone(), submission_timeout));
+    Router::new()
+        .merge(reads)
+        .merge(submissions)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(map_response_with_state(
+            Arc::clone(&state.metrics),
+            errors::json_errors,
+        ))
+        .with_state(state)
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
+/// The request timeout of `POST /v1/txs`: the configured one, plus the
+/// longest wait when the query asks to wait for the commit.
+async fn submission_timeout(
+    State(state): State<ApiState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let waits = request
+        .uri()
+        .query()
+        .is_some_and(|query| query.split('&').any(|pair| pair == "wait=commit"));
+    let mut timeout = state.limits.request_timeout();
+    if waits {
+        timeout += state.limits.max_commit_wait();
+    }
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            state.metrics.request_timeouts.inc();
+            ApiError::busy(
+                "request_timeout",
+                format!(
+                    "the submission did not finish within {} ms ([api_limits] request_timeout_ms, plus max_commit_wait_ms when waiting); retry later",
+                    timeout.as_millis()
+                ),
+                1,
+            )
+            .into_response()
+        }
     }
 }
 
@@ -118,8 +204,16 @@ async fn not_found() -> ApiError {
     ApiError::not_found("no such route; see the API table in the README (routes start with /v1/)")
 }
 
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method; the Allow header lists the ones it takes (see the API table in the README)",
+    )
+}
+
 /// Runs a blocking read against the shared state.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     shared: &Arc<Shared>,
     work: impl FnOnce(&Shared) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -129,7 +223,7 @@ async fn blocking<T: Send + 'static>(
         .map_err(ApiError::internal)?
 }
 
-fn parse_hash(text: &str, what: &str) -> Result<Hash, ApiError> {
+pub(crate) fn parse_hash(text: &str, what: &str) -> Result<Hash, ApiError> {
     text.parse::<Hash>().map_err(|_| {
         ApiError::bad_request(
             &format!("bad_{what}"),
@@ -138,7 +232,7 @@ fn parse_hash(text: &str, what: &str) -> Result<Hash, ApiError> {
     })
 }
 
-fn parse_key(text: &str) -> Result<PublicKey, ApiError> {
+pub(crate) fn parse_key(text: &str) -> Result<PublicKey, ApiError> {
     text.parse::<PublicKey>().map_err(|_| {
         ApiError::bad_request(
             "bad_key",
@@ -154,17 +248,16 @@ struct SubmitQuery {
 }
 
 async fn submit(
-    State(shared): State<Arc<Shared>>,
-    Query(query): Query<SubmitQuery>,
+    State(state): State<ApiState>,
+    ApiQuery(query): ApiQuery<SubmitQuery>,
     body: Result<Json<SubmitTx>, JsonRejection>,
 ) -> Result<(StatusCode, Json<TxStatusView>), ApiError> {
     let Json(body) = body.map_err(|rejection| {
-        ApiError::bad_request(
-            "bad_request",
-            format!(
-                "{}; send {{\"tx\": \"<hex of the borsh-encoded signed transaction>\"}}",
-                rejection.body_text()
-            ),
+        body_rejection(
+            rejection,
+            state.limits.max_tx_body_bytes,
+            "max_tx_body_bytes",
+            "send {\"tx\": \"<hex of the borsh-encoded signed transaction>\"}",
         )
     })?;
     let wait = match query.wait.as_deref() {
@@ -177,6 +270,17 @@ async fn submit(
             ));
         }
     };
+    let hex_digits = body.tx.trim().len();
+    if hex_digits > 2 * MAX_TX_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "transaction_too_large",
+            format!(
+                "the transaction is {} bytes; the ledger takes at most {MAX_TX_BYTES}",
+                hex_digits.div_ceil(2)
+            ),
+        ));
+    }
     let bytes = hex::decode(body.tx.trim())
         .map_err(|error| ApiError::bad_request("bad_hex", format!("tx is not hex: {error}")))?;
     let tx = SignedTransaction::from_bytes(&bytes).map_err(|error| {
@@ -185,8 +289,29 @@ async fn submit(
             format!("tx does not decode as a signed transaction: {error}"),
         )
     })?;
+    // A waiter's slot is taken before the transaction is admitted, so a
+    // client told "too many waiters" can submit the same transaction again.
+    let waiter = if wait {
+        match Arc::clone(&state.waiters).try_acquire_owned() {
+            Ok(permit) => Some(Waiter::new(permit, &state.metrics)),
+            Err(_) => {
+                state.metrics.commit_waiters_refused.inc();
+                return Err(ApiError::busy(
+                    "too_many_waiters",
+                    format!(
+                        "{} submissions are already waiting for their commit ([api_limits] max_commit_waiters); submit without wait=commit and poll GET /v1/txs/{{hash}}, or retry",
+                        state.limits.max_commit_waiters
+                    ),
+                    1,
+                ));
+            }
+        }
+    } else {
+        None
+    };
+    let shared = &state.shared;
     let hash = tx.hash();
-    let result = blocking(&shared, move |shared| {
+    let result = blocking(shared, move |shared| {
         Ok(shared
             .admit(vec![tx], true)
             .pop()
@@ -194,16 +319,17 @@ async fn submit(
     })
     .await?;
     if let Err(error) = result {
-        let status = if error.is_temporary() {
-            StatusCode::SERVICE_UNAVAILABLE
-        } else if matches!(error, crate::mempool::MempoolError::Duplicate { .. }) {
+        if error.is_temporary() {
+            return Err(ApiError::busy(&error.code(), error.to_string(), 1));
+        }
+        let status = if matches!(error, crate::mempool::MempoolError::Duplicate { .. }) {
             StatusCode::CONFLICT
         } else {
             StatusCode::UNPROCESSABLE_ENTITY
         };
         return Err(ApiError::new(status, &error.code(), error.to_string()));
     }
-    if !wait {
+    let Some(_waiter) = waiter else {
         return Ok((
             StatusCode::ACCEPTED,
             Json(TxStatusView {
@@ -211,16 +337,16 @@ async fn submit(
                 status: TxState::Pending,
             }),
         ));
-    }
+    };
     let timeout = query
         .timeout_ms
-        .map_or(Duration::from_secs(30), Duration::from_millis)
-        .min(MAX_WAIT);
-    let state = shared
+        .map_or(DEFAULT_WAIT, Duration::from_millis)
+        .min(state.limits.max_commit_wait());
+    let status = shared
         .wait_for(hash, timeout)
         .await
         .unwrap_or(TxState::Pending);
-    let code = match state {
+    let code = match status {
         TxState::Committed { .. } => StatusCode::OK,
         TxState::Pending => StatusCode::ACCEPTED,
         TxState::Rejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -229,31 +355,76 @@ async fn submit(
         code,
         Json(TxStatusView {
             tx_hash: hash,
-            status: state,
+            status,
         }),
     ))
+}
+
+/// A `?wait=commit` submission's slot, counted in `/metrics` while held.
+struct Waiter {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    metrics: Arc<ApiMetrics>,
+}
+
+impl Waiter {
+    fn new(permit: tokio::sync::OwnedSemaphorePermit, metrics: &Arc<ApiMetrics>) -> Waiter {
+        metrics.commit_waiters.inc();
+        Waiter {
+            _permit: permit,
+            metrics: Arc::clone(metrics),
+        }
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        self.metrics.commit_waiters.dec();
+    }
+}
+
+/// A body that did not make a request: 413 when it was too large, 400 or
+/// 415 otherwise, each saying what to send.
+fn body_rejection(rejection: JsonRejection, limit: usize, key: &str, expected: &str) -> ApiError {
+    let status = rejection.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(
+            status,
+            "body_too_large",
+            format!("the body is larger than this route's {limit} bytes ([api_limits] {key})"),
+        );
+    }
+    let code = if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        "unsupported_media_type"
+    } else {
+        "bad_request"
+    };
+    ApiError::new(
+        status,
+        code,
+        format!("{}; {expected}", rejection.body_text()),
+    )
 }
 
 /// Many transactions at once: decoded, then checked with one batch
 /// signature verification. Never waits for commits.
 async fn submit_batch(
-    State(shared): State<Arc<Shared>>,
+    State(state): State<ApiState>,
     body: Result<Json<types::SubmitBatch>, JsonRejection>,
 ) -> ApiResult<Vec<types::BatchResult>> {
     let Json(body) = body.map_err(|rejection| {
-        ApiError::bad_request(
-            "bad_request",
-            format!(
-                "{}; send {{\"txs\": [\"<hex of a borsh-encoded signed transaction>\", ...]}}",
-                rejection.body_text()
-            ),
+        body_rejection(
+            rejection,
+            state.limits.max_batch_body_bytes,
+            "max_batch_body_bytes",
+            "send {\"txs\": [\"<hex of a borsh-encoded signed transaction>\", ...]}",
         )
     })?;
-    if body.txs.len() > MAX_BATCH {
+    let max_batch = state.limits.max_batch_txs;
+    if body.txs.len() > max_batch {
         return Err(ApiError::bad_request(
             "batch_too_large",
             format!(
-                "{} transactions in one batch; the limit is {MAX_BATCH}",
+                "{} transactions in one batch; the limit is {max_batch} ([api_limits] max_batch_txs)",
                 body.txs.len()
             ),
         ));
@@ -281,7 +452,7 @@ async fn submit_batch(
             }
         }
     }
-    let results = blocking(&shared, move |shared| Ok(shared.admit(decoded, true))).await?;
+    let results = blocking(&state.shared, move |shared| Ok(shared.admit(decoded, true))).await?;
     for (index, result) in positions.into_iter().zip(results) {
         answers[index] = Some(match result {
             Ok(tx_hash) => types::BatchResult::Accepted { tx_hash },
@@ -328,34 +499,6 @@ async fn token(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Api
     .await
 }
 
-async fn lineage(
-    State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
-) -> ApiResult<LineageView> {
-    let id = TokenId(parse_hash(&id, "token_id")?);
-    blocking(&shared, move |shared| {
-        let lineage = shared
-            .store
-            .read()
-            .lineage(&id)
-            .map_err(ApiError::internal)?
-            .ok_or_else(|| ApiError::not_found(format!("token {id} does not exist")))?;
-        let decimals = shared.decimals();
-        let view = |tokens: &[ledger::Token]| {
-            tokens
-                .iter()
-                .map(|token| TokenView::new(token, decimals))
-                .collect()
-        };
-        Ok(Json(LineageView {
-            ancestors: view(&lineage.ancestors),
-            token: TokenView::new(&lineage.token, decimals),
-            descendants: view(&lineage.descendants),
-        }))
-    })
-    .await
-}
-
 async fn participant(
     State(shared): State<Arc<Shared>>,
     Path(key): Path<String>,
@@ -384,28 +527,6 @@ async fn participant(
             _ => None,
         };
         Ok(Json(ParticipantView::new(&participant, credit_line)))
-    })
-    .await
-}
-
-async fn holdings(
-    State(shared): State<Arc<Shared>>,
-    Path(key): Path<String>,
-) -> ApiResult<Vec<TokenView>> {
-    let key = parse_key(&key)?;
-    blocking(&shared, move |shared| {
-        let tokens = shared
-            .store
-            .read()
-            .tokens_by_holder(&key)
-            .map_err(ApiError::internal)?;
-        let decimals = shared.decimals();
-        Ok(Json(
-            tokens
-                .iter()
-                .map(|token| TokenView::new(token, decimals))
-                .collect(),
-        ))
     })
     .await
 }
@@ -541,12 +662,12 @@ async fn evidence(State(shared): State<Arc<Shared>>) -> Json<Vec<consensus::Equi
     Json(shared.evidence.lock().clone())
 }
 
-async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        shared.metrics.render(),
+        state.metrics.render_after(state.shared.metrics.render()),
     )
 }

@@ -138,13 +138,26 @@ pub fn status_name(status: &TokenStatus) -> &'static str {
     }
 }
 
-/// `GET /v1/tokens/{id}/lineage`: ancestors (parent first, root last), the
-/// token, and every descendant (breadth first).
+/// `GET /v1/tokens/{id}/lineage`, one page: ancestors (parent first, root
+/// last) and the token on every page, then a page of descendants in
+/// depth-first pre-order, children by id.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct LineageView {
     pub ancestors: Vec<TokenView>,
     pub token: TokenView,
     pub descendants: Vec<TokenView>,
+    /// `?after=` for the next page of descendants; `null` on the last page.
+    #[serde(default)]
+    pub next: Option<TokenId>,
+}
+
+/// `GET /v1/participants/{key}/tokens`, one page: unspent tokens by id.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TokenPage {
+    pub tokens: Vec<TokenView>,
+    /// `?after=` for the next page; `null` on the last page.
+    #[serde(default)]
+    pub next: Option<TokenId>,
 }
 
 /// `GET /v1/participants/{key}`.

@@ -135,6 +135,11 @@ impl Net {
         }
     }
 
+    /// The process id of node `index` while it runs (for its peak RSS).
+    pub fn pid(&self, index: usize) -> Option<u32> {
+        self.children[index].as_ref().map(Child::id)
+    }
+
     pub fn api(&self, index: usize) -> String {
         format!("http://{}", self.net.nodes[index].api)
     }
