@@ -63,6 +63,9 @@ pub struct ConfigFile {
     pub log_json: bool,
     #[serde(default)]
     pub mempool: MempoolConfig,
+    /// What peers may cost this node (connections, sync rate, queues).
+    #[serde(default)]
+    pub p2p: crate::network::P2pLimits,
 }
 
 fn default_api() -> SocketAddr {
@@ -87,6 +90,7 @@ impl ConfigFile {
             log_level: default_log_level(),
             log_json: false,
             mempool: MempoolConfig::default(),
+            p2p: crate::network::P2pLimits::default(),
         }
     }
 

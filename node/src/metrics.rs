@@ -9,12 +9,31 @@ use std::time::Duration;
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+/// Events dropped because a bounded queue was full, by queue and kind
+/// (`scf_dropped_total{queue, kind}`); cheap to clone into the network and
+/// the intake.
+#[derive(Clone, Debug, Default)]
+pub struct Drops(Family<[(&'static str, &'static str); 2], Counter>);
+
+impl Drops {
+    pub fn count(&self, queue: &'static str, kind: &'static str) {
+        self.0.get_or_create(&[("queue", queue), ("kind", kind)]).inc();
+    }
+
+    /// How many were counted so far (tests).
+    pub fn get(&self, queue: &'static str, kind: &'static str) -> u64 {
+        self.0.get_or_create(&[("queue", queue), ("kind", kind)]).get()
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
+    drops: Drops,
     height: Gauge,
     committed_txs: Counter,
     mempool_txs: Gauge,
@@ -108,7 +127,14 @@ impl Metrics {
             "Equivocations seen: two different messages a validator signed for one step",
             equivocations.clone(),
         );
+        let drops = Drops::default();
+        registry.register(
+            "dropped",
+            "Events dropped because a bounded queue was full (queue: network inbox, driver, gossip verification, sync serving)",
+            drops.0.clone(),
+        );
         Metrics {
+            drops,
             equivocations,
             registry,
             height,
@@ -122,6 +148,11 @@ impl Metrics {
             rejected_txs,
             block_txs,
         }
+    }
+
+    /// The drop counters, to hand to the parts that drop.
+    pub fn drops(&self) -> Drops {
+        self.drops.clone()
     }
 
     pub fn set_height(&self, height: u64) {
