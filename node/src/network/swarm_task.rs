@@ -314,7 +314,10 @@ impl SwarmTask {
                             "no connected peer is subscribed yet; message not sent"
                         );
                     }
-                    Err(error) => warn!(?topic, %error, "gossip publish failed"),
+                    Err(error) => {
+                        self.drops.count("network", "publish failed");
+                        debug!(?topic, %error, "gossip publish failed");
+                    }
                 }
             }
             Command::Request {
