@@ -76,15 +76,24 @@ pub fn set_p2p_limits(cluster: &Cluster, index: usize, limits: P2pLimits) {
 pub struct VoteFlood {
     /// Votes handed to the flooder's network (each a distinct message).
     pub published: AtomicU64,
-    /// Of those, how many its gossipsub failed to queue for any peer.
+    /// Of those, how many its gossipsub could not queue for any peer (its
+    /// queues to the nodes were full): not sent.
     pub publish_failed: AtomicU64,
     pub done: AtomicBool,
 }
 
+impl VoteFlood {
+    /// Votes that went out to the nodes.
+    pub fn sent(&self) -> u64 {
+        self.published.load(Ordering::Relaxed) - self.publish_failed.load(Ordering::Relaxed)
+    }
+}
+
 /// Publishes `count` distinct votes by validator 3 with garbage
 /// signatures, for the next height of the honest chain and rounds inside
-/// the engine's lookahead, as fast as the flooder's own network takes them;
-/// stops early at `deadline` or when `stop` is set.
+/// the engine's lookahead, as fast as the flooder's network takes them
+/// (its gossipsub drops those its queues to the nodes have no room for:
+/// see [`VoteFlood::sent`]); stops early at `deadline`.
 pub async fn flood_bad_votes(
     cluster_heights: Arc<AtomicU64>,
     network: Network,
@@ -98,6 +107,12 @@ pub async fn flood_bad_votes(
     let mut salt = 0u64;
     while report.published.load(Ordering::Relaxed) < count && Instant::now() < deadline {
         salt += 1;
+        if salt % 256 == 0 {
+            report
+                .publish_failed
+                .store(drops.get("network", "publish failed"), Ordering::Relaxed);
+            tokio::task::yield_now().await;
+        }
         let kind = if salt % 2 == 0 {
             VoteKind::Prevote
         } else {
@@ -131,10 +146,9 @@ pub async fn flood_bad_votes(
                 break;
             }
         }
-        if salt % 256 == 0 {
-            tokio::task::yield_now().await;
-        }
     }
+    // Let the last ones through the command queue before counting.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     report.publish_failed.store(
         drops.get("network", "publish failed"),
         Ordering::Relaxed,
