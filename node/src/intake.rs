@@ -122,7 +122,10 @@ impl Intake {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.drops.count("driver", kind);
-                debug!(kind, "the driver's queue is full; dropped a message from a peer");
+                debug!(
+                    kind,
+                    "the driver's queue is full; dropped a message from a peer"
+                );
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -205,7 +208,8 @@ impl Intake {
             &self.engine,
             self.position(),
         );
-        if verdict == GossipVerdict::Accept && !self.to_driver(Event::Consensus(message), "consensus")
+        if verdict == GossipVerdict::Accept
+            && !self.to_driver(Event::Consensus(message), "consensus")
         {
             return GossipVerdict::Ignore;
         }

@@ -245,12 +245,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     // Network events: judged, then into the mempool or the driver; sync
     // answers.
     {
-        let intake = intake::Intake::new(
-            Arc::clone(&shared),
-            network.clone(),
-            events.clone(),
-            limits,
-        );
+        let intake =
+            intake::Intake::new(Arc::clone(&shared), network.clone(), events.clone(), limits);
         tasks.push(tokio::spawn(async move {
             while let Some(event) = network_events.recv().await {
                 intake.on_network_event(event);
@@ -354,7 +350,11 @@ pub async fn run(
 /// still sent: the asker needs it, and the protocol limit bounds it). The
 /// store's read lock is taken per block, so a long answer never holds up a
 /// commit.
-pub fn serve_sync(shared: &Shared, request: SyncRequest, limits: &network::P2pLimits) -> SyncResponse {
+pub fn serve_sync(
+    shared: &Shared,
+    request: SyncRequest,
+    limits: &network::P2pLimits,
+) -> SyncResponse {
     match request {
         SyncRequest::Status => SyncResponse::Status {
             height: shared.status.borrow().height,
@@ -368,9 +368,9 @@ pub fn serve_sync(shared: &Shared, request: SyncRequest, limits: &network::P2pLi
             for height in from.max(1)..=to {
                 let read = {
                     let store = shared.store.read();
-                    store.block(height).and_then(|block| {
-                        Ok(block.zip(store.certificate(height)?))
-                    })
+                    store
+                        .block(height)
+                        .and_then(|block| Ok(block.zip(store.certificate(height)?)))
                 };
                 let (block, certificate) = match read {
                     Ok(Some((block, certificate))) => (block.to_bytes(), certificate),

@@ -22,12 +22,16 @@ pub struct Drops(Family<[(&'static str, &'static str); 2], Counter>);
 
 impl Drops {
     pub fn count(&self, queue: &'static str, kind: &'static str) {
-        self.0.get_or_create(&[("queue", queue), ("kind", kind)]).inc();
+        self.0
+            .get_or_create(&[("queue", queue), ("kind", kind)])
+            .inc();
     }
 
     /// How many were counted so far (tests).
     pub fn get(&self, queue: &'static str, kind: &'static str) -> u64 {
-        self.0.get_or_create(&[("queue", queue), ("kind", kind)]).get()
+        self.0
+            .get_or_create(&[("queue", queue), ("kind", kind)])
+            .get()
     }
 }
 

@@ -149,10 +149,9 @@ pub async fn flood_bad_votes(
     }
     // Let the last ones through the command queue before counting.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    report.publish_failed.store(
-        drops.get("network", "publish failed"),
-        Ordering::Relaxed,
-    );
+    report
+        .publish_failed
+        .store(drops.get("network", "publish failed"), Ordering::Relaxed);
     report.done.store(true, Ordering::Relaxed);
 }
 
@@ -250,9 +249,11 @@ pub async fn flood_connections(
     // Handshakes that never finish: held open until the flood ends.
     let mut idle = Vec::new();
     for _ in 0..tcp {
-        if let Ok(Ok(stream)) =
-            tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(socket))
-                .await
+        if let Ok(Ok(stream)) = tokio::time::timeout(
+            Duration::from_secs(1),
+            tokio::net::TcpStream::connect(socket),
+        )
+        .await
         {
             idle.push(stream);
         }
@@ -266,28 +267,29 @@ pub async fn flood_connections(
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let protocol = network::sync_protocol_name(&chain_id);
-    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(
-        network::identity::libp2p_keypair(&node_key),
-    )
-    .with_tokio()
-    .with_tcp(
-        tcp::Config::default().nodelay(true),
-        noise::Config::new,
-        yamux::Config::default,
-    )
-    .expect("a TCP transport")
-    .with_behaviour(|_| {
-        request_response::Behaviour::with_codec(
-            SyncCodec::default(),
-            [(protocol, ProtocolSupport::Outbound)],
-            request_response::Config::default()
-                .with_request_timeout(Duration::from_secs(10))
-                .with_max_concurrent_streams(10_000),
-        )
-    })
-    .expect("the sync behaviour")
-    .with_swarm_config(|config| config.with_idle_connection_timeout(Duration::from_secs(60)))
-    .build();
+    let mut swarm =
+        libp2p::SwarmBuilder::with_existing_identity(network::identity::libp2p_keypair(&node_key))
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .expect("a TCP transport")
+            .with_behaviour(|_| {
+                request_response::Behaviour::with_codec(
+                    SyncCodec::default(),
+                    [(protocol, ProtocolSupport::Outbound)],
+                    request_response::Config::default()
+                        .with_request_timeout(Duration::from_secs(10))
+                        .with_max_concurrent_streams(10_000),
+                )
+            })
+            .expect("the sync behaviour")
+            .with_swarm_config(|config| {
+                config.with_idle_connection_timeout(Duration::from_secs(60))
+            })
+            .build();
 
     for _ in 0..dials {
         let opts = DialOpts::peer_id(peer)
@@ -320,12 +322,14 @@ pub async fn flood_connections(
         }
         if !sampled && dialled.elapsed() >= Duration::from_secs(2) {
             sampled = true;
-            report.open_after_dials = swarm.network_info().connection_counters().num_established() as usize;
+            report.open_after_dials =
+                swarm.network_info().connection_counters().num_established() as usize;
         }
         if report.requests_sent >= requests && outstanding == 0 && sampled {
             break;
         }
-        let event = tokio::time::timeout(Duration::from_millis(200), swarm.select_next_some()).await;
+        let event =
+            tokio::time::timeout(Duration::from_millis(200), swarm.select_next_some()).await;
         let Ok(event) = event else { continue };
         match event {
             SwarmEvent::ConnectionEstablished { .. } => {
@@ -369,10 +373,7 @@ fn tcp_socket(address: &Multiaddr) -> std::net::SocketAddr {
             _ => {}
         }
     }
-    std::net::SocketAddr::new(
-        ip.expect("an /ip4 address"),
-        port.expect("a /tcp port"),
-    )
+    std::net::SocketAddr::new(ip.expect("an /ip4 address"), port.expect("a /tcp port"))
 }
 
 /// The honest validators' APIs and every validator's peer id, for

@@ -176,7 +176,8 @@ fn two_hundred_thousand_badly_signed_votes_leave_commits_going_and_memory_bounde
         ..Verdict::default()
     };
     checks::watch_progress(&mut cluster, &before, started, WINDOW, &mut verdict);
-    while !flood.done.load(Ordering::Relaxed) && started.elapsed() < FLOOD_LIMIT + Duration::from_secs(5)
+    while !flood.done.load(Ordering::Relaxed)
+        && started.elapsed() < FLOOD_LIMIT + Duration::from_secs(5)
     {
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -19,9 +19,9 @@ use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{PeerId, identity, ping};
 
-use super::{NetworkError, P2pLimits};
 use super::sync_protocol::{SyncCodec, protocol_name};
 use super::topic::{GOSSIP_ENVELOPE_BYTES, Topic, max_gossip_frame_bytes};
+use super::{NetworkError, P2pLimits};
 
 /// How long a sync request may take, on both sides, before it fails.
 pub const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);

@@ -240,7 +240,10 @@ mod tests {
         let honest = PeerId::random();
         let mut refused = 0;
         for tag in 0..100u8 {
-            if inbox.push(gossip(Topic::Consensus, flooder, tag, 10)).is_err() {
+            if inbox
+                .push(gossip(Topic::Consensus, flooder, tag, 10))
+                .is_err()
+            {
                 refused += 1;
             }
         }
@@ -249,7 +252,9 @@ mod tests {
             .push(gossip(Topic::Consensus, honest, 200, 10))
             .expect("the honest peer's queue is empty");
         // The honest message is delivered second, not after the backlog.
-        let order: Vec<(PeerId, u8)> = std::iter::from_fn(|| inbox.pop()).map(|e| tag(&e)).collect();
+        let order: Vec<(PeerId, u8)> = std::iter::from_fn(|| inbox.pop())
+            .map(|e| tag(&e))
+            .collect();
         assert_eq!(
             order,
             vec![(flooder, 0), (honest, 200), (flooder, 1), (flooder, 2)]
@@ -263,21 +268,53 @@ mod tests {
         let peers: Vec<PeerId> = (0..4).map(|_| PeerId::random()).collect();
         for (index, peer) in peers.iter().enumerate() {
             let accepted = inbox.push(gossip(Topic::Transactions, *peer, index as u8, 300));
-            assert_eq!(accepted.is_ok(), index < 3, "batch {index}: 300 bytes each, 1000 in all");
+            assert_eq!(
+                accepted.is_ok(),
+                index < 3,
+                "batch {index}: 300 bytes each, 1000 in all"
+            );
         }
         // One peer holds at most half of the budget.
         let mut inbox = Inbox::new(&limits());
-        assert!(inbox.push(gossip(Topic::Transactions, peers[0], 1, 400)).is_ok());
-        assert!(inbox.push(gossip(Topic::Transactions, peers[0], 2, 400)).is_err());
-        assert!(inbox.push(gossip(Topic::Transactions, peers[1], 3, 400)).is_ok());
+        assert!(
+            inbox
+                .push(gossip(Topic::Transactions, peers[0], 1, 400))
+                .is_ok()
+        );
+        assert!(
+            inbox
+                .push(gossip(Topic::Transactions, peers[0], 2, 400))
+                .is_err()
+        );
+        assert!(
+            inbox
+                .push(gossip(Topic::Transactions, peers[1], 3, 400))
+                .is_ok()
+        );
         // Per-peer count: a peer with room in bytes but two batches queued.
         let mut inbox = Inbox::new(&limits());
-        assert!(inbox.push(gossip(Topic::Transactions, peers[0], 1, 10)).is_ok());
-        assert!(inbox.push(gossip(Topic::Transactions, peers[0], 2, 10)).is_ok());
-        assert!(inbox.push(gossip(Topic::Transactions, peers[0], 3, 10)).is_err());
+        assert!(
+            inbox
+                .push(gossip(Topic::Transactions, peers[0], 1, 10))
+                .is_ok()
+        );
+        assert!(
+            inbox
+                .push(gossip(Topic::Transactions, peers[0], 2, 10))
+                .is_ok()
+        );
+        assert!(
+            inbox
+                .push(gossip(Topic::Transactions, peers[0], 3, 10))
+                .is_err()
+        );
         // Popping frees the budget.
         assert!(inbox.pop().is_some());
-        assert!(inbox.push(gossip(Topic::Transactions, peers[0], 4, 10)).is_ok());
+        assert!(
+            inbox
+                .push(gossip(Topic::Transactions, peers[0], 4, 10))
+                .is_ok()
+        );
     }
 
     #[test]

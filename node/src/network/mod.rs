@@ -45,8 +45,8 @@ use crate::metrics::Drops;
 
 pub use behaviour::SYNC_REQUEST_TIMEOUT;
 pub use error::NetworkError;
-pub use limits::{P2pLimits, TokenBucket};
 pub use libp2p::{Multiaddr, PeerId};
+pub use limits::{P2pLimits, TokenBucket};
 pub use redial::{MAX_BACKOFF, MIN_BACKOFF};
 pub use sync_protocol::{
     MAX_SYNC_REQUEST_BYTES, MAX_SYNC_RESPONSE_BYTES, SyncCodec, SyncRequest, SyncResponse,
@@ -223,9 +223,7 @@ pub async fn start_with(
         .with_swarm_config(|swarm_config| {
             swarm_config
                 .with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT)
-                .with_max_negotiating_inbound_streams(
-                    limits.max_negotiating_streams_per_connection,
-                )
+                .with_max_negotiating_inbound_streams(limits.max_negotiating_streams_per_connection)
         })
         .build();
 

@@ -166,7 +166,11 @@ impl Pieces {
         }
     }
 
-    async fn put<T: AsyncWrite + Unpin + Send>(&mut self, io: &mut T, bytes: &[u8]) -> io::Result<()> {
+    async fn put<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        io: &mut T,
+        bytes: &[u8],
+    ) -> io::Result<()> {
         if self.gathered.len() + bytes.len() <= GATHER_BYTES {
             self.gathered.extend_from_slice(bytes);
             return Ok(());
@@ -208,7 +212,11 @@ const BLOCK_TAG: u8 = 2;
 /// A response in exactly the borsh encoding, written from the blocks it
 /// holds without building the whole frame (a `Blocks` answer may be many
 /// megabytes).
-async fn write_response_in_pieces<T>(io: &mut T, limit: usize, response: &SyncResponse) -> io::Result<()>
+async fn write_response_in_pieces<T>(
+    io: &mut T,
+    limit: usize,
+    response: &SyncResponse,
+) -> io::Result<()>
 where
     T: AsyncWrite + Unpin + Send,
 {
