@@ -96,8 +96,7 @@ impl VoteFlood {
 /// see [`VoteFlood::sent`]); stops early at `deadline`.
 pub async fn flood_bad_votes(
     cluster_heights: Arc<AtomicU64>,
-    network: Network,
-    drops: Drops,
+    (network, drops): (Network, Drops),
     chain_id: ChainId,
     validator: crypto::PublicKey,
     count: u64,
@@ -107,13 +106,13 @@ pub async fn flood_bad_votes(
     let mut salt = 0u64;
     while report.published.load(Ordering::Relaxed) < count && Instant::now() < deadline {
         salt += 1;
-        if salt % 256 == 0 {
+        if salt.is_multiple_of(256) {
             report
                 .publish_failed
                 .store(drops.get("network", "publish failed"), Ordering::Relaxed);
             tokio::task::yield_now().await;
         }
-        let kind = if salt % 2 == 0 {
+        let kind = if salt.is_multiple_of(2) {
             VoteKind::Prevote
         } else {
             VoteKind::Precommit

@@ -163,8 +163,7 @@ fn two_hundred_thousand_badly_signed_votes_leave_commits_going_and_memory_bounde
     let started = Instant::now();
     runtime.spawn(flood_p2p::flood_bad_votes(
         Arc::clone(&height),
-        network.clone(),
-        drops,
+        (network.clone(), drops),
         cluster.net.genesis.chain_id(),
         key.public(),
         VOTES,

@@ -131,6 +131,9 @@ impl Inbox {
     /// Queues `event`, or hands it back if its peer's queue in its lane is
     /// full, or the lane's byte budget would be exceeded, or the peer would
     /// hold more than half of that budget (so one peer cannot take it all).
+    // The refused event goes back by value: the caller reports or drops it;
+    // boxing it would cost an allocation per event on the common path.
+    #[allow(clippy::result_large_err)]
     pub(crate) fn push(&mut self, event: NetworkEvent) -> Result<(), NetworkEvent> {
         let (lane, peer, bytes) = Lane::of(&event);
         let index = lane as usize;
