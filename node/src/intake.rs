@@ -115,21 +115,9 @@ impl Intake {
         }
     }
 
-    /// Hands an event to the driver if its queue has room; otherwise drops
-    /// and counts it. `false` if dropped.
+    /// Hands an event from a peer to the driver, or drops and counts it.
     fn to_driver(&self, event: Event, kind: &'static str) -> bool {
-        match self.events.try_send(event) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.drops.count("driver", kind);
-                debug!(
-                    kind,
-                    "the driver's queue is full; dropped a message from a peer"
-                );
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
+        offer_to_driver(&self.events, &self.drops, event, kind)
     }
 
     pub fn on_network_event(&self, event: NetworkEvent) {
@@ -272,6 +260,30 @@ impl Intake {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
+    }
+}
+
+/// Hands a message from a peer to the driver if its queue has room;
+/// otherwise drops it and counts it under `queue="driver"`. `false` if
+/// dropped. (The node's own events — timers, sync results, the mempool
+/// wake-up — are sent with `send().await` instead: they wait, never drop.)
+fn offer_to_driver(
+    events: &mpsc::Sender<Event>,
+    drops: &Drops,
+    event: Event,
+    kind: &'static str,
+) -> bool {
+    match events.try_send(event) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            drops.count("driver", kind);
+            debug!(
+                kind,
+                "the driver's queue is full; dropped a message from a peer"
+            );
+            false
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
     }
 }
 
@@ -532,4 +544,35 @@ mod tests {
     }
 
     use crypto::PublicKey;
+
+    /// A full driver queue drops peers' messages (counted), while the
+    /// node's own events wait for room and arrive.
+    #[tokio::test]
+    async fn a_full_driver_queue_drops_peer_messages_and_makes_own_events_wait() {
+        let (events, mut driver) = mpsc::channel(2);
+        let drops = Drops::default();
+        let keys = keys();
+        for round in 0..5 {
+            offer_to_driver(
+                &events,
+                &drops,
+                Event::Consensus(vote(&keys[0], 11, round)),
+                "consensus",
+            );
+        }
+        assert_eq!(drops.get("driver", "consensus"), 3, "2 queued, 3 dropped");
+        // The wake-up waits while the queue is full and goes in once the
+        // driver takes something.
+        let waiting = tokio::spawn({
+            let events = events.clone();
+            async move { events.send(Event::MempoolActivity).await.is_ok() }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "waits for room");
+        assert!(matches!(driver.recv().await, Some(Event::Consensus(_))));
+        assert!(waiting.await.expect("the sender task"));
+        assert!(matches!(driver.recv().await, Some(Event::Consensus(_))));
+        assert!(matches!(driver.recv().await, Some(Event::MempoolActivity)));
+        assert_eq!(drops.get("driver", "consensus"), 3, "nothing else dropped");
+    }
 }
