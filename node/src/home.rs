@@ -66,6 +66,9 @@ pub struct ConfigFile {
     /// `[api_limits]`: timeouts, connection and request caps, body and page sizes.
     #[serde(default)]
     pub api_limits: crate::api::limits::ApiLimits,
+    /// What peers may cost this node (connections, sync rate, queues).
+    #[serde(default)]
+    pub p2p: crate::network::P2pLimits,
 }
 
 fn default_api() -> SocketAddr {
@@ -91,6 +94,7 @@ impl ConfigFile {
             log_json: false,
             mempool: MempoolConfig::default(),
             api_limits: crate::api::limits::ApiLimits::default(),
+            p2p: crate::network::P2pLimits::default(),
         }
     }
 

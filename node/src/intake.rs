@@ -18,49 +18,106 @@
 //!   under the one ZIP-215 rule).
 //!
 //! Sync requests are answered from the store without the driver.
+//!
+//! Every hand-off from here is bounded, and what does not fit is dropped
+//! and counted (`scf_dropped_total`), never queued without bound:
+//!
+//! - to the driver, a bounded channel: a consensus message or an
+//!   announcement that finds it full is dropped and reported `Ignore`
+//!   (consensus rebroadcasts its messages, and a missing body is fetched);
+//!   the wake-up after transactions were admitted waits for room instead
+//!   (it is never lost, and the wait holds back admission, see below);
+//! - transaction batches go to a bounded verification queue served by a
+//!   semaphore of `gossip_verification_concurrency` blocking tasks; a batch
+//!   that finds the queue full is dropped and reported `Ignore` (its
+//!   transactions reach this node again in the block that carries them);
+//! - sync answers are built by at most `sync_serving_concurrency` blocking
+//!   tasks; the requests waiting for them are bounded by the network's
+//!   per-peer limit on unanswered requests.
+//!
+//! Signatures of consensus messages are checked here, on the intake task,
+//! never on the driver's thread: a flood of badly signed votes costs the
+//! intake one check each (its peer's share of the network inbox bounds the
+//! backlog, and gossipsub graylists the sender after three rejections) and
+//! the driver nothing.
 
 use std::sync::Arc;
 
 use consensus::{ConsensusMessage, EngineConfig, ValidatorSet};
 use ledger::SignedTransaction;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tracing::{debug, info, warn};
 
 use crate::driver::Event;
 use crate::driver::blocks::Announcement;
 use crate::mempool::MempoolError;
-use crate::network::{GossipMessageRef, GossipVerdict, Network, NetworkEvent, SyncResponse, Topic};
+use crate::metrics::Drops;
+use crate::network::{
+    GossipMessageRef, GossipVerdict, Network, NetworkEvent, P2pLimits, SyncResponse, Topic,
+};
 use crate::shared::Shared;
 
 /// Judges gossip and answers sync requests for one node.
 pub struct Intake {
     shared: Arc<Shared>,
     network: Network,
-    events: mpsc::UnboundedSender<Event>,
+    events: mpsc::Sender<Event>,
     validators: ValidatorSet,
     engine: EngineConfig,
     max_block_txs: usize,
+    limits: P2pLimits,
+    drops: Drops,
+    /// Transaction batches waiting for verification.
+    admission: mpsc::Sender<GossipBatch>,
+    /// Sync answers being built.
+    sync_serving: Arc<Semaphore>,
+}
+
+/// A transaction batch from gossip, not decoded yet.
+struct GossipBatch {
+    bytes: Vec<u8>,
+    message: GossipMessageRef,
 }
 
 impl Intake {
+    /// Also spawns the task that verifies gossiped transaction batches; it
+    /// ends when the intake is dropped.
     pub fn new(
         shared: Arc<Shared>,
         network: Network,
-        events: mpsc::UnboundedSender<Event>,
+        events: mpsc::Sender<Event>,
+        limits: P2pLimits,
     ) -> Intake {
         let validators = shared
             .genesis
             .validator_set()
             .expect("genesis was validated when loaded");
         let max_block_txs = shared.genesis.consensus.max_block_txs as usize;
+        let (admission, batches) = mpsc::channel(limits.gossip_verification_queue);
+        tokio::spawn(admit_batches(
+            batches,
+            Arc::new(Semaphore::new(limits.gossip_verification_concurrency)),
+            Arc::clone(&shared),
+            network.clone(),
+            events.clone(),
+        ));
         Intake {
+            drops: shared.metrics.drops(),
+            sync_serving: Arc::new(Semaphore::new(limits.sync_serving_concurrency)),
             shared,
             network,
             events,
             validators,
             engine: EngineConfig::default(),
             max_block_txs,
+            limits,
+            admission,
         }
+    }
+
+    /// Hands an event from a peer to the driver, or drops and counts it.
+    fn to_driver(&self, event: Event, kind: &'static str) -> bool {
+        offer_to_driver(&self.events, &self.drops, event, kind)
     }
 
     pub fn on_network_event(&self, event: NetworkEvent) {
@@ -90,11 +147,23 @@ impl Intake {
                 reply,
             } => {
                 let shared = Arc::clone(&self.shared);
+                let permits = Arc::clone(&self.sync_serving);
+                let limits = self.limits;
+                // Waiting tasks are bounded by the network's limit on a
+                // peer's unanswered requests.
                 tokio::spawn(async move {
-                    let answer =
-                        tokio::task::spawn_blocking(move || crate::serve_sync(&shared, request))
-                            .await
-                            .unwrap_or_else(|error| SyncResponse::Error(error.to_string()));
+                    let Ok(_permit) = permits.acquire_owned().await else {
+                        return;
+                    };
+                    // The peer gave up (or the network answered for us).
+                    if reply.is_closed() {
+                        return;
+                    }
+                    let answer = tokio::task::spawn_blocking(move || {
+                        crate::serve_sync(&shared, request, &limits)
+                    })
+                    .await
+                    .unwrap_or_else(|error| SyncResponse::Error(error.to_string()));
                     let _ = reply.send(answer);
                 });
             }
@@ -127,8 +196,10 @@ impl Intake {
             &self.engine,
             self.position(),
         );
-        if verdict == GossipVerdict::Accept {
-            let _ = self.events.send(Event::Consensus(message));
+        if verdict == GossipVerdict::Accept
+            && !self.to_driver(Event::Consensus(message), "consensus")
+        {
+            return GossipVerdict::Ignore;
         }
         verdict
     }
@@ -155,11 +226,15 @@ impl Intake {
         }
         match announcement.check(&self.shared.chain_id, &self.validators, self.max_block_txs) {
             Ok(()) => {
-                let _ = self.events.send(Event::Announcement {
+                let event = Event::Announcement {
                     from,
                     announcement: Box::new(announcement),
-                });
-                GossipVerdict::Accept
+                };
+                if self.to_driver(event, "announcement") {
+                    GossipVerdict::Accept
+                } else {
+                    GossipVerdict::Ignore
+                }
             }
             Err(error) => {
                 warn!(%from, height, %error, "refused a block announcement");
@@ -168,36 +243,103 @@ impl Intake {
         }
     }
 
+    /// Queues a batch for verification, or drops it (counted, `Ignore`)
+    /// when the verification queue is full.
     fn on_transactions(
         &self,
         from: crate::network::PeerId,
         bytes: Vec<u8>,
         message: GossipMessageRef,
     ) {
-        let Ok(batch) = borsh::from_slice::<Vec<Vec<u8>>>(&bytes) else {
-            warn!(%from, "malformed transaction batch");
-            self.network.report(message, GossipVerdict::Reject);
+        match self.admission.try_send(GossipBatch { bytes, message }) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(batch)) => {
+                self.drops.count("gossip verification", "transactions");
+                debug!(%from, "transaction verification is saturated; dropped a batch");
+                self.network.report(batch.message, GossipVerdict::Ignore);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+}
+
+/// Hands a message from a peer to the driver if its queue has room;
+/// otherwise drops it and counts it under `queue="driver"`. `false` if
+/// dropped. (The node's own events — timers, sync results, the mempool
+/// wake-up — are sent with `send().await` instead: they wait, never drop.)
+fn offer_to_driver(
+    events: &mpsc::Sender<Event>,
+    drops: &Drops,
+    event: Event,
+    kind: &'static str,
+) -> bool {
+    match events.try_send(event) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            drops.count("driver", kind);
+            debug!(
+                kind,
+                "the driver's queue is full; dropped a message from a peer"
+            );
+            false
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    }
+}
+
+/// Verifies queued transaction batches, at most `permits` at once, each on
+/// a blocking thread (decoding and the mempool's batch signature check).
+/// The wake-up for the driver is sent while the permit is held: a driver
+/// that falls behind holds back admission, which fills the bounded queue,
+/// which drops batches at the intake.
+async fn admit_batches(
+    mut batches: mpsc::Receiver<GossipBatch>,
+    permits: Arc<Semaphore>,
+    shared: Arc<Shared>,
+    network: Network,
+    events: mpsc::Sender<Event>,
+) {
+    while let Some(GossipBatch { bytes, message }) = batches.recv().await {
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
             return;
         };
-        let mut malformed = false;
-        let txs: Vec<SignedTransaction> = batch
-            .iter()
-            .filter_map(|bytes| {
-                let decoded = SignedTransaction::from_bytes(bytes).ok();
-                malformed |= decoded.is_none();
-                decoded
+        let shared = Arc::clone(&shared);
+        let network = network.clone();
+        let events = events.clone();
+        tokio::spawn(async move {
+            let judged = tokio::task::spawn_blocking(move || {
+                let Ok(batch) = borsh::from_slice::<Vec<Vec<u8>>>(&bytes) else {
+                    return None;
+                };
+                drop(bytes);
+                let mut malformed = false;
+                let txs: Vec<SignedTransaction> = batch
+                    .iter()
+                    .filter_map(|bytes| {
+                        let decoded = SignedTransaction::from_bytes(bytes).ok();
+                        malformed |= decoded.is_none();
+                        decoded
+                    })
+                    .collect();
+                drop(batch);
+                let results = shared.admit(txs, false);
+                let admitted = results.iter().any(Result::is_ok);
+                Some((transactions_verdict(malformed, &results), admitted))
             })
-            .collect();
-        let shared = Arc::clone(&self.shared);
-        let events = self.events.clone();
-        let network = self.network.clone();
-        tokio::task::spawn_blocking(move || {
-            let results = shared.admit(txs, false);
-            let admitted = results.iter().any(Result::is_ok);
+            .await;
+            let (verdict, admitted) = match judged {
+                Ok(Some(judged)) => judged,
+                Ok(None) => {
+                    warn!("malformed transaction batch");
+                    (GossipVerdict::Reject, false)
+                }
+                Err(_) => (GossipVerdict::Ignore, false),
+            };
             if admitted {
-                let _ = events.send(Event::MempoolActivity);
+                let _ = events.send(Event::MempoolActivity).await;
             }
-            network.report(message, transactions_verdict(malformed, &results));
+            network.report(message, verdict);
+            drop(permit);
         });
     }
 }
@@ -402,4 +544,35 @@ mod tests {
     }
 
     use crypto::PublicKey;
+
+    /// A full driver queue drops peers' messages (counted), while the
+    /// node's own events wait for room and arrive.
+    #[tokio::test]
+    async fn a_full_driver_queue_drops_peer_messages_and_makes_own_events_wait() {
+        let (events, mut driver) = mpsc::channel(2);
+        let drops = Drops::default();
+        let keys = keys();
+        for round in 0..5 {
+            offer_to_driver(
+                &events,
+                &drops,
+                Event::Consensus(vote(&keys[0], 11, round)),
+                "consensus",
+            );
+        }
+        assert_eq!(drops.get("driver", "consensus"), 3, "2 queued, 3 dropped");
+        // The wake-up waits while the queue is full and goes in once the
+        // driver takes something.
+        let waiting = tokio::spawn({
+            let events = events.clone();
+            async move { events.send(Event::MempoolActivity).await.is_ok() }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "waits for room");
+        assert!(matches!(driver.recv().await, Some(Event::Consensus(_))));
+        assert!(waiting.await.expect("the sender task"));
+        assert!(matches!(driver.recv().await, Some(Event::Consensus(_))));
+        assert!(matches!(driver.recv().await, Some(Event::MempoolActivity)));
+        assert_eq!(drops.get("driver", "consensus"), 3, "nothing else dropped");
+    }
 }

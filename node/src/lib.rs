@@ -4,7 +4,10 @@
 //! BFT engine) into a validator or an observer on tokio:
 //!
 //! - [`network`]: libp2p (TCP, Noise, Yamux), gossipsub topics per chain,
-//!   request-response block sync; only genesis peers may connect.
+//!   request-response block sync; only genesis peers may connect, and what
+//!   each may cost is bounded (`[p2p]` in `config.toml`).
+//! - [`intake`]: judges what peers send before the driver or the mempool
+//!   sees it; every queue between them is bounded.
 //! - [`mempool`]: signed transactions waiting for a block.
 //! - [`driver`]: the single owner of the consensus engine and the store's
 //!   writer, on a thread of its own: proposes, validates, commits, syncs.
@@ -45,8 +48,6 @@ use shared::Shared;
 const GOSSIP_BATCH_TXS: usize = 2_000;
 /// Most bytes of transactions gossiped in one message (under the topic limit).
 const GOSSIP_BATCH_BYTES: usize = 900 * 1024;
-/// Most bytes of blocks in one sync answer (under the protocol limit).
-const SYNC_ANSWER_BYTES: usize = 32 * 1024 * 1024;
 
 /// Why a node could not start or stopped on its own.
 #[derive(Debug, thiserror::Error)]
@@ -98,7 +99,7 @@ pub struct RunningNode {
     shared: Arc<Shared>,
     network: Network,
     api_addr: SocketAddr,
-    events: mpsc::UnboundedSender<Event>,
+    events: mpsc::Sender<Event>,
     driver: Option<std::thread::JoinHandle<Result<(), DriverError>>>,
     driver_done: Option<oneshot::Receiver<()>>,
     api_stop: Option<oneshot::Sender<()>>,
@@ -140,7 +141,9 @@ impl RunningNode {
     /// Stops every part and waits for them; the store is closed when this
     /// returns.
     pub async fn stop(mut self) -> Result<(), NodeError> {
-        let _ = self.events.send(Event::Shutdown);
+        // The driver drains its queue, so this waits only while it is busy;
+        // it fails at once if the driver has stopped.
+        let _ = self.events.send(Event::Shutdown).await;
         let driver_result = match self.driver.take() {
             Some(handle) => tokio::task::spawn_blocking(move || handle.join())
                 .await
@@ -208,14 +211,6 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             })
         })
         .collect();
-    let (network, mut network_events) = network::start(NetworkConfig {
-        keypair: network::identity::libp2p_keypair(&config.node_key),
-        listen: network::identity::parse_address(&config.config.listen)?,
-        chain_id,
-        peers,
-    })
-    .await?;
-
     let (outbox, outbox_rx) = mpsc::unbounded_channel();
     let name = if config.config.name.is_empty() {
         my_peer.to_string()
@@ -230,13 +225,28 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         Mempool::new(chain_id, config.config.mempool),
         outbox,
     ));
-    let (events, events_rx) = mpsc::unbounded_channel();
+    let limits = config.config.p2p;
+    let (network, mut network_events) = network::start_with(
+        NetworkConfig {
+            keypair: network::identity::libp2p_keypair(&config.node_key),
+            listen: network::identity::parse_address(&config.config.listen)?,
+            chain_id,
+            peers,
+        },
+        limits,
+        shared.metrics.drops(),
+    )
+    .await?;
+    // Bounded: see `intake` for what is dropped when it is full and what
+    // waits.
+    let (events, events_rx) = mpsc::channel(limits.driver_queue);
     let mut tasks = Vec::new();
 
     // Network events: judged, then into the mempool or the driver; sync
     // answers.
     {
-        let intake = intake::Intake::new(Arc::clone(&shared), network.clone(), events.clone());
+        let intake =
+            intake::Intake::new(Arc::clone(&shared), network.clone(), events.clone(), limits);
         tasks.push(tokio::spawn(async move {
             while let Some(event) = network_events.recv().await {
                 intake.on_network_event(event);
@@ -333,32 +343,41 @@ pub async fn run(
 
 /// Answers a peer's sync request from the store (and, for a block asked by
 /// hash, from the blocks the driver holds for the current height).
-pub fn serve_sync(shared: &Shared, request: SyncRequest) -> SyncResponse {
+///
+/// A `Blocks` answer holds at most `max_sync_answer_blocks` blocks and
+/// stops before `max_sync_answer_bytes` (a first block larger than that is
+/// still sent: the asker needs it, and the protocol limit bounds it). The
+/// store's read lock is taken per block, so a long answer never holds up a
+/// commit.
+pub fn serve_sync(
+    shared: &Shared,
+    request: SyncRequest,
+    limits: &network::P2pLimits,
+) -> SyncResponse {
     match request {
         SyncRequest::Status => SyncResponse::Status {
             height: shared.status.borrow().height,
         },
         SyncRequest::Blocks { from, to } => {
-            let store = shared.store.read();
-            let last = store.height().unwrap_or(0);
-            let to = to
-                .min(last)
-                .min(from.saturating_add(driver::sync::SYNC_BATCH - 1));
+            let last = shared.store.read().height().unwrap_or(0);
+            let most = limits.max_sync_answer_blocks.min(driver::sync::SYNC_BATCH);
+            let to = to.min(last).min(from.saturating_add(most - 1));
             let mut blocks = Vec::new();
             let mut bytes = 0usize;
             for height in from.max(1)..=to {
-                let block = match store.block(height) {
-                    Ok(Some(block)) => block.to_bytes(),
-                    Ok(None) => break,
-                    Err(error) => return SyncResponse::Error(error.to_string()),
+                let read = {
+                    let store = shared.store.read();
+                    store
+                        .block(height)
+                        .and_then(|block| Ok(block.zip(store.certificate(height)?)))
                 };
-                let certificate = match store.certificate(height) {
-                    Ok(Some(certificate)) => certificate,
+                let (block, certificate) = match read {
+                    Ok(Some((block, certificate))) => (block.to_bytes(), certificate),
                     Ok(None) => break,
                     Err(error) => return SyncResponse::Error(error.to_string()),
                 };
                 bytes += block.len() + certificate.len();
-                if bytes > SYNC_ANSWER_BYTES && !blocks.is_empty() {
+                if bytes > limits.max_sync_answer_bytes && !blocks.is_empty() {
                     break;
                 }
                 blocks.push(SyncedBlock { block, certificate });
@@ -378,7 +397,7 @@ pub fn serve_sync(shared: &Shared, request: SyncRequest) -> SyncResponse {
 async fn gossip_outbox(
     mut outbox: mpsc::UnboundedReceiver<Arc<SignedTransaction>>,
     network: Network,
-    events: mpsc::UnboundedSender<Event>,
+    events: mpsc::Sender<Event>,
 ) {
     while let Some(first) = outbox.recv().await {
         let mut batch = vec![first.to_bytes()];
@@ -393,7 +412,8 @@ async fn gossip_outbox(
                 Err(_) => break,
             }
         }
-        let _ = events.send(Event::MempoolActivity);
+        // Waits while the driver's queue is full (never lost).
+        let _ = events.send(Event::MempoolActivity).await;
         let message = borsh::to_vec(&batch).expect("encoding to a Vec");
         if let Err(error) = network.publish(Topic::Transactions, message) {
             tracing::debug!(%error, "transaction batch not published");

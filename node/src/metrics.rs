@@ -15,8 +15,30 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+/// Events dropped because a bounded queue was full, by queue and kind
+/// (`scf_dropped_total{queue, kind}`); cheap to clone into the network and
+/// the intake.
+#[derive(Clone, Debug, Default)]
+pub struct Drops(Family<[(&'static str, &'static str); 2], Counter>);
+
+impl Drops {
+    pub fn count(&self, queue: &'static str, kind: &'static str) {
+        self.0
+            .get_or_create(&[("queue", queue), ("kind", kind)])
+            .inc();
+    }
+
+    /// How many were counted so far (tests).
+    pub fn get(&self, queue: &'static str, kind: &'static str) -> u64 {
+        self.0
+            .get_or_create(&[("queue", queue), ("kind", kind)])
+            .get()
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
+    drops: Drops,
     height: Gauge,
     committed_txs: Counter,
     mempool_txs: Gauge,
@@ -146,8 +168,15 @@ impl Metrics {
             equivocations.clone(),
         );
         let mempool = MempoolMetrics::register(&mut registry);
+        let drops = Drops::default();
+        registry.register(
+            "dropped",
+            "Events dropped because a bounded queue was full (queue: network inbox, driver, gossip verification, sync serving)",
+            drops.0.clone(),
+        );
         Metrics {
             mempool,
+            drops,
             equivocations,
             registry,
             height,
@@ -161,6 +190,11 @@ impl Metrics {
             rejected_txs,
             block_txs,
         }
+    }
+
+    /// The drop counters, to hand to the parts that drop.
+    pub fn drops(&self) -> Drops {
+        self.drops.clone()
     }
 
     pub fn set_height(&self, height: u64) {

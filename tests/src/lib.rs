@@ -12,5 +12,6 @@ pub mod attacks;
 pub mod checks;
 pub mod client;
 pub mod cluster;
+pub mod flood_p2p;
 pub mod hostile;
 pub mod runner;

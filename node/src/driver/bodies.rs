@@ -222,7 +222,7 @@ impl Driver {
                 match network.request(peer, SyncRequest::BlockByHash(hash)).await {
                     Ok(SyncResponse::Block(Some(bytes))) => match Block::from_bytes(&bytes) {
                         Ok(block) if block.hash() == hash && body_matches_header(&block) => {
-                            let _ = sender.send(Event::FetchedBlock(block));
+                            let _ = sender.send(Event::FetchedBlock(block)).await;
                             return;
                         }
                         _ => warn!(%peer, %hash, "peer sent a body that does not match the block"),
@@ -231,7 +231,7 @@ impl Driver {
                     Err(error) => debug!(%peer, %error, "block request failed"),
                 }
             }
-            let _ = sender.send(Event::FetchFailed(hash));
+            let _ = sender.send(Event::FetchFailed(hash)).await;
         });
     }
 

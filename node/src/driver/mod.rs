@@ -122,8 +122,8 @@ pub struct Driver {
     my_key: Option<crypto::Keypair>,
     peer_of_validator: HashMap<PublicKey, PeerId>,
     validator_of_peer: BTreeMap<PeerId, PublicKey>,
-    events: mpsc::UnboundedReceiver<Event>,
-    sender: mpsc::UnboundedSender<Event>,
+    events: mpsc::Receiver<Event>,
+    sender: mpsc::Sender<Event>,
     runtime: Handle,
     safety_path: PathBuf,
     max_block_txs: usize,
@@ -166,8 +166,8 @@ pub struct DriverSetup {
     pub safety_path: PathBuf,
     /// Where equivocation evidence is kept.
     pub evidence_path: PathBuf,
-    pub events: mpsc::UnboundedReceiver<Event>,
-    pub sender: mpsc::UnboundedSender<Event>,
+    pub events: mpsc::Receiver<Event>,
+    pub sender: mpsc::Sender<Event>,
     pub runtime: Handle,
 }
 
@@ -441,7 +441,7 @@ impl Driver {
                 let sender = self.sender.clone();
                 self.runtime.spawn(async move {
                     tokio::time::sleep(Duration::from_millis(timeout.duration_ms)).await;
-                    let _ = sender.send(Event::Timeout(timeout));
+                    let _ = sender.send(Event::Timeout(timeout)).await;
                 });
             }
             Output::GetValue { height, round } => {

@@ -150,7 +150,7 @@ impl Driver {
                     Ok(SyncResponse::Status { height }) => Event::PeerStatus { peer, height },
                     _ => Event::SyncFailed { peer },
                 };
-                let _ = sender.send(event);
+                let _ = sender.send(event).await;
             });
         }
     }
@@ -201,7 +201,7 @@ impl Driver {
                 Ok(SyncResponse::Blocks(blocks)) => Event::SyncedBlocks { peer, blocks },
                 _ => Event::SyncFailed { peer },
             };
-            let _ = sender.send(event);
+            let _ = sender.send(event).await;
         });
     }
 

@@ -2,6 +2,8 @@
 //!
 //! - the allow-list (first, so a connection from a peer outside genesis is
 //!   closed right after the Noise handshake, before any other protocol sees it);
+//! - connection limits: handshakes in progress (any address can start one),
+//!   connections per peer and in all ([`P2pLimits`]);
 //! - gossipsub for the three topics;
 //! - request-response for block sync;
 //! - ping, to notice a connection whose peer vanished without closing it.
@@ -11,14 +13,15 @@
 use std::time::Duration;
 
 use libp2p::allow_block_list::{self, AllowedPeers};
+use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::gossipsub::{self, MessageAuthenticity, ValidationMode};
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{PeerId, identity, ping};
 
-use super::NetworkError;
 use super::sync_protocol::{SyncCodec, protocol_name};
 use super::topic::{GOSSIP_ENVELOPE_BYTES, Topic, max_gossip_frame_bytes};
+use super::{NetworkError, P2pLimits};
 
 /// How long a sync request may take, on both sides, before it fails.
 pub const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -30,6 +33,7 @@ const HEARTBEAT: Duration = Duration::from_millis(150);
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
     pub(crate) allowed: allow_block_list::Behaviour<AllowedPeers>,
+    pub(crate) limits: connection_limits::Behaviour,
     pub(crate) gossipsub: gossipsub::Behaviour,
     pub(crate) sync: request_response::Behaviour<SyncCodec>,
     pub(crate) ping: ping::Behaviour,
@@ -40,6 +44,7 @@ impl Behaviour {
         keypair: &identity::Keypair,
         chain_id: &crypto::ChainId,
         allowed_peers: impl IntoIterator<Item = PeerId>,
+        limits: &P2pLimits,
     ) -> Result<Behaviour, NetworkError> {
         let mut allowed = allow_block_list::Behaviour::<AllowedPeers>::default();
         for peer in allowed_peers {
@@ -64,7 +69,11 @@ impl Behaviour {
         let sync = request_response::Behaviour::with_codec(
             SyncCodec::default(),
             [(protocol_name(chain_id), ProtocolSupport::Full)],
-            request_response::Config::default().with_request_timeout(SYNC_REQUEST_TIMEOUT),
+            request_response::Config::default()
+                .with_request_timeout(SYNC_REQUEST_TIMEOUT)
+                // The library's default is 100 per connection, each holding
+                // a request and its answer.
+                .with_max_concurrent_streams(limits.max_sync_streams_per_connection),
         );
 
         // A missed ping on a loaded machine is not a dead peer: wait long.
@@ -76,11 +85,21 @@ impl Behaviour {
 
         Ok(Behaviour {
             allowed,
+            limits: connection_limits::Behaviour::new(connection_limits(limits)),
             gossipsub,
             sync,
             ping,
         })
     }
+}
+
+/// Pending outgoing connections are not limited: the node dials only the
+/// genesis peers, one dial each at a time.
+fn connection_limits(limits: &P2pLimits) -> ConnectionLimits {
+    ConnectionLimits::default()
+        .with_max_pending_incoming(Some(limits.max_pending_incoming))
+        .with_max_established_per_peer(Some(limits.max_connections_per_peer))
+        .with_max_established(Some(limits.max_connections))
 }
 
 fn gossipsub_config(chain_id: &crypto::ChainId) -> Result<gossipsub::Config, NetworkError> {

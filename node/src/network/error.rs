@@ -45,6 +45,8 @@ pub enum NetworkError {
     RequestTimeout { peer: PeerId, waited: Duration },
     #[error("sync request to {peer} failed: {reason}")]
     RequestFailed { peer: PeerId, reason: String },
+    #[error("invalid network limits: {0}")]
+    Limits(String),
     #[error("the network has stopped")]
     Stopped,
 }

@@ -12,13 +12,19 @@
 //!
 //! [`start`] spawns one task that owns the libp2p swarm. The node talks to it
 //! through the cloneable [`Network`] handle and receives [`NetworkEvent`]s
-//! from a channel. This module moves bytes and enforces sizes and the
+//! from a channel, fed from a bounded, per-peer fair inbox (see `inbox`).
+//! What one peer may cost — connections, handshakes, sync streams, sync
+//! requests and bytes per second, queued messages — is bounded by
+//! [`P2pLimits`] (`[p2p]` in `config.toml`); what is dropped for it is
+//! counted in `scf_dropped_total`. This module moves bytes and enforces sizes and the
 //! allow-list; it never decodes transactions, blocks or consensus messages:
 //! that, and deduplicating what consensus rebroadcasts, is the node's job.
 
 mod behaviour;
 mod error;
 pub mod identity;
+mod inbox;
+mod limits;
 mod redial;
 mod swarm_task;
 mod sync_protocol;
@@ -35,9 +41,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, info};
 
+use crate::metrics::Drops;
+
 pub use behaviour::SYNC_REQUEST_TIMEOUT;
 pub use error::NetworkError;
 pub use libp2p::{Multiaddr, PeerId};
+pub use limits::{P2pLimits, TokenBucket};
 pub use redial::{MAX_BACKOFF, MIN_BACKOFF};
 pub use sync_protocol::{
     MAX_SYNC_REQUEST_BYTES, MAX_SYNC_RESPONSE_BYTES, SyncCodec, SyncRequest, SyncResponse,
@@ -52,9 +61,11 @@ use swarm_task::{Command, SwarmTask};
 
 /// Messages waiting for the swarm task (publishes and requests).
 pub const COMMAND_QUEUE_CAPACITY: usize = 1024;
-/// Events waiting for the node. When full, further events are dropped (and
-/// logged) rather than stalling the swarm: see [`NetworkEvent`].
-pub const EVENT_QUEUE_CAPACITY: usize = 4096;
+/// Events handed to the node and not yet taken. Behind it, the inbox holds
+/// more, bounded per peer and lane ([`P2pLimits`]); when a peer's share is
+/// full its further events are dropped (counted) rather than stalling the
+/// swarm: see [`NetworkEvent`].
+pub const EVENT_QUEUE_CAPACITY: usize = 64;
 /// How long [`start`] waits for the listener to come up.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Validators may have nothing to say for a long time; their connections
@@ -87,9 +98,10 @@ pub struct NetworkConfig {
 
 /// What the network tells the node.
 ///
-/// Events go through a bounded channel of [`EVENT_QUEUE_CAPACITY`]; a node
-/// that stops draining it loses events (logged as warnings) rather than
-/// stalling every connection.
+/// Events go through a bounded inbox, fair between peers, and a channel of
+/// [`EVENT_QUEUE_CAPACITY`]; a node that stops draining them loses events
+/// (counted in `scf_dropped_total{queue="network"}`) rather than stalling
+/// every connection.
 #[derive(Debug)]
 pub enum NetworkEvent {
     /// A gossip message from an allowed peer, within its topic's limit, its
@@ -167,11 +179,22 @@ impl std::fmt::Debug for Network {
     }
 }
 
-/// Starts the network: builds the swarm, listens, and spawns the task that
-/// runs it and dials the known peers. Returns once the listener is up.
+/// Starts the network with the default [`P2pLimits`] and drop counters of
+/// its own (tests and tools).
 pub async fn start(
     config: NetworkConfig,
 ) -> Result<(Network, mpsc::Receiver<NetworkEvent>), NetworkError> {
+    start_with(config, P2pLimits::default(), Drops::default()).await
+}
+
+/// Starts the network: builds the swarm, listens, and spawns the task that
+/// runs it and dials the known peers. Returns once the listener is up.
+pub async fn start_with(
+    config: NetworkConfig,
+    limits: P2pLimits,
+    drops: Drops,
+) -> Result<(Network, mpsc::Receiver<NetworkEvent>), NetworkError> {
+    limits.check().map_err(NetworkError::Limits)?;
     let local_peer_id = config.keypair.public().to_peer_id();
     let peers: Vec<KnownPeer> = config
         .peers
@@ -179,7 +202,12 @@ pub async fn start(
         .filter(|peer| peer.peer_id != local_peer_id)
         .collect();
     let allowed: BTreeSet<PeerId> = peers.iter().map(|peer| peer.peer_id).collect();
-    let behaviour = Behaviour::new(&config.keypair, &config.chain_id, allowed.iter().copied())?;
+    let behaviour = Behaviour::new(
+        &config.keypair,
+        &config.chain_id,
+        allowed.iter().copied(),
+        &limits,
+    )?;
 
     let transport_error = |error: String| NetworkError::Transport(error);
     let Ok(builder) = libp2p::SwarmBuilder::with_existing_identity(config.keypair)
@@ -193,7 +221,9 @@ pub async fn start(
         .with_behaviour(|_| behaviour);
     let mut swarm = builder
         .with_swarm_config(|swarm_config| {
-            swarm_config.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT)
+            swarm_config
+                .with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT)
+                .with_max_negotiating_inbound_streams(limits.max_negotiating_streams_per_connection)
         })
         .build();
 
@@ -245,6 +275,8 @@ pub async fn start(
         commands_rx,
         events,
         Arc::clone(&state),
+        limits,
+        drops,
     );
     let task = tokio::spawn(task.run());
     let network = Network {

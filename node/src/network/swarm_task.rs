@@ -3,9 +3,12 @@
 //! message's author and size before the node (or any other peer) sees it,
 //! and re-dials lost peers.
 //!
-//! It never waits on the node: events are offered with `try_send`, so a slow
-//! node cannot stall connections, and a sync answer the node owes is awaited
-//! as one future among others.
+//! It never waits on the node: events go into the bounded, per-peer fair
+//! [`Inbox`] and from there into the node's channel as it makes room, so a
+//! slow node cannot stall connections and one flooding peer cannot crowd
+//! out the others; a sync answer the node owes is awaited as one future
+//! among others. Sync requests are rate-limited per peer (requests and
+//! bytes served, [`P2pLimits`]) before the node sees them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -24,10 +27,21 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, trace, warn};
 
 use super::behaviour::{Behaviour, BehaviourEvent, SYNC_REQUEST_TIMEOUT};
+use super::inbox::{Inbox, event_kind};
+use super::limits::{P2pLimits, TokenBucket};
 use super::redial::Redial;
 use super::sync_protocol::{MAX_SYNC_RESPONSE_BYTES, SyncRequest, SyncResponse, encoded_len};
 use super::topic::{ChainTopics, Topic};
 use super::{GossipMessageRef, GossipVerdict, KnownPeer, NetworkError, NetworkEvent, SharedState};
+use crate::metrics::Drops;
+
+/// What a peer may still ask of this node's sync service.
+struct SyncBudget {
+    requests: TokenBucket,
+    bytes: TokenBucket,
+    /// Requests accepted and not answered yet.
+    owed: usize,
+}
 
 /// What a [`super::Network`] handle asks of the swarm task.
 pub(crate) enum Command {
@@ -64,9 +78,26 @@ pub(crate) struct SwarmTask {
     state: Arc<SharedState>,
     requests: HashMap<OutboundRequestId, oneshot::Sender<Result<SyncResponse, NetworkError>>>,
     answers: FuturesUnordered<OwedAnswer>,
+    inbox: Inbox,
+    limits: P2pLimits,
+    drops: Drops,
+    /// Per peer that asked something; only allowed peers connect, so the
+    /// map is bounded by the genesis list.
+    sync_budgets: BTreeMap<PeerId, SyncBudget>,
+    /// Drops since the last warning (a flood must not flood the log too).
+    dropped_since_warning: u64,
+    /// Graylisted peers disconnected and refused, until when.
+    banned: BTreeMap<PeerId, Instant>,
+    graylist_threshold: f64,
 }
 
+/// How often peer scores are looked at for graylisted peers.
+const SCORE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
 impl SwarmTask {
+    // Every argument is a distinct part the task owns; a struct built only
+    // to pass them would add nothing.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         swarm: Swarm<Behaviour>,
         chain_id: &crypto::ChainId,
@@ -74,6 +105,8 @@ impl SwarmTask {
         commands: mpsc::Receiver<Command>,
         events: mpsc::Sender<NetworkEvent>,
         state: Arc<SharedState>,
+        limits: P2pLimits,
+        drops: Drops,
     ) -> SwarmTask {
         SwarmTask {
             swarm,
@@ -93,10 +126,19 @@ impl SwarmTask {
             state,
             requests: HashMap::new(),
             answers: FuturesUnordered::new(),
+            inbox: Inbox::new(&limits),
+            limits,
+            drops,
+            sync_budgets: BTreeMap::new(),
+            dropped_since_warning: 0,
+            banned: BTreeMap::new(),
+            graylist_threshold: gossipsub::PeerScoreThresholds::default().graylist_threshold,
         }
     }
 
     pub(crate) async fn run(mut self) {
+        let mut score_check = tokio::time::interval(SCORE_CHECK_INTERVAL);
+        score_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             // With no dial pending, sleep "forever" (the branch is re-armed
             // on every iteration).
@@ -104,6 +146,8 @@ impl SwarmTask {
                 .redial
                 .next_due()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            // An owned permit: the branch's output must not borrow `self`.
+            let room = self.events.clone();
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 command = self.commands.recv() => match command {
@@ -113,7 +157,15 @@ impl SwarmTask {
                 Some((peer, channel, answer)) = self.answers.next(), if !self.answers.is_empty() => {
                     self.send_answer(peer, channel, answer);
                 }
+                Ok(permit) = room.reserve_owned(), if !self.inbox.is_empty() => {
+                    if let Some(event) = self.inbox.pop() {
+                        permit.send(event);
+                    }
+                }
                 () = tokio::time::sleep_until(next_dial.into()) => self.dial_due(),
+                _ = score_check.tick(), if self.limits.graylisted_peer_ban_seconds > 0 => {
+                    self.check_scores();
+                }
             }
         }
         info!(peer_id = %self.swarm.local_peer_id(), "network stopped");
@@ -123,19 +175,45 @@ impl SwarmTask {
         self.names.get(peer).map_or("?", String::as_str)
     }
 
-    /// Offers an event to the node; `false` if it was dropped.
-    fn emit(&self, event: NetworkEvent) -> bool {
-        match self.events.try_send(event) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(event)) => {
-                warn!(
-                    event = event_kind(&event),
-                    "the node is not taking network events; dropped one"
-                );
-                false
+    /// Queues an event for the node; `false` if it was dropped because its
+    /// peer's share of the inbox is full (counted; a dropped gossip message
+    /// is reported `Ignore`, a dropped sync request fails on the peer's
+    /// side).
+    fn emit(&mut self, event: NetworkEvent) -> bool {
+        if self.events.is_closed() {
+            trace!("the node no longer takes network events");
+            return false;
+        }
+        // Straight to the node when the inbox is empty and the channel has
+        // room: the common case costs no queueing.
+        let event = if self.inbox.is_empty() {
+            match self.events.try_send(event) {
+                Ok(()) => return true,
+                Err(mpsc::error::TrySendError::Full(event)) => event,
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                trace!("the node no longer takes network events");
+        } else {
+            event
+        };
+        match self.inbox.push(event) {
+            Ok(()) => true,
+            Err(event) => {
+                let kind = event_kind(&event);
+                self.drops.count("network", kind);
+                self.dropped_since_warning += 1;
+                if self.dropped_since_warning == 1
+                    || self.dropped_since_warning.is_multiple_of(10_000)
+                {
+                    warn!(
+                        event = kind,
+                        queued = self.inbox.len(),
+                        dropped = self.dropped_since_warning,
+                        "a peer's share of the network inbox is full; dropping its events (scf_dropped_total)"
+                    );
+                }
+                if let NetworkEvent::Gossip { message, .. } = event {
+                    self.report(message, GossipVerdict::Ignore);
+                }
                 false
             }
         }
@@ -153,6 +231,60 @@ impl SwarmTask {
             .behaviour_mut()
             .gossipsub
             .report_message_validation_result(&message.id, &message.propagation_source, acceptance);
+    }
+
+    /// Disconnects and refuses graylisted peers for a while; lets banned
+    /// peers back once the ban is over and their score has recovered.
+    /// Only rejected messages lower a score (see `behaviour::peer_scoring`),
+    /// and an honest node relays only messages it accepted, so an honest
+    /// peer is never graylisted for what others sent through it.
+    fn check_scores(&mut self) {
+        let now = Instant::now();
+        let ban = Duration::from_secs(self.limits.graylisted_peer_ban_seconds);
+        let connected: Vec<PeerId> = self
+            .state
+            .connected
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .copied()
+            .collect();
+        let threshold = self.graylist_threshold;
+        let graylisted = |task: &SwarmTask, peer: &PeerId| {
+            task.swarm
+                .behaviour()
+                .gossipsub
+                .peer_score(peer)
+                .is_some_and(|score| score < threshold)
+        };
+        for peer in connected {
+            if !self.banned.contains_key(&peer) && graylisted(self, &peer) {
+                warn!(
+                    %peer,
+                    name = self.name(&peer),
+                    seconds = ban.as_secs(),
+                    "peer graylisted for rejected messages; disconnecting and refusing it"
+                );
+                self.drops.count("network", "graylisted peer");
+                self.swarm.behaviour_mut().allowed.disallow_peer(peer);
+                self.banned.insert(peer, now + ban);
+            }
+        }
+        let over: Vec<PeerId> = self
+            .banned
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in over {
+            if graylisted(self, &peer) {
+                self.banned.insert(peer, now + ban);
+            } else {
+                info!(%peer, name = self.name(&peer), "graylisted peer's ban is over");
+                self.banned.remove(&peer);
+                self.swarm.behaviour_mut().allowed.allow_peer(peer);
+            }
+        }
     }
 
     fn dial_due(&mut self) {
@@ -187,7 +319,10 @@ impl SwarmTask {
                             "no connected peer is subscribed yet; message not sent"
                         );
                     }
-                    Err(error) => warn!(?topic, %error, "gossip publish failed"),
+                    Err(error) => {
+                        self.drops.count("network", "publish failed");
+                        debug!(?topic, %error, "gossip publish failed");
+                    }
                 }
             }
             Command::Request {
@@ -347,9 +482,8 @@ impl SwarmTask {
                             bytes: message.data,
                             message: reference.clone(),
                         };
-                        if !self.emit(event) {
-                            self.report(reference, GossipVerdict::Ignore);
-                        }
+                        // A dropped message is reported `Ignore` by `emit`.
+                        let _ = self.emit(event);
                     }
                     Err(reason) => {
                         warn!(
@@ -431,12 +565,50 @@ impl SwarmTask {
         }
     }
 
+    /// Admits a peer's sync request if its budget allows: fewer than
+    /// `max_owed_sync_answers_per_peer` unanswered, a request token, and no
+    /// debt of bytes served. Otherwise it is answered at once with an error
+    /// saying why (a few bytes), and counted.
     fn on_sync_request(
         &mut self,
         peer: PeerId,
         request: SyncRequest,
         channel: ResponseChannel<SyncResponse>,
     ) {
+        let now = Instant::now();
+        let limits = &self.limits;
+        let budget = self.sync_budgets.entry(peer).or_insert_with(|| SyncBudget {
+            requests: TokenBucket::new(
+                u64::from(limits.sync_request_burst),
+                u64::from(limits.sync_requests_per_second),
+                now,
+            ),
+            bytes: TokenBucket::new(limits.sync_bytes_burst, limits.sync_bytes_per_second, now),
+            owed: 0,
+        });
+        let refusal = if budget.owed >= limits.max_owed_sync_answers_per_peer {
+            Some((
+                "sync owed",
+                "too many unanswered sync requests; wait for the answers",
+            ))
+        } else if !budget.bytes.ready(now) {
+            Some(("sync bytes", "sync bytes rate limit reached; retry later"))
+        } else if !budget.requests.take(1, now) {
+            Some(("sync rate", "sync request rate limit reached; retry later"))
+        } else {
+            None
+        };
+        if let Some((kind, reason)) = refusal {
+            self.drops.count("network", kind);
+            trace!(%peer, reason, "sync request refused");
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .sync
+                .send_response(channel, SyncResponse::Error(reason.to_owned()));
+            return;
+        }
+        budget.owed += 1;
         let (reply, answer) = oneshot::channel();
         self.emit(NetworkEvent::SyncRequest {
             from: peer,
@@ -460,13 +632,17 @@ impl SwarmTask {
         channel: ResponseChannel<SyncResponse>,
         answer: Option<SyncResponse>,
     ) {
+        let size = answer.as_ref().map_or(0, encoded_len);
+        if let Some(budget) = self.sync_budgets.get_mut(&peer) {
+            budget.owed = budget.owed.saturating_sub(1);
+            budget.bytes.charge(size as u64, Instant::now());
+        }
         let Some(answer) = answer else {
             debug!(%peer, "no answer to a sync request; the peer gets an error");
             return;
         };
         // The codec would refuse to send it and the peer would see a broken
         // stream; say why instead, so it can ask for less.
-        let size = encoded_len(&answer);
         let answer = if size > MAX_SYNC_RESPONSE_BYTES {
             warn!(%peer, size, limit = MAX_SYNC_RESPONSE_BYTES, "sync answer too large; refused");
             SyncResponse::Error(format!(
@@ -498,14 +674,5 @@ impl SwarmTask {
             }
             Err(error) => debug!(peer = %event.peer, %error, "ping failed"),
         }
-    }
-}
-
-fn event_kind(event: &NetworkEvent) -> &'static str {
-    match event {
-        NetworkEvent::Gossip { .. } => "gossip",
-        NetworkEvent::SyncRequest { .. } => "sync request",
-        NetworkEvent::PeerConnected(_) => "peer connected",
-        NetworkEvent::PeerDisconnected(_) => "peer disconnected",
     }
 }

@@ -5,7 +5,9 @@
 //! The length is checked against the message kind's limit before anything is
 //! read or allocated, and the body is read as it arrives (a peer announcing a
 //! large body and sending nothing costs nothing). An encoded message over
-//! the limit is refused on the sending side too.
+//! the limit is refused on the sending side too. A `Blocks` or `Block`
+//! answer is written straight from the blocks it holds, in pieces, never
+//! copied whole into a frame first.
 //!
 //! What the blocks and certificates contain is not this module's business:
 //! they travel as opaque bytes, decoded and verified by the node.
@@ -126,20 +128,123 @@ where
     })
 }
 
+/// The length prefix of a message, checked against the limit.
+fn prefix(what: &str, size: usize, limit: usize) -> io::Result<[u8; 4]> {
+    if size > limit {
+        return Err(too_large(what, size, limit));
+    }
+    let prefix = u32::try_from(size).map_err(|_| too_large(what, size, u32::MAX as usize))?;
+    Ok(prefix.to_be_bytes())
+}
+
 async fn write_message<T, M>(io: &mut T, what: &str, limit: usize, message: &M) -> io::Result<()>
 where
     T: AsyncWrite + Unpin + Send,
     M: BorshSerialize,
 {
     let size = encoded_len(message);
-    if size > limit {
-        return Err(too_large(what, size, limit));
-    }
-    let prefix = u32::try_from(size).map_err(|_| too_large(what, size, u32::MAX as usize))?;
     let mut frame = Vec::with_capacity(4 + size);
-    frame.extend_from_slice(&prefix.to_be_bytes());
+    frame.extend_from_slice(&prefix(what, size, limit)?);
     message.serialize(&mut frame)?;
     io.write_all(&frame).await?;
+    io.flush().await
+}
+
+/// Pieces smaller than this are gathered before being written (a write is
+/// a frame on the multiplexed stream); larger ones are written in place.
+const GATHER_BYTES: usize = 16 * 1024;
+
+/// Writes many small pieces as few frames and large ones without copying.
+struct Pieces {
+    gathered: Vec<u8>,
+}
+
+impl Pieces {
+    fn new() -> Pieces {
+        Pieces {
+            gathered: Vec::with_capacity(GATHER_BYTES),
+        }
+    }
+
+    async fn put<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        io: &mut T,
+        bytes: &[u8],
+    ) -> io::Result<()> {
+        if self.gathered.len() + bytes.len() <= GATHER_BYTES {
+            self.gathered.extend_from_slice(bytes);
+            return Ok(());
+        }
+        self.flush(io).await?;
+        if bytes.len() < GATHER_BYTES {
+            self.gathered.extend_from_slice(bytes);
+            Ok(())
+        } else {
+            io.write_all(bytes).await
+        }
+    }
+
+    /// A borsh `Vec<u8>`: its u32 little-endian length, then the bytes.
+    async fn put_bytes<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        io: &mut T,
+        bytes: &[u8],
+    ) -> io::Result<()> {
+        let len = u32::try_from(bytes.len())
+            .map_err(|_| too_large("response", bytes.len(), u32::MAX as usize))?;
+        self.put(io, &len.to_le_bytes()).await?;
+        self.put(io, bytes).await
+    }
+
+    async fn flush<T: AsyncWrite + Unpin + Send>(&mut self, io: &mut T) -> io::Result<()> {
+        if !self.gathered.is_empty() {
+            io.write_all(&self.gathered).await?;
+            self.gathered.clear();
+        }
+        Ok(())
+    }
+}
+
+/// Borsh variant tags of [`SyncResponse`] (its declaration order).
+const BLOCKS_TAG: u8 = 1;
+const BLOCK_TAG: u8 = 2;
+
+/// A response in exactly the borsh encoding, written from the blocks it
+/// holds without building the whole frame (a `Blocks` answer may be many
+/// megabytes).
+async fn write_response_in_pieces<T>(
+    io: &mut T,
+    limit: usize,
+    response: &SyncResponse,
+) -> io::Result<()>
+where
+    T: AsyncWrite + Unpin + Send,
+{
+    let size = encoded_len(response);
+    let prefix = prefix("response", size, limit)?;
+    let mut pieces = Pieces::new();
+    pieces.put(io, &prefix).await?;
+    match response {
+        SyncResponse::Blocks(blocks) => {
+            let count = u32::try_from(blocks.len())
+                .map_err(|_| too_large("response", blocks.len(), u32::MAX as usize))?;
+            pieces.put(io, &[BLOCKS_TAG]).await?;
+            pieces.put(io, &count.to_le_bytes()).await?;
+            for synced in blocks {
+                pieces.put_bytes(io, &synced.block).await?;
+                pieces.put_bytes(io, &synced.certificate).await?;
+            }
+        }
+        SyncResponse::Block(Some(block)) => {
+            pieces.put(io, &[BLOCK_TAG, 1]).await?;
+            pieces.put_bytes(io, block).await?;
+        }
+        small => {
+            let body = borsh::to_vec(small)?;
+            pieces.put(io, &body).await?;
+        }
+    }
+    pieces.flush(io).await?;
     io.flush().await
 }
 
@@ -183,7 +288,7 @@ impl request_response::Codec for SyncCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_message(io, "response", self.max_response_bytes, &response).await
+        write_response_in_pieces(io, self.max_response_bytes, &response).await
     }
 }
 
@@ -261,6 +366,44 @@ mod tests {
             "00000011010100000000000000\
              0200000000000000"
         );
+    }
+
+    /// The pieces written for big answers are exactly the length prefix and
+    /// the borsh encoding, whatever the block sizes (below, around and
+    /// above the gathering size).
+    #[tokio::test]
+    async fn answers_written_in_pieces_are_the_borsh_encoding() {
+        let blocks = |sizes: &[usize]| {
+            SyncResponse::Blocks(
+                sizes
+                    .iter()
+                    .enumerate()
+                    .map(|(index, &size)| SyncedBlock {
+                        block: (0..size).map(|byte| (byte + index) as u8).collect(),
+                        certificate: vec![index as u8; 100 + index],
+                    })
+                    .collect(),
+            )
+        };
+        for response in [
+            blocks(&[]),
+            blocks(&[0, 1, 2]),
+            blocks(&[GATHER_BYTES - 8, 3, GATHER_BYTES, 70_000, 5]),
+            SyncResponse::Block(Some(vec![9; 3 * GATHER_BYTES + 1])),
+            SyncResponse::Block(None),
+            SyncResponse::Status { height: 7 },
+            SyncResponse::Error("no".into()),
+        ] {
+            let mut wire = Cursor::new(Vec::new());
+            SyncCodec::default()
+                .write_response(&protocol(), &mut wire, response.clone())
+                .await
+                .expect("write");
+            let body = borsh::to_vec(&response).expect("encode");
+            let mut expected = (body.len() as u32).to_be_bytes().to_vec();
+            expected.extend_from_slice(&body);
+            assert_eq!(wire.into_inner(), expected, "{response:?}");
+        }
     }
 
     #[tokio::test]
