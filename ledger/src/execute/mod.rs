@@ -16,7 +16,6 @@ mod stateless;
 mod tokens;
 
 pub use stateless::check_stateless;
-pub(crate) use stateless::check_text;
 
 use crypto::{ChainId, PublicKey};
 

@@ -4,7 +4,7 @@
 
 use crypto::{Hash, PublicKey};
 
-use super::{Call, active_participant, check_text, require_role};
+use super::{Call, active_participant, require_role};
 use crate::amount::{Amount, Timestamp};
 use crate::error::{ExecError, TxError};
 use crate::participant::Role;
@@ -23,9 +23,6 @@ pub(super) fn confirm<S: StateView>(
     let now = call.context.time;
     let recipient = active_participant(call.state, supplier)?;
     require_role(&recipient, Some(Role::Supplier))?;
-    if amount == Amount::ZERO {
-        return Err(TxError::ZeroAmount.into());
-    }
     if maturity <= now {
         return Err(TxError::MaturityNotInFuture { maturity, now }.into());
     }
@@ -130,7 +127,6 @@ pub(super) fn settle<S: StateView>(
     if receivable.settlement.is_some() {
         return Err(TxError::AlreadySettled { root: *root }.into());
     }
-    check_text("payment reference", payment_ref)?;
     if receivable.frozen_tokens > 0 {
         // A disputed token blocks the whole settlement until an auditor
         // resolves it: paying around it would pay the wrong party.

@@ -79,7 +79,7 @@ fn check_outputs(outputs: &[Output]) -> Result<(), TxError> {
 }
 
 /// Not blank, and at most `MAX_TEXT_BYTES` bytes.
-pub(crate) fn check_text(what: &'static str, text: &str) -> Result<(), TxError> {
+fn check_text(what: &'static str, text: &str) -> Result<(), TxError> {
     use crate::transaction::MAX_TEXT_BYTES;
     if text.trim().is_empty() {
         return Err(TxError::EmptyText { what });
