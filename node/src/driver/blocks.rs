@@ -418,7 +418,6 @@ impl Driver {
         }
         let write_time = started.elapsed();
         self.last_commit = Instant::now();
-        self.last_block_busy = !block.txs.is_empty();
         self.shared.status.send_modify(|status| {
             status.height = height;
             status.block_hash = hash;

@@ -135,10 +135,6 @@ pub struct Driver {
     next_height_started_by_peers: bool,
     /// Validators seen voting at the next height, with their power.
     next_height_voters: BTreeMap<PublicKey, u64>,
-    /// The mempool took something since the last height started.
-    mempool_changed: bool,
-    /// The last committed block carried transactions.
-    last_block_busy: bool,
     early: Vec<ConsensusMessage>,
     candidates: HashMap<Hash, Candidate>,
     /// Block bodies of the next height this node needs and does not hold.
@@ -236,8 +232,6 @@ impl Driver {
             started: None,
             next_height_started_by_peers: false,
             next_height_voters: BTreeMap::new(),
-            mempool_changed: true,
-            last_block_busy: false,
             early: Vec::new(),
             candidates: HashMap::new(),
             wanted,
@@ -321,7 +315,9 @@ impl Driver {
             }
             Event::SyncedBlocks { peer, blocks } => self.on_synced_blocks(peer, blocks)?,
             Event::SyncFailed { peer } => self.sync.request_failed(peer, Instant::now()),
-            Event::MempoolActivity => self.mempool_changed = true,
+            // A wake-up: housekeeping after this event starts a height if
+            // the pool now holds something a block could include.
+            Event::MempoolActivity => {}
             Event::Shutdown => {}
         }
         Ok(())
@@ -382,13 +378,11 @@ impl Driver {
         if self.is_behind() {
             return false;
         }
-        // Pending transactions start a height only if they might fit in a
-        // block: something arrived, or the last block took some. Otherwise
-        // (say, only nonces waiting for a gap) the chain would grow by
-        // empty blocks forever.
-        let mempool_ready =
-            self.shared.mempool.size().0 > 0 && (self.mempool_changed || self.last_block_busy);
-        mempool_ready
+        // A transaction a block could include starts a height, however long
+        // it has waited (say, accepted while quorum was lost, with only
+        // empty blocks since). Transactions behind a nonce gap do not: the
+        // chain would grow by empty blocks until they expire.
+        self.shared.mempool.ready_count() > 0
             || self.next_height_started_by_peers
             || self
                 .heartbeat
@@ -398,7 +392,6 @@ impl Driver {
     fn start_height(&mut self, height: u64) -> Result<(), DriverError> {
         debug!(height, "starting height");
         self.started = Some(height);
-        self.mempool_changed = false;
         self.feed(Input::StartHeight {
             height: Height(height),
             validators: self.validators.clone(),

@@ -287,6 +287,7 @@ impl super::Mempool {
         let mut count = 0;
         let mut bytes = 0;
         let mut clocked = BTreeSet::new();
+        let mut ready = 0;
         for (signer, queue) in &inner.senders {
             assert!(!queue.txs.is_empty(), "an empty queue is forgotten");
             assert_eq!(
@@ -298,6 +299,7 @@ impl super::Mempool {
                 assert!(queue.txs.contains_key(&nonce), "the ready run is whole");
             }
             assert!(!queue.txs.contains_key(&queue.ready_end));
+            ready += usize::try_from(queue.ready_end - queue.next_nonce).expect("a small run");
             for (nonce, (hash, size)) in &queue.txs {
                 assert!(*nonce >= queue.next_nonce, "nothing used stays");
                 let entry = &inner.by_hash[hash];
@@ -328,5 +330,10 @@ impl super::Mempool {
         assert_eq!(bytes, inner.bytes);
         assert_eq!(inner.by_share.len(), inner.senders.len());
         assert_eq!(clocked, inner.waiting);
+        assert_eq!(
+            inner.by_hash.len() - inner.waiting.len(),
+            ready,
+            "what `ready_count` answers"
+        );
     }
 }

@@ -286,6 +286,14 @@ impl Mempool {
         (inner.by_hash.len(), inner.bytes)
     }
 
+    /// How many pending transactions a block could include now: those whose
+    /// nonces follow their signer's next nonce without a gap. (Every other
+    /// one is gapped, with its expiry clock running.)
+    pub fn ready_count(&self) -> usize {
+        let inner = self.inner.lock();
+        inner.by_hash.len() - inner.waiting.len()
+    }
+
     /// A signer's pending transactions and their bytes.
     pub fn sender_usage(&self, signer: &PublicKey) -> (usize, usize) {
         let inner = self.inner.lock();

@@ -570,6 +570,28 @@ fn a_nonce_committed_from_elsewhere_makes_a_gapped_transaction_ready() {
     assert_eq!(ready[0].hash, later);
 }
 
+/// The driver starts a height when a block could include something
+/// (`ready_count`), however long it waited, and never for gapped ones alone.
+#[test]
+fn ready_count_counts_what_a_block_could_include_and_nothing_gapped() {
+    let auditor = key(42);
+    let world = World::new(&[(&auditor, Role::Auditor)]);
+    let pool = Mempool::new(chain(), MempoolConfig::default());
+    world.admit_one(&pool, tx(&auditor, 2)).unwrap();
+    world.admit_one(&pool, tx(&auditor, 1)).unwrap();
+    assert_eq!(pool.ready_count(), 0, "both wait behind nonce 0");
+    world.admit_one(&pool, tx(&auditor, 0)).unwrap();
+    assert_eq!(pool.ready_count(), 3);
+    // Empty blocks (say, while quorum was lost and regained) change nothing.
+    for height in 1..=3 {
+        world.commit(&pool, height, vec![]);
+        assert_eq!(pool.ready_count(), 3, "at height {height}");
+    }
+    world.commit(&pool, 4, vec![tx(&auditor, 0)]);
+    assert_eq!(pool.ready_count(), 2);
+    pool.check_invariants();
+}
+
 #[test]
 fn a_deactivation_drops_the_deactivated_signers_transactions() {
     let operator = key(42);
