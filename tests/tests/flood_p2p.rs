@@ -102,14 +102,13 @@ fn assert_bounded(verdict: &Verdict) {
 fn two_hundred_thousand_badly_signed_votes_leave_commits_going_and_memory_bounded() {
     const VOTES: u64 = 200_000;
     const WINDOW: Duration = Duration::from_secs(30);
-    const FLOOD_LIMIT: Duration = Duration::from_secs(45);
-    /// Of the published votes, at least this many must have gone out to
-    /// the nodes (the rest overflowed the flooder's own gossipsub queues).
-    const MIN_SENT: u64 = 5_000;
+    // 200,000 gossipsub envelopes checked by each of three nodes on two
+    // shared cores: 30–80 s seen.
+    const FLOOD_LIMIT: Duration = Duration::from_secs(150);
     let runtime = runtime();
     let mut cluster = Cluster::start("flood-votes");
     // The nodes keep the flooder connected (no ban for being graylisted):
-    // every vote it publishes reaches them.
+    // every vote reaches their gossipsub, the worst case for them.
     for index in HONEST {
         cluster.stop(index);
         flood_p2p::set_p2p_limits(
@@ -126,12 +125,6 @@ fn two_hundred_thousand_badly_signed_votes_leave_commits_going_and_memory_bounde
     }
     let load = load(&cluster);
     checks::wait_for_height(&cluster, WARMUP_HEIGHT, WARMUP_LIMIT).expect("warm-up");
-    let (network, drops, key) = runtime.block_on(flood_p2p::start_impostor(&cluster));
-    assert_eq!(
-        network.connected_peers().len(),
-        HONEST.len(),
-        "the flooder connects to every honest validator"
-    );
 
     // The flood follows the chain: its votes are for the next height.
     let height = Arc::new(AtomicU64::new(0));
@@ -161,11 +154,9 @@ fn two_hundred_thousand_badly_signed_votes_leave_commits_going_and_memory_bounde
     let before = heights_now(&cluster);
     let flood = Arc::new(flood_p2p::VoteFlood::default());
     let started = Instant::now();
-    runtime.spawn(flood_p2p::flood_bad_votes(
+    let flooding = runtime.spawn(flood_p2p::flood_bad_votes(
+        flood_p2p::VoteFloodSetup::of(&cluster),
         Arc::clone(&height),
-        (network.clone(), drops),
-        cluster.net.genesis.chain_id(),
-        key.public(),
         VOTES,
         started + FLOOD_LIMIT,
         Arc::clone(&flood),
@@ -180,25 +171,35 @@ fn two_hundred_thousand_badly_signed_votes_leave_commits_going_and_memory_bounde
     {
         std::thread::sleep(Duration::from_millis(100));
     }
-    let flood_seconds = started.elapsed().as_secs_f64();
+    let flood_seconds = flood.elapsed_ms.load(Ordering::Relaxed) as f64 / 1000.0;
+    // Commits go on after the flood as well.
+    let after_flood = heights_now(&cluster);
+    checks::watch_progress(
+        &mut cluster,
+        &after_flood,
+        Instant::now(),
+        Duration::from_secs(10),
+        &mut verdict,
+    );
     checks::check_state(&mut cluster, &before, &mut verdict);
     stop_following.store(true, Ordering::Relaxed);
     let _ = follower.join();
-    runtime.block_on(network.shutdown());
+    runtime.block_on(flooding).expect("the flood task ends");
     drop(load);
-    let published = flood.published.load(Ordering::Relaxed);
-    let sent = flood.sent();
+    let written: Vec<u64> = flood
+        .written
+        .iter()
+        .map(|count| count.load(Ordering::Relaxed))
+        .collect();
     eprintln!(
-        "[flood-votes] {published} distinct badly signed votes published in {flood_seconds:.1} s; {sent} of them went out to the nodes (the rest overflowed the flooder's gossipsub queues)"
+        "[flood-votes] distinct badly signed votes written to nodes 0-2 in {flood_seconds:.1} s: {written:?} ({} flood streams failed; {} connections open at the end)",
+        flood.stream_failures.load(Ordering::Relaxed),
+        flood.connected_at_end.load(Ordering::Relaxed),
     );
     report("flood-votes", &mut cluster, &verdict);
-    assert_eq!(
-        published, VOTES,
-        "the flooder published only {published} votes within {FLOOD_LIMIT:?}"
-    );
     assert!(
-        sent >= MIN_SENT,
-        "only {sent} votes went out to the nodes: the flood was not a flood"
+        flood.least_written() >= VOTES,
+        "every node must be sent all {VOTES} votes within {FLOOD_LIMIT:?}; sent {written:?}"
     );
     assert_bounded(&verdict);
 }
