@@ -17,6 +17,17 @@ pub async fn alive(pid: u32) -> bool {
     signal(pid, "0").await
 }
 
+/// False only if `pid` is known not to be an `scf node start`: its command
+/// line (`/proc/PID/cmdline`, where there is one) lacks `node start`. A pid
+/// file left by a killed node may name a process that has since taken its
+/// number; this keeps the testnet from adopting, and later signalling, it.
+pub fn may_be_a_node(pid: u32) -> bool {
+    match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(cmdline) => cmdline.windows(11).any(|window| window == b"node\0start\0"),
+        Err(_) => !Path::new("/proc/self").exists(),
+    }
+}
+
 /// Sends `signal` ("TERM", "KILL", or "0" to test) to `pid`; true if sent.
 pub async fn signal(pid: u32, signal: &str) -> bool {
     Command::new("kill")
@@ -102,5 +113,12 @@ mod tests {
         let pid = child.id().expect("a pid before it is reaped");
         child.wait().await.expect("reaped");
         assert!(!alive(pid).await);
+    }
+
+    #[test]
+    fn a_process_that_is_not_a_node_is_not_taken_for_one() {
+        if Path::new("/proc/self").exists() {
+            assert!(!may_be_a_node(std::process::id()));
+        }
     }
 }

@@ -141,9 +141,20 @@ pub async fn supervise(
         tokio::pin!(stop);
         let mut tick = tokio::time::interval(POLL_INTERVAL);
         loop {
-            tokio::select! {
-                _ = &mut stop => return Ok(()),
-                _ = tick.tick() => {}
+            let stopping = tokio::select! {
+                _ = &mut stop => true,
+                _ = tick.tick() => false,
+            };
+            if stopping {
+                // One started by hand since the last poll is stopped too.
+                for index in 0..validators.len() {
+                    if matches!(validators[index].state, State::Down)
+                        && let Some(event) = check(&mut validators, index, &file.chain_id).await
+                    {
+                        report(&event, json);
+                    }
+                }
+                return Ok(());
             }
             for index in 0..validators.len() {
                 if let Some(event) = check(&mut validators, index, &file.chain_id).await {
@@ -368,10 +379,11 @@ async fn probe(api: &str, chain_id: &str, name: &str) -> Option<node::api::types
     (status.chain_id.to_string() == chain_id && status.node_name == name).then_some(status)
 }
 
-/// The pid in the home's pid file, if that process is alive.
+/// The pid in the home's pid file, if that process is alive and may be a
+/// node.
 async fn live_pid(home: &Path) -> Option<u32> {
     let pid = node::pid_file::read(home)?;
-    process::alive(pid).await.then_some(pid)
+    (process::alive(pid).await && process::may_be_a_node(pid)).then_some(pid)
 }
 
 fn report(event: &Event, json: bool) {
@@ -394,10 +406,12 @@ fn report(event: &Event, json: bool) {
             restart,
             quorum,
         } => {
-            println!(
-                "{name} ({}) exited: {status}; the other validators go on",
-                pid_text(*pid)
-            );
+            let others = if quorum.running > 0 {
+                "the other validators go on"
+            } else {
+                "no validator runs any more"
+            };
+            println!("{name} ({}) exited: {status}; {others}", pid_text(*pid));
             println!("  home: {}", home.display());
             if *started_by_testnet {
                 println!("  log:  {}", log.display());
