@@ -65,7 +65,8 @@ struct Validator {
 
 enum State {
     Started {
-        child: Child,
+        /// Boxed: a `Child` is large beside the other states.
+        child: Box<Child>,
         /// Closing it tells the child to stop.
         stdin: Option<ChildStdin>,
     },
@@ -132,7 +133,10 @@ pub async fn supervise(
         validators.push(Validator {
             spec: spec.clone(),
             voting_power: *power,
-            state: State::Started { child, stdin },
+            state: State::Started {
+                child: Box::new(child),
+                stdin,
+            },
         });
     }
     let outcome = async {
