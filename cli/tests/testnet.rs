@@ -356,3 +356,50 @@ fn a_killed_validator_is_reported_and_the_others_go_on() {
         );
     }
 }
+
+/// With nothing left to watch the testnet stops, with an error that says
+/// how to resume.
+#[test]
+fn the_testnet_stops_when_its_last_validator_does() {
+    let mut net = Testnet::start(1);
+    wait_until(&net, 60, "the testnet saying it runs", || {
+        net.log().contains("is running: 1 validators")
+    });
+    let home = net.file()["validators"][0]["home"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pid_file = std::path::Path::new(&home).join("node.pid");
+    let mut pid = String::new();
+    wait_until(&net, 20, "validator-0 writing node.pid", || {
+        pid = std::fs::read_to_string(&pid_file)
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        !pid.is_empty()
+    });
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while net.is_running() {
+        assert!(
+            Instant::now() < deadline,
+            "the testnet still runs with no validator:\n{}",
+            net.log()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let output = net.log();
+    for part in [
+        &format!("validator-0 (pid {pid}) exited: signal: 9"),
+        "no validator runs any more",
+        "0 of 1 validators run",
+        "error: every validator has stopped",
+        "resume the chain",
+    ] {
+        assert!(output.contains(part), "output lacks {part:?}:\n{output}");
+    }
+}

@@ -224,7 +224,11 @@ async fn wait_ready(file: &TestnetFile, validators: &mut [Validator]) -> anyhow:
         failed_start(validators)?;
         let apis = apis.clone();
         let ready = tokio::task::spawn_blocking(move || {
-            apis.iter().all(|api| NodeClient::new(api).status().is_ok())
+            apis.iter().all(|api| {
+                NodeClient::with_timeout(api, PROBE_TIMEOUT)
+                    .status()
+                    .is_ok()
+            })
         })
         .await?;
         if ready {
