@@ -57,6 +57,13 @@ impl std::fmt::Debug for NodeClient {
 impl NodeClient {
     /// `url` such as `http://127.0.0.1:8700` (a bare `host:port` gets `http://`).
     pub fn new(url: &str) -> NodeClient {
+        // Submissions wait for their commit; the node bounds that wait.
+        NodeClient::with_timeout(url, Duration::from_secs(300))
+    }
+
+    /// A client whose every request gives up after `timeout` (for probes
+    /// that must not hang on a stuck node).
+    pub fn with_timeout(url: &str, timeout: Duration) -> NodeClient {
         let trimmed = url.trim().trim_end_matches('/');
         let base = if trimmed.contains("://") {
             trimmed.to_string()
@@ -65,9 +72,8 @@ impl NodeClient {
         };
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(5)))
-            // Submissions wait for their commit; the node bounds that wait.
-            .timeout_global(Some(Duration::from_secs(300)))
+            .timeout_connect(Some(Duration::from_secs(5).min(timeout)))
+            .timeout_global(Some(timeout))
             .build()
             .into();
         NodeClient { base, agent }

@@ -11,30 +11,31 @@
 //! each reads its standard input, whose other end only this process holds,
 //! and stops when it closes; on Ctrl-C or SIGTERM this process closes them
 //! all and waits (then kills what is left); `kill_on_drop` covers panics.
+//!
+//! While it runs, `supervisor` watches them: a validator that stops is
+//! reported with the command that restarts it, and the others go on; one
+//! restarted by hand is noticed, watched, and stopped with the rest. This
+//! file sets the network up; `supervisor` runs it.
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
 use ledger::Role;
 use serde::{Deserialize, Serialize};
-use tokio::process::{Child, ChildStdin, Command};
 
 use crate::client::NodeClient;
 use crate::node_cmd;
 use crate::output::emit;
 use crate::setup::{self, Network, NetworkSpec};
 
+mod process;
+mod supervisor;
+
 pub const TESTNET_FILE: &str = "testnet.json";
 const LOG_FILE: &str = "node.log";
-/// How long the validators get to answer on their API after starting.
-const READY_TIMEOUT: Duration = Duration::from_secs(90);
-/// How long a validator gets to stop cleanly before it is killed.
-const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The demo consortium registered in a testnet's genesis.
 pub fn demo_participants() -> Vec<(&'static str, Vec<Role>)> {
@@ -105,8 +106,20 @@ pub fn run(args: TestnetArgs, json: bool) -> anyhow::Result<()> {
     let dir = absolute(&args.dir)?;
     let network = prepare(&dir, args.validators, &args.chain)?;
     let file = write_testnet_file(&dir, &network)?;
+    let voting_powers: Vec<u64> = network
+        .genesis
+        .validators
+        .iter()
+        .map(|validator| validator.voting_power)
+        .collect();
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(supervise(&file, json, args.stop_on_stdin_eof))
+    runtime.block_on(supervisor::supervise(
+        &file,
+        &voting_powers,
+        json,
+        node_cmd::shutdown(args.stop_on_stdin_eof),
+        || emit(json, &file, print_ready),
+    ))
 }
 
 fn absolute(dir: &Path) -> anyhow::Result<PathBuf> {
@@ -211,105 +224,6 @@ fn write_testnet_file(dir: &Path, network: &Network) -> anyhow::Result<TestnetFi
     Ok(file)
 }
 
-struct RunningValidator {
-    name: String,
-    log: PathBuf,
-    child: Child,
-    /// Closing it tells the child to stop.
-    stdin: Option<ChildStdin>,
-}
-
-async fn supervise(file: &TestnetFile, json: bool, stop_on_stdin_eof: bool) -> anyhow::Result<()> {
-    let exe = std::env::current_exe().context("finding the scf executable")?;
-    let mut validators = Vec::new();
-    for validator in &file.validators {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&validator.log)
-            .with_context(|| format!("opening {}", validator.log.display()))?;
-        let mut child = Command::new(&exe)
-            .arg("node")
-            .arg("start")
-            .arg("--home")
-            .arg(&validator.home)
-            .arg("--stop-on-stdin-eof")
-            .stdin(Stdio::piped())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {}", validator.name))?;
-        let stdin = child.stdin.take();
-        validators.push(RunningValidator {
-            name: validator.name.clone(),
-            log: validator.log.clone(),
-            child,
-            stdin,
-        });
-    }
-
-    let outcome = async {
-        wait_ready(file, &mut validators).await?;
-        emit(json, file, print_ready);
-        let stop = node_cmd::shutdown(stop_on_stdin_eof);
-        tokio::pin!(stop);
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
-        loop {
-            tokio::select! {
-                _ = &mut stop => return Ok::<(), anyhow::Error>(()),
-                _ = tick.tick() => exited(&mut validators)?,
-            }
-        }
-    }
-    .await;
-    stop_all(validators, json).await;
-    outcome
-}
-
-/// Fails if a validator has exited, pointing at its log.
-fn exited(validators: &mut [RunningValidator]) -> anyhow::Result<()> {
-    for validator in validators {
-        if let Some(status) = validator.child.try_wait()? {
-            bail!(
-                "{} exited ({status}); see its log {}:\n{}",
-                validator.name,
-                validator.log.display(),
-                log_tail(&validator.log)
-            );
-        }
-    }
-    Ok(())
-}
-
-async fn wait_ready(file: &TestnetFile, validators: &mut [RunningValidator]) -> anyhow::Result<()> {
-    let deadline = Instant::now() + READY_TIMEOUT;
-    let apis: Vec<String> = file.validators.iter().map(|v| v.api.clone()).collect();
-    loop {
-        exited(validators)?;
-        let apis = apis.clone();
-        let ready = tokio::task::spawn_blocking(move || {
-            apis.iter().all(|api| NodeClient::new(api).status().is_ok())
-        })
-        .await?;
-        if ready {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "the validators did not answer on their APIs within {} s; see their logs ({})",
-                READY_TIMEOUT.as_secs(),
-                file.validators
-                    .iter()
-                    .map(|v| v.log.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 fn print_ready(file: &TestnetFile) {
     println!(
         "testnet {} ({}) is running: {} validators",
@@ -343,32 +257,10 @@ fn print_ready(file: &TestnetFile) {
             dir.join(setup::GENESIS_FILE).display()
         );
     }
+    println!(
+        "a validator that stops is reported with the command that restarts it; the others go on"
+    );
     println!("Ctrl-C stops every validator; run the same command again to resume this chain");
-}
-
-/// Closes every validator's standard input (they stop cleanly), waits, then
-/// kills what is still running.
-async fn stop_all(validators: Vec<RunningValidator>, json: bool) {
-    let mut validators = validators;
-    for validator in &mut validators {
-        validator.stdin.take();
-    }
-    for mut validator in validators {
-        match tokio::time::timeout(STOP_TIMEOUT, validator.child.wait()).await {
-            Ok(_) => {}
-            Err(_) => {
-                eprintln!(
-                    "{} did not stop within {} s; killing it",
-                    validator.name,
-                    STOP_TIMEOUT.as_secs()
-                );
-                let _ = validator.child.kill().await;
-            }
-        }
-    }
-    if !json {
-        println!("testnet stopped");
-    }
 }
 
 /// The last lines of a log, for an error message.

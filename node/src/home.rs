@@ -6,6 +6,7 @@
 //! HOME/node.key         the libp2p identity (a genesis key file; its peer id is in genesis)
 //! HOME/validator.key    the consensus signing key; absent on an observer
 //! HOME/safety.json      the last signed consensus step (see `driver::safety_file`)
+//! HOME/node.pid         the running node's process id (see `crate::pid_file`)
 //! HOME/data/ledger/     the RocksDB store
 //! ```
 //!

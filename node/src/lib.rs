@@ -13,6 +13,7 @@
 //!   writer, on a thread of its own: proposes, validates, commits, syncs.
 //! - [`api`]: the HTTP JSON API and Prometheus metrics.
 //! - [`home`]: the home directory and `config.toml`.
+//! - [`pid_file`]: `HOME/node.pid`, the id of the process running the home.
 //!
 //! [`start`] brings a node up and returns a handle; [`run`] is what
 //! `scf node start` calls: start, wait for the shutdown signal, stop.
@@ -25,6 +26,7 @@ pub mod localnet;
 pub mod mempool;
 pub mod metrics;
 pub mod network;
+pub mod pid_file;
 pub mod shared;
 
 use std::future::Future;
@@ -70,6 +72,11 @@ pub enum NodeError {
     },
     #[error("cannot create the data directory {}: {error}", path.display())]
     DataDir {
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
+    #[error("cannot write the pid file {}: {error}", path.display())]
+    PidFile {
         path: std::path::PathBuf,
         error: std::io::Error,
     },
@@ -324,17 +331,31 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
 }
 
 /// Starts the node and runs it until `shutdown` resolves (SIGINT/SIGTERM in
-/// `scf node start`) or the driver fails.
+/// `scf node start`) or the driver fails. While it runs, `HOME/node.pid`
+/// holds this process's id (see [`pid_file`]); it is removed once the node
+/// has stopped.
 pub async fn run(
     config: NodeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), NodeError> {
+    let home = config.home.clone();
     let mut node = start(config).await?;
+    let pid_file = match pid_file::PidFile::write(&home) {
+        Ok(file) => file,
+        Err(error) => {
+            let _ = node.stop().await;
+            return Err(NodeError::PidFile {
+                path: home.join(pid_file::PID_FILE),
+                error,
+            });
+        }
+    };
     let failed = tokio::select! {
         _ = shutdown => false,
         _ = node.driver_stopped() => true,
     };
     let result = node.stop().await;
+    drop(pid_file);
     if failed && result.is_ok() {
         return Err(NodeError::DriverGone);
     }

@@ -225,6 +225,16 @@ impl Testnet {
             .to_string()
     }
 
+    /// Whether the `scf testnet` process still runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Asks the testnet to stop (as Ctrl-C does) without waiting for it.
+    pub fn ask_to_stop(&mut self) {
+        self.stdin.take();
+    }
+
     /// Stops the testnet and waits for it (and so its validators).
     pub fn stop(&mut self) {
         self.stdin.take();
