@@ -294,3 +294,53 @@ fn an_idle_chain_does_not_grow() {
         );
     }
 }
+
+/// Issue 18's second defect: a transaction accepted while quorum was lost
+/// stayed pending after quorum returned (the height-start rule waited for
+/// something new), and the signer's next attempt was refused as a taken
+/// nonce. A node holding an includable transaction must propose it, with
+/// nothing else submitted.
+#[test]
+fn a_transaction_accepted_while_quorum_is_lost_commits_once_quorum_returns() {
+    let _serial = serial();
+    let mut net = Net::create(4, 0);
+    net.start_all();
+    let grant = grant(&mut net);
+    net.commit(0, &grant);
+    // Two of four down: no quorum.
+    net.kill(2);
+    net.kill(3);
+    let height_at_loss = net.status(0).height;
+    let confirm = confirm_to(&mut net, "supplier1", 1_000_00, "INV-OUTAGE");
+    let (code, answer) = net.submit(0, &confirm, false);
+    assert!(
+        (200..300).contains(&code),
+        "accepted into the mempool during the outage: {code} {answer}"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        net.status(0).height,
+        height_at_loss,
+        "nothing commits without quorum"
+    );
+    let path = format!("/v1/txs/{}", confirm.hash());
+    let (_, pending) = net.get(0, &path);
+    assert_eq!(pending["status"], "pending", "{pending}");
+
+    // Quorum returns; nothing else is submitted.
+    net.start(2);
+    net.start(3);
+    let back = std::time::Instant::now();
+    net.wait_for(
+        Duration::from_secs(30),
+        "the outage's transaction to commit once quorum returned",
+        || net.get(0, &path).1["status"] == "committed",
+    );
+    eprintln!(
+        "committed {:.1} s after the last validator's API answered again",
+        back.elapsed().as_secs_f64()
+    );
+    // The signer goes on with its next nonce.
+    let next = confirm_to(&mut net, "supplier1", 1_000_00, "INV-AFTER-OUTAGE");
+    net.commit(1, &next);
+}
