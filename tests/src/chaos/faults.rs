@@ -13,6 +13,7 @@
 //! | `restart` | SIGTERM (must exit cleanly) | an immediate start |
 //! | `isolate` | `kill -9`, then started inside `unshare -n` (alive, cut off) | `kill -9` and a normal start after 5–15 s |
 //! | `quorum` | `kill -9` of f + 1 validators | starting them all after 8–15 s |
+//! | `clock` | restarted with its wall clock 3–8 s ahead or behind (libfaketime) | a normal restart after 15–30 s |
 //!
 //! After each fault the injector waits for the target to reach the height
 //! the others held when it came back, and records how long that took.
@@ -41,15 +42,17 @@ pub enum FaultKind {
     Restart,
     Isolate,
     Quorum,
+    Clock,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 5] = [
+    pub const ALL: [FaultKind; 6] = [
         FaultKind::Kill,
         FaultKind::Pause,
         FaultKind::Restart,
         FaultKind::Isolate,
         FaultKind::Quorum,
+        FaultKind::Clock,
     ];
 
     pub fn name(self) -> &'static str {
@@ -59,6 +62,7 @@ impl FaultKind {
             FaultKind::Restart => "restart",
             FaultKind::Isolate => "isolate",
             FaultKind::Quorum => "quorum",
+            FaultKind::Clock => "clock",
         }
     }
 
@@ -69,7 +73,7 @@ impl FaultKind {
             .ok_or_else(|| {
                 let known: Vec<&str> = FaultKind::ALL.iter().map(|kind| kind.name()).collect();
                 format!(
-                    "unknown fault {name:?}; known: {} (disk and clock are not implemented yet)",
+                    "unknown fault {name:?}; known: {} (disk is not implemented yet)",
                     known.join(",")
                 )
             })
@@ -83,6 +87,7 @@ impl FaultKind {
             FaultKind::Restart => Duration::ZERO,
             FaultKind::Isolate => rng.seconds(5, 15),
             FaultKind::Quorum => rng.seconds(8, 15),
+            FaultKind::Clock => rng.seconds(15, 30),
         }
     }
 }
@@ -96,6 +101,8 @@ pub struct PlannedFault {
     pub kind: FaultKind,
     pub validators: Vec<usize>,
     pub duration: Duration,
+    /// The clock skew of a `clock` fault, seconds (0 for the others).
+    pub skew_s: i64,
 }
 
 /// The faults of a run of `length` on `validators` validators: a function
@@ -134,12 +141,23 @@ pub fn schedule(
             vec![target]
         };
         target = (target + 1) % validators;
+        let skew_s = if kind == FaultKind::Clock {
+            let magnitude = 3 + rng.below(6) as i64;
+            if rng.below(2) == 0 {
+                magnitude
+            } else {
+                -magnitude
+            }
+        } else {
+            0
+        };
         planned.push(PlannedFault {
             id: planned.len() as u32,
             at,
             kind,
             validators: targets,
             duration,
+            skew_s,
         });
         // About one fault every 10 s, counting its length and catching up.
         at += duration.max(Duration::from_secs(4)) + rng.seconds(4, 8);
@@ -238,7 +256,15 @@ fn inject(
         id: fault.id,
         kind: kind.name().into(),
         validators: fault.validators.clone(),
-        detail: format!("for {:.1} s", fault.duration.as_secs_f64()),
+        detail: if kind == FaultKind::Clock {
+            format!(
+                "clock {:+} s for {:.1} s",
+                fault.skew_s,
+                fault.duration.as_secs_f64()
+            )
+        } else {
+            format!("for {:.1} s", fault.duration.as_secs_f64())
+        },
     });
     match kind {
         FaultKind::Kill | FaultKind::Quorum => {
@@ -266,11 +292,23 @@ fn inject(
                 }));
             }
         }
-        FaultKind::Isolate => {
+        FaultKind::Isolate | FaultKind::Clock => {
+            let placement = if kind == FaultKind::Clock {
+                Placement::Skewed(fault.skew_s)
+            } else {
+                Placement::Isolated
+            };
             for &node in &fault.validators {
                 let mut net = lock(net);
                 note(net.kill(node));
-                note(net.spawn(node, Placement::Isolated));
+                note(net.spawn(node, placement));
+            }
+            if kind == FaultKind::Clock {
+                // A skewed validator keeps voting: back in the traffic.
+                for &node in &fault.validators {
+                    note(wait_for_api(net, node));
+                    live.set_up(node, true);
+                }
             }
         }
     }
@@ -282,15 +320,17 @@ fn inject(
                 note(lock(net).resume(node));
             }
         }
-        FaultKind::Isolate => {
+        FaultKind::Isolate | FaultKind::Clock => {
             for &node in &fault.validators {
+                live.set_up(node, false);
                 let mut net = lock(net);
                 if net.is_running(node) {
                     note(net.kill(node));
                 } else {
                     note(Err(format!(
-                        "{} exited while isolated; last errors: {:?}",
+                        "{} exited during a {} fault; last errors: {:?}",
                         net.name(node),
+                        kind.name(),
                         net.log_trouble(node, 3)
                     )));
                 }

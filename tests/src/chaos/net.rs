@@ -32,7 +32,16 @@ pub enum Placement {
     Normal,
     /// Inside an empty network namespace: alive, but cut off.
     Isolated,
+    /// With its wall clock moved by this many seconds (libfaketime; the
+    /// monotonic clock, which the node's timers use, is left alone).
+    Skewed(i64),
 }
+
+/// Where Debian's `faketime` package puts the library.
+const LIBFAKETIME: [&str; 2] = [
+    "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+    "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+];
 
 pub struct ChaosNet {
     dir: Option<tempfile::TempDir>,
@@ -171,6 +180,19 @@ impl ChaosNet {
             .map_err(|error| format!("the log of {}: {error}", home.display()))?;
         let mut command = match placement {
             Placement::Normal => Command::new(&self.binary),
+            Placement::Skewed(seconds) => {
+                let library = LIBFAKETIME
+                    .iter()
+                    .find(|path| Path::new(path).exists())
+                    .ok_or("libfaketime is not installed (apt-get install faketime; see scripts/setup.sh)")?;
+                let mut command = Command::new(&self.binary);
+                command
+                    .env("LD_PRELOAD", library)
+                    .env("FAKETIME", format!("{seconds:+}s"))
+                    .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+                    .env("FAKETIME_NO_CACHE", "1");
+                command
+            }
             Placement::Isolated => {
                 // `unshare -n` leaves loopback down; bring it up so the node
                 // can bind its 127.0.0.1 addresses, then exec the node (the
