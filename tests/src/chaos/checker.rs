@@ -13,6 +13,9 @@
 //!   transactions;
 //! - `scf audit verify --home` passes on every home, and every node stops
 //!   cleanly on SIGTERM;
+//! - with the disk fault: a node whose disk filled stopped cleanly or kept
+//!   running, and came back; started on a damaged file (safety record,
+//!   WAL, SST) it refuses with a message naming the file;
 //! - restarted and resumed validators catch up within 20 s;
 //! - while quorum is lost nothing commits, and commits resume within 10 s
 //!   of its return;
@@ -71,6 +74,9 @@ pub struct Summary {
     pub availability: f64,
     /// Seconds from quorum's return to the next commit, per quorum loss.
     pub quorum_resume_s: Vec<f64>,
+    /// With the disk fault: what `scf node start` did on each damaged
+    /// copy of a home.
+    pub damaged_starts: Vec<String>,
     pub violations: Vec<String>,
     pub replay: String,
     pub history: String,
@@ -325,7 +331,42 @@ pub fn check(
                 .push(format!("t = {:.1} s: {what}", record.t));
         }
     }
+    // The damaged-file starts need a home whose node died mid-write.
+    let disk = config.faults.contains(&super::FaultKind::Disk);
+    let killed_at = super::status(&chaos.api(0)).map_or(0, |status| status.height);
+    if disk && let Err(error) = chaos.kill(0) {
+        summary.violations.push(error);
+    }
     stop_and_audit(chaos, &mut summary);
+    if disk {
+        let scratch = chaos.dir().join("damaged");
+        let _ = std::fs::create_dir_all(&scratch);
+        let (home, api) = (chaos.home(0).to_path_buf(), chaos.api(0));
+        for start in super::disk::damaged_starts(chaos.binary(), &home, &api, killed_at, &scratch) {
+            match start.verdict {
+                Ok(message) => summary.damaged_starts.push(format!(
+                    "{} ({}): refused: {message}",
+                    start.damage,
+                    start.file.display()
+                )),
+                Err(what) if what.starts_with("could not stage") => summary
+                    .damaged_starts
+                    .push(format!("{}: skipped, {what}", start.damage)),
+                Err(what) => {
+                    summary.damaged_starts.push(format!(
+                        "{} ({}): {what}",
+                        start.damage,
+                        start.file.display()
+                    ));
+                    summary.violations.push(format!(
+                        "damaged start, {} ({}): {what}",
+                        start.damage,
+                        start.file.display()
+                    ));
+                }
+            }
+        }
+    }
     summary
 }
 

@@ -13,6 +13,7 @@
 //! | `restart` | SIGTERM (must exit cleanly) | an immediate start |
 //! | `isolate` | `kill -9`, then started inside `unshare -n` (alive, cut off) | `kill -9` and a normal start after 5–15 s |
 //! | `quorum` | `kill -9` of f + 1 validators | starting them all after 8–15 s |
+//! | `disk` | its data tmpfs shrunk to what it holds (no space left; see [`super::disk`]) | the space given back after 5–15 s, and a restart if it stopped |
 //! | `clock` | restarted with its wall clock 3–8 s ahead or behind (libfaketime) | a normal restart after 15–30 s |
 //!
 //! After each fault the injector waits for the target to reach the height
@@ -43,16 +44,18 @@ pub enum FaultKind {
     Isolate,
     Quorum,
     Clock,
+    Disk,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 6] = [
+    pub const ALL: [FaultKind; 7] = [
         FaultKind::Kill,
         FaultKind::Pause,
         FaultKind::Restart,
         FaultKind::Isolate,
         FaultKind::Quorum,
         FaultKind::Clock,
+        FaultKind::Disk,
     ];
 
     pub fn name(self) -> &'static str {
@@ -63,6 +66,7 @@ impl FaultKind {
             FaultKind::Isolate => "isolate",
             FaultKind::Quorum => "quorum",
             FaultKind::Clock => "clock",
+            FaultKind::Disk => "disk",
         }
     }
 
@@ -72,10 +76,7 @@ impl FaultKind {
             .find(|kind| kind.name() == name)
             .ok_or_else(|| {
                 let known: Vec<&str> = FaultKind::ALL.iter().map(|kind| kind.name()).collect();
-                format!(
-                    "unknown fault {name:?}; known: {} (disk is not implemented yet)",
-                    known.join(",")
-                )
+                format!("unknown fault {name:?}; known: {}", known.join(","))
             })
     }
 
@@ -88,6 +89,7 @@ impl FaultKind {
             FaultKind::Isolate => rng.seconds(5, 15),
             FaultKind::Quorum => rng.seconds(8, 15),
             FaultKind::Clock => rng.seconds(15, 30),
+            FaultKind::Disk => rng.seconds(5, 15),
         }
     }
 }
@@ -280,6 +282,13 @@ fn inject(
                 note(lock(net).pause(node));
             }
         }
+        FaultKind::Disk => {
+            for &node in &fault.validators {
+                let mut net = lock(net);
+                net.disk_full[node] = true;
+                note(super::disk::fill(&net.data_dir(node)).map(|_| ()));
+            }
+        }
         FaultKind::Restart => {
             for &node in &fault.validators {
                 let stopped = lock(net).stop(node);
@@ -313,7 +322,32 @@ fn inject(
         }
     }
     // The fault lasts its duration, or until the run stops.
-    let _ = sleep_until(Instant::now() + fault.duration, stop);
+    if kind == FaultKind::Disk {
+        // RocksDB appends to a WAL it preallocated, so a running node may
+        // not notice a full disk for minutes; an operator's restart on the
+        // full disk (which must fail cleanly, or run) is what surely
+        // writes. Half the fault running, then the restart.
+        let _ = sleep_until(Instant::now() + fault.duration / 2, stop);
+        for &node in &fault.validators {
+            let mut net = lock(net);
+            if net.is_running(node) {
+                match net.stop(node) {
+                    Ok(status) if !status.success() => note(Err(format!(
+                        "a SIGTERM stop on a full disk exited with {status}; last errors: {:?}",
+                        net.log_trouble(node, 2)
+                    ))),
+                    Ok(_) => {}
+                    Err(error) => note(Err(error)),
+                }
+                // Closing gave back the WAL's preallocated space: full again.
+                note(super::disk::fill(&net.data_dir(node)).map(|_| ()));
+                note(net.spawn(node, Placement::Normal));
+            }
+        }
+        let _ = sleep_until(Instant::now() + fault.duration / 2, stop);
+    } else {
+        let _ = sleep_until(Instant::now() + fault.duration, stop);
+    }
     match kind {
         FaultKind::Pause => {
             for &node in &fault.validators {
@@ -340,6 +374,58 @@ fn inject(
         FaultKind::Kill | FaultKind::Quorum | FaultKind::Restart => {
             for &node in &fault.validators {
                 note(lock(net).spawn(node, Placement::Normal));
+            }
+        }
+        FaultKind::Disk => {
+            for &node in &fault.validators {
+                let mut net = lock(net);
+                note(super::disk::free(&net.data_dir(node)));
+                net.poll_exits();
+                net.disk_full[node] = false;
+                let stopped = net
+                    .disk_exits
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| *n == node)
+                    .copied();
+                net.disk_exits.retain(|(n, _)| *n != node);
+                let log =
+                    std::fs::read_to_string(net.home(node).join("node.log")).unwrap_or_default();
+                let panicked = log.contains("panicked");
+                if let Some((_, status)) = stopped {
+                    // Stopping is allowed; crashing is not.
+                    if status.code().is_none() || status.code() == Some(101) || panicked {
+                        note(Err(format!(
+                            "{} crashed ({status}) when its disk was full instead of stopping cleanly; last errors: {:?}",
+                            net.name(node),
+                            net.log_trouble(node, 3)
+                        )));
+                    } else {
+                        history.record(Event::DiskFull {
+                            node,
+                            outcome: format!(
+                                "stopped ({status}): {}",
+                                net.log_trouble(node, 1).join(" ")
+                            ),
+                        });
+                    }
+                    note(net.spawn(node, Placement::Normal));
+                } else {
+                    if panicked {
+                        note(Err(format!(
+                            "{} panicked when its disk was full; last errors: {:?}",
+                            net.name(node),
+                            net.log_trouble(node, 3)
+                        )));
+                    }
+                    history.record(Event::DiskFull {
+                        node,
+                        outcome: format!(
+                            "kept running; last errors: {}",
+                            net.log_trouble(node, 1).join(" ")
+                        ),
+                    });
+                }
             }
         }
     }

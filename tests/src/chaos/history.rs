@@ -70,6 +70,9 @@ pub enum Event {
         target: u64,
         seconds: Option<f64>,
     },
+    /// What a node did when its disk was full: stopped (how) or kept
+    /// running (refusing writes).
+    DiskFull { node: usize, outcome: String },
     /// A node's committed height as seen by the monitor (only changes).
     Height { node: usize, height: u64 },
     /// Something the runner saw that is a violation by itself (a node

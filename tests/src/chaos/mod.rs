@@ -7,7 +7,8 @@
 //! - [`net`]: the processes (N validators and an observer);
 //! - [`model`] and [`traffic`]: the business mix, paced, its outcomes
 //!   written to the history;
-//! - [`faults`]: the seeded schedule and its execution;
+//! - [`faults`]: the seeded schedule and its execution, with [`disk`]'s
+//!   full filesystems and damaged files;
 //! - [`history`]: the JSON-lines record of everything that happened;
 //! - [`checker`]: the verdict and the summary JSON.
 //!
@@ -19,6 +20,7 @@
 //! depends on timing, so two runs of a seed are alike, not identical.
 
 pub mod checker;
+pub mod disk;
 pub mod faults;
 pub mod history;
 pub mod model;
@@ -264,7 +266,12 @@ pub fn sibling_scf_binary() -> Result<PathBuf, String> {
 pub fn run(config: &Config) -> Result<Summary, String> {
     let started = Instant::now();
     let roster = Roster::for_rate(config.rate);
-    let chaos = ChaosNet::start(&config.binary, config.validators, &roster)?;
+    let chaos = ChaosNet::start(
+        &config.binary,
+        config.validators,
+        &roster,
+        config.faults.contains(&FaultKind::Disk),
+    )?;
     let history_path = config
         .history
         .clone()

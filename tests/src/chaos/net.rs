@@ -51,6 +51,12 @@ pub struct ChaosNet {
     paused: Vec<bool>,
     /// Processes that ended without being asked to: (node, status).
     exited: Vec<(usize, ExitStatus)>,
+    /// Nodes whose disk is full now: their exit is expected, and goes to
+    /// `disk_exits` for the disk fault to judge.
+    pub disk_full: Vec<bool>,
+    pub disk_exits: Vec<(usize, ExitStatus)>,
+    /// tmpfs mounts to undo when dropped.
+    mounts: Vec<PathBuf>,
     /// Keep the directory when dropped.
     pub keep: bool,
 }
@@ -94,8 +100,14 @@ impl Roster {
 }
 
 impl ChaosNet {
-    /// Writes the network and starts every node.
-    pub fn start(binary: &Path, validators: usize, roster: &Roster) -> Result<ChaosNet, String> {
+    /// Writes the network and starts every node; with `tmpfs_data`, each
+    /// validator's data directory is a size-limited tmpfs (the disk fault).
+    pub fn start(
+        binary: &Path,
+        validators: usize,
+        roster: &Roster,
+        tmpfs_data: bool,
+    ) -> Result<ChaosNet, String> {
         let dir = tempfile::Builder::new()
             .prefix("scf-chaos-")
             .tempdir()
@@ -119,8 +131,18 @@ impl ChaosNet {
             children: (0..count).map(|_| None).collect(),
             paused: vec![false; count],
             exited: Vec::new(),
+            disk_full: vec![false; count],
+            disk_exits: Vec::new(),
+            mounts: Vec::new(),
             keep: false,
         };
+        if tmpfs_data {
+            for index in 0..validators {
+                let data = chaos.data_dir(index);
+                super::disk::mount_tmpfs(&data, super::disk::DATA_TMPFS)?;
+                chaos.mounts.push(data);
+            }
+        }
         for index in 0..count {
             chaos.spawn(index, Placement::Normal)?;
         }
@@ -148,6 +170,12 @@ impl ChaosNet {
 
     pub fn home(&self, index: usize) -> &Path {
         &self.net.nodes[index].home
+    }
+
+    /// The node's data directory (`data_dir` of `config.toml`: the
+    /// default, `HOME/data`, is what `localnet` writes).
+    pub fn data_dir(&self, index: usize) -> PathBuf {
+        self.home(index).join("data")
     }
 
     pub fn name(&self, index: usize) -> &str {
@@ -324,7 +352,11 @@ impl ChaosNet {
             if let Some(child) = slot
                 && let Ok(Some(status)) = child.try_wait()
             {
-                new.push((index, status));
+                if self.disk_full[index] {
+                    self.disk_exits.push((index, status));
+                } else {
+                    new.push((index, status));
+                }
                 *slot = None;
             }
         }
@@ -337,7 +369,9 @@ impl ChaosNet {
         let text = std::fs::read_to_string(self.home(index).join("node.log")).unwrap_or_default();
         let trouble: Vec<String> = text
             .lines()
-            .filter(|line| line.contains("ERROR") || line.contains("panicked"))
+            .filter(|line| {
+                line.contains("ERROR") || line.contains("panicked") || line.starts_with("error:")
+            })
             .map(str::to_owned)
             .collect();
         trouble[trouble.len().saturating_sub(lines)..].to_vec()
@@ -363,6 +397,9 @@ impl Drop for ChaosNet {
                 let _ = child.kill();
                 let _ = child.wait();
             }
+        }
+        for mount in self.mounts.drain(..) {
+            super::disk::unmount(&mount);
         }
         if (self.keep || std::thread::panicking())
             && let Some(dir) = self.dir.take()
