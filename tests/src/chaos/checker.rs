@@ -106,12 +106,14 @@ pub fn wait_for_convergence(
             .iter()
             .map(|api| super::status(api).ok().map(|status| status.height))
             .collect();
-        let first = heights[0];
-        if first.is_some() && heights.iter().all(|h| *h == first) && heights == last {
+        if let Some(first) = heights[0]
+            && heights.iter().all(|h| *h == Some(first))
+            && heights == last
+        {
             for node in 0..apis.len() {
                 live.set_up(node, true);
             }
-            return Ok(first.expect("checked"));
+            return Ok(first);
         }
         if Instant::now() > deadline {
             return Err(format!(

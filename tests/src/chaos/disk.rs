@@ -114,7 +114,8 @@ pub fn damaged_starts(
     scratch: &Path,
 ) -> Vec<DamagedStart> {
     let mut results = Vec::new();
-    let damages: [(&str, fn(&Path) -> Result<PathBuf, String>); 3] = [
+    type Damage = fn(&Path) -> Result<PathBuf, String>;
+    let damages: [(&str, Damage); 3] = [
         ("truncated safety record", truncate_safety_record),
         ("truncated WAL", truncate_wal),
         ("corrupted SST", corrupt_sst),

@@ -202,7 +202,8 @@ impl Model {
         let limit = self.limit(core);
         let used = self.outstanding.get(&core).copied().unwrap_or(0);
         if grant == 0 || limit.saturating_sub(used) < 50 * MIN_CONFIRMATION {
-            let raise = (20 + rng.below(80)) * 1_000_000_00;
+            // 20–100 million in minor units.
+            let raise = (20 + rng.below(80)) * 100_000_000;
             return Some(TxBody::GrantCreditLine {
                 core: self.actors[core].key.public(),
                 limit: Amount(grant + raise),
