@@ -138,3 +138,122 @@ mod history {
         assert_eq!(read_back, events);
     }
 }
+
+/// Negative controls for the timing checks: they are computed from the
+/// history alone, so a made-up history shows they can fail.
+mod timing {
+    use scf_tests::chaos::checker::{Summary, check_timing};
+    use scf_tests::chaos::history::{Event, Record};
+    use scf_tests::chaos::{Config, FaultKind};
+
+    fn config(seconds: u64) -> Config {
+        Config {
+            validators: 4,
+            seconds,
+            rate: 10,
+            faults: vec![FaultKind::Quorum],
+            seed: 1,
+            binary: "scf".into(),
+            history: None,
+            keep: false,
+            maturity_s: (20, 40),
+        }
+    }
+
+    /// A commit (the highest height grows) at each of `times`.
+    fn commits(times: &[f64]) -> Vec<Record> {
+        times
+            .iter()
+            .enumerate()
+            .map(|(index, t)| Record {
+                t: *t,
+                event: Event::Height {
+                    node: 0,
+                    height: index as u64 + 1,
+                },
+            })
+            .collect()
+    }
+
+    fn quorum(t: f64, up: bool) -> Record {
+        Record {
+            t,
+            event: Event::Quorum { up },
+        }
+    }
+
+    fn sorted(mut records: Vec<Record>) -> Vec<Record> {
+        records.sort_by(|a, b| a.t.total_cmp(&b.t));
+        records
+    }
+
+    #[test]
+    fn a_steady_chain_passes_with_full_availability() {
+        let times: Vec<f64> = (0..40).map(|s| f64::from(s) + 0.5).collect();
+        let mut summary = Summary::default();
+        check_timing(&commits(&times), &config(40), &mut summary);
+        assert!(summary.violations.is_empty(), "{:?}", summary.violations);
+        assert_eq!(summary.availability, 1.0);
+        assert_eq!(summary.max_commit_gap_s, 0.0);
+    }
+
+    #[test]
+    fn a_commit_while_quorum_is_lost_is_a_violation() {
+        let mut records = commits(&[0.5, 1.5, 2.5, 8.0, 12.5, 13.5]);
+        records.push(quorum(3.0, false));
+        records.push(quorum(12.0, true));
+        let mut summary = Summary::default();
+        check_timing(&sorted(records), &config(14), &mut summary);
+        assert!(
+            summary
+                .violations
+                .iter()
+                .any(|v| v.contains("while f + 1 validators were down")),
+            "{:?}",
+            summary.violations
+        );
+    }
+
+    #[test]
+    fn commits_resuming_late_after_quorum_returns_are_a_violation() {
+        let mut records = commits(&[0.5, 1.5, 2.5, 23.5, 24.5]);
+        records.push(quorum(3.0, false));
+        records.push(quorum(10.0, true));
+        let mut summary = Summary::default();
+        check_timing(&sorted(records), &config(25), &mut summary);
+        assert_eq!(summary.quorum_resume_s, vec![13.5]);
+        assert!(
+            summary.violations.iter().any(|v| v.contains("resumed")),
+            "{:?}",
+            summary.violations
+        );
+        // The stretch from quorum's return to the next commit counts as a
+        // gap while quorum was up; the outage itself does not.
+        assert_eq!(summary.max_commit_gap_s, 13.0);
+        assert!(summary.availability < 0.5);
+    }
+
+    #[test]
+    fn a_restart_that_never_catches_up_is_a_violation() {
+        let mut records = commits(&[0.5, 1.5]);
+        records.push(Record {
+            t: 2.0,
+            event: Event::CaughtUp {
+                node: 2,
+                target: 2,
+                seconds: None,
+            },
+        });
+        records.push(Record {
+            t: 2.1,
+            event: Event::CaughtUp {
+                node: 1,
+                target: 2,
+                seconds: Some(25.0),
+            },
+        });
+        let mut summary = Summary::default();
+        check_timing(&records, &config(2), &mut summary);
+        assert_eq!(summary.violations.len(), 2, "{:?}", summary.violations);
+    }
+}

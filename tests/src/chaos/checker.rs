@@ -464,7 +464,7 @@ fn check_nonces(
 }
 
 /// Catch-up, quorum loss, commit gaps and availability, from the history.
-fn check_timing(records: &[history::Record], config: &Config, summary: &mut Summary) {
+pub fn check_timing(records: &[history::Record], config: &Config, summary: &mut Summary) {
     for record in records {
         if let Event::CaughtUp {
             node,

@@ -373,6 +373,9 @@ pub fn run(config: &Config) -> Result<Summary, String> {
     summary.history = history_path.display().to_string();
     if !summary.violations.is_empty() || config.keep {
         summary.dir = Some(chaos.keep_dir().display().to_string());
+    } else if config.history.is_none() {
+        summary.history =
+            "(removed with the run's directory: pass --keep or --history FILE)".into();
     }
     Ok(summary)
 }
