@@ -60,6 +60,8 @@ pub struct Summary {
     pub committed_tx: u64,
     pub committed_tx_per_s: f64,
     pub refused_tx: u64,
+    /// Refusals by rule (at submission or at execution).
+    pub refused_by_rule: BTreeMap<String, u64>,
     pub resubmitted: u64,
     pub height: u64,
     pub lost_acknowledged: u64,
@@ -324,6 +326,11 @@ pub fn check(
     check_conservation(&apis[reference], &bodies, &mut summary);
     check_nonces(chaos, &bodies, participants, &mut summary);
     check_timing(&records, config, &mut summary);
+    for record in &records {
+        if let Event::Refused { rule, .. } = &record.event {
+            *summary.refused_by_rule.entry(rule.clone()).or_default() += 1;
+        }
+    }
     for record in &records {
         if let Event::Violation { what } = &record.event
             && !summary.violations.contains(what)
