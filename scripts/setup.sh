@@ -5,7 +5,8 @@
 # The Rust toolchain (stable, 1.88 or newer) must already be installed.
 set -euo pipefail
 
-packages=(build-essential clang libclang-dev pkg-config)
+# faketime: the chaos runner's clock-skew fault (libfaketime).
+packages=(build-essential clang libclang-dev pkg-config faketime)
 
 missing=()
 for package in "${packages[@]}"; do

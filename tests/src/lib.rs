@@ -7,8 +7,13 @@
 //! ([`client`]), and an in-process hostile peer with validator 3's genesis
 //! identity ([`hostile`]) running one of the [`attacks`]; [`runner`] stages
 //! each scenario and [`checks`] judges it.
+//!
+//! The chaos runner (issue 18): [`chaos`], real validator processes under
+//! business traffic and a seeded fault schedule, judged by a history
+//! checker; run by the `scf-chaos` binary and `tests/tests/chaos.rs`.
 
 pub mod attacks;
+pub mod chaos;
 pub mod checks;
 pub mod client;
 pub mod cluster;
