@@ -84,6 +84,75 @@ pub enum NodeError {
     Driver(#[from] DriverError),
     #[error("the consensus driver stopped unexpectedly")]
     DriverGone,
+    #[error(
+        "the store {} ends at height {height}, but this validator signed consensus messages at height {signed} (safety record {}): committed blocks were lost from the store, most likely from a damaged or truncated write-ahead log ({}). Refusing to start on it. To recover, move {} aside and start again: the node syncs the chain from its peers, and the safety record, which stays, keeps it from signing twice",
+        store.display(),
+        safety.display(),
+        logs_named(logs),
+        store.display()
+    )]
+    StoreLostBlocks {
+        store: std::path::PathBuf,
+        height: u64,
+        signed: u64,
+        safety: std::path::PathBuf,
+        /// The store's write-ahead logs as they were before it was opened.
+        logs: Vec<std::path::PathBuf>,
+    },
+}
+
+fn logs_named(logs: &[std::path::PathBuf]) -> String {
+    if logs.is_empty() {
+        return "no write-ahead log was left".to_owned();
+    }
+    let names: Vec<String> = logs.iter().map(|log| log.display().to_string()).collect();
+    names.join(", ")
+}
+
+/// The store's RocksDB write-ahead logs (`*.log`), newest last.
+fn write_ahead_logs(store: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut logs: Vec<std::path::PathBuf> = std::fs::read_dir(store)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|path| path.extension().is_some_and(|extension| extension == "log"))
+                .collect()
+        })
+        .unwrap_or_default();
+    logs.sort();
+    logs
+}
+
+/// Refuses a validator's store that ends below what the validator has
+/// already voted on. A block is committed (synced) before the validator
+/// signs anything at the next height, so an intact store is at most one
+/// height behind the safety record. RocksDB recovers a truncated or damaged
+/// write-ahead log to its last intact record without an error: this is
+/// where that loss is caught. A store created by this start (its directory
+/// was moved aside or wiped to resync) is not checked: it syncs from peers.
+fn check_store_against_safety_record(
+    store: &Store,
+    store_path: &std::path::Path,
+    safety_path: &std::path::Path,
+    logs: Vec<std::path::PathBuf>,
+) -> Result<(), NodeError> {
+    let Some(record) = driver::safety_file::load(safety_path)
+        .map_err(|error| NodeError::Driver(DriverError::from(error)))?
+    else {
+        return Ok(());
+    };
+    let height = store.height().unwrap_or(0);
+    if record.height.0 > height.saturating_add(1) {
+        return Err(NodeError::StoreLostBlocks {
+            store: store_path.to_path_buf(),
+            height,
+            signed: record.height.0,
+            safety: safety_path.to_path_buf(),
+            logs,
+        });
+    }
+    Ok(())
 }
 
 /// Sets up `tracing` from the config (text or JSON lines to stderr). Does
@@ -190,10 +259,16 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         path: ledger_dir.clone(),
         error,
     };
+    // Before opening: RocksDB recovers (and may rewrite) its logs on open.
+    let existing_store = ledger_dir.join("CURRENT").exists();
+    let logs = write_ahead_logs(&ledger_dir);
     let mut store = Store::open(&ledger_dir).map_err(store_error)?;
     store
         .init_genesis(chain_id, &genesis.initial_participants())
         .map_err(store_error)?;
+    if existing_store && config.validator_key.is_some() {
+        check_store_against_safety_record(&store, &ledger_dir, &config.safety_file(), logs)?;
+    }
 
     let my_peer = network::identity::peer_id_of(&config.node_key);
     let peers: Vec<KnownPeer> = genesis

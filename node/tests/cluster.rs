@@ -344,3 +344,88 @@ fn a_transaction_accepted_while_quorum_is_lost_commits_once_quorum_returns() {
     let next = confirm_to(&mut net, "supplier1", 1_000_00, "INV-AFTER-OUTAGE");
     net.commit(1, &next);
 }
+
+/// Found by the chaos runner: RocksDB recovers a truncated write-ahead log
+/// to its last intact record without an error, so a validator killed and
+/// restarted on a cut log came up below heights it had committed, saying
+/// nothing. It must refuse, naming the log, and recover by resyncing once
+/// the store is moved aside.
+#[test]
+fn a_validator_whose_write_ahead_log_lost_committed_blocks_refuses_to_start_naming_it() {
+    let _serial = serial();
+    let mut net = Net::create(4, 0);
+    net.start_all();
+    let grant = grant(&mut net);
+    net.commit(0, &grant);
+    for index in 0..4 {
+        let tx = confirm_to(&mut net, "supplier1", 1_000_00, &format!("INV-WAL{index}"));
+        net.commit(index % 4, &tx);
+    }
+    let height = net.status(3).height;
+    assert!(height >= 4, "several blocks committed: {height}");
+    net.kill(3);
+
+    // The newest log holds every block since the store last flushed (a
+    // short run never fills a memtable): cut it in half.
+    let ledger = net.home(3).join("data").join("ledger");
+    let mut logs: Vec<std::path::PathBuf> = std::fs::read_dir(&ledger)
+        .expect("the store's directory")
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "log"))
+        .collect();
+    logs.sort();
+    let newest = logs.pop().expect("a write-ahead log");
+    let size = std::fs::metadata(&newest).expect("the log's size").len();
+    let log = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&newest)
+        .expect("opening the log");
+    log.set_len(size / 2).expect("truncating the log");
+    drop(log);
+
+    // Bounded: a node that does start is killed, and the test fails.
+    let refusal = net.home(3).join("refusal.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_scf-bench"))
+        .args(["node", "--home"])
+        .arg(net.home(3))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&refusal).expect("a file for the refusal"))
+        .spawn()
+        .expect("starting the node");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for the node") {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = std::fs::read_to_string(&refusal).unwrap_or_default();
+    assert!(
+        status.is_some_and(|status| !status.success()),
+        "the node started on a cut log (still running after 30 s): {stderr}"
+    );
+    let name = newest
+        .file_name()
+        .expect("a file name")
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        stderr.contains("lost from the store") && stderr.contains(&name),
+        "the refusal names the damage and the log {name}: {stderr}"
+    );
+    eprintln!("{}", stderr.lines().next().unwrap_or_default());
+
+    // Moved aside, the store resyncs from the peers and the validator
+    // votes again.
+    std::fs::rename(&ledger, net.home(3).join("data").join("ledger.damaged"))
+        .expect("moving the store aside");
+    net.start(3);
+    net.wait_height(3, height, LIMIT);
+    let after = confirm_to(&mut net, "supplier2", 1_000_00, "INV-WAL-AFTER");
+    net.commit(3, &after);
+}
