@@ -372,6 +372,13 @@ fn inject(
             }
         }
         FaultKind::Kill | FaultKind::Quorum | FaultKind::Restart => {
+            // Quorum returns as the validators start again: they vote as
+            // soon as their stores are open, often before their APIs
+            // answer, so the outage ends here and the 10 s allowed for
+            // commits to resume include their start-up.
+            if kind == FaultKind::Quorum {
+                history.record(Event::Quorum { up: true });
+            }
             for &node in &fault.validators {
                 note(lock(net).spawn(node, Placement::Normal));
             }
@@ -436,9 +443,6 @@ fn inject(
         note(answered);
         targets.push((node, live.highest_but(node)));
         live.set_up(node, true);
-    }
-    if kind == FaultKind::Quorum {
-        history.record(Event::Quorum { up: true });
     }
     history.record(Event::FaultEnd {
         id: fault.id,
