@@ -192,6 +192,9 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     };
     let mut store = Store::open(&ledger_dir).map_err(store_error)?;
     store
+        .events()
+        .set_retention(config.config.events.retain_blocks);
+    store
         .init_genesis(chain_id, &genesis.initial_participants())
         .map_err(store_error)?;
 

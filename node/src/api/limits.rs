@@ -43,6 +43,18 @@ pub struct ApiLimits {
     /// Most items in one page of a list route (`?limit=` is capped to it,
     /// and is it when absent).
     pub max_page_size: usize,
+    /// Events in a page of `GET /v1/events` when `limit` is absent.
+    pub event_page_size: usize,
+    /// Most events one answer of `GET /v1/events` looks at (kept or
+    /// filtered out by `kinds`/`party`); `next` says where to go on.
+    pub max_event_scan: usize,
+    /// Longest `GET /v1/events?wait_ms=` wait, whatever it asks; must be
+    /// below `request_timeout_ms`.
+    pub max_event_wait_ms: u64,
+    /// `GET /v1/events` requests waiting for events at once; more are
+    /// answered 503 `too_many_waiters`. Each holds one of
+    /// `max_concurrent_requests` while it waits, so keep it well below.
+    pub max_event_waiters: usize,
 }
 
 /// Hex doubles the transaction's bytes; 1 KiB covers `{"tx": ""}` and
@@ -62,6 +74,10 @@ impl Default for ApiLimits {
             max_batch_body_bytes: 16 * 1024 * 1024,
             max_batch_txs: 5_000,
             max_page_size: 1_000,
+            event_page_size: 100,
+            max_event_scan: 10_000,
+            max_event_wait_ms: 25_000,
+            max_event_waiters: 64,
         }
     }
 }
@@ -96,6 +112,9 @@ impl ApiLimits {
             ("max_batch_body_bytes", self.max_batch_body_bytes),
             ("max_batch_txs", self.max_batch_txs),
             ("max_page_size", self.max_page_size),
+            ("event_page_size", self.event_page_size),
+            ("max_event_scan", self.max_event_scan),
+            ("max_event_waiters", self.max_event_waiters),
         ];
         for (name, value) in counts {
             if value == 0 {
@@ -103,6 +122,12 @@ impl ApiLimits {
                     "[api_limits] {name} is 0, which would refuse every client; leave it out for the default"
                 ));
             }
+        }
+        if self.max_event_wait_ms >= self.request_timeout_ms {
+            return Err(format!(
+                "[api_limits] max_event_wait_ms ({}) must be below request_timeout_ms ({}): a long-poll would be cut off by the request timeout",
+                self.max_event_wait_ms, self.request_timeout_ms
+            ));
         }
         Ok(())
     }
