@@ -123,11 +123,15 @@ impl Shared {
             },
             None => LiveStatus::default(),
         };
+        let metrics = Metrics::new();
         let events = store.events();
         let events_derived = Arc::new(watch::Sender::new(events.derived()));
         {
             let events_derived = Arc::clone(&events_derived);
+            let gauge = metrics.events_height();
+            gauge.set(events.derived() as i64);
             events.on_derived(move |height| {
+                gauge.set(height as i64);
                 events_derived.send_replace(height);
             });
         }
@@ -142,7 +146,7 @@ impl Shared {
             events,
             events_derived,
             mempool,
-            metrics: Metrics::new(),
+            metrics,
             status: watch::Sender::new(status),
             commits: broadcast::channel(1024).0,
             rejections: broadcast::channel(4096).0,

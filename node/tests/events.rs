@@ -318,18 +318,16 @@ fn a_long_poll_returns_when_an_event_commits_and_times_out_empty_otherwise() {
         (answer.status().as_u16(), body, started.elapsed())
     });
     // While it waits, the only waiter slot is taken: another long-poll is
-    // refused (retried a few times in case the first has not started yet).
-    let mut refused = false;
-    for _ in 0..40 {
-        let (status, body) = net.get(0, &format!("/v1/events?after={cursor}&wait_ms=100"));
-        if status == 503 {
-            assert_eq!(body["error"], "too_many_waiters", "{body}");
-            refused = true;
-            break;
-        }
-        assert_eq!(status, 200, "{body}");
-    }
-    assert!(refused, "a second long-poll was never refused");
+    // refused (a plain read is not).
+    net.wait_for(Duration::from_secs(10), "the long-poll to wait", || {
+        metric(&net, "scf_api_event_waiters") == 1
+    });
+    let (status, body) = net.get(0, &format!("/v1/events?after={cursor}&wait_ms=100"));
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "too_many_waiters", "{body}");
+    assert_eq!(metric(&net, "scf_api_event_waiters_refused_total"), 1);
+    let (status, body) = net.get(0, &format!("/v1/events?after={cursor}"));
+    assert_eq!(status, 200, "{body}");
     let grant = net.sign(
         "bank",
         TxBody::GrantCreditLine {
@@ -352,6 +350,32 @@ fn a_long_poll_returns_when_an_event_commits_and_times_out_empty_otherwise() {
     }
     assert_eq!(body.next, body.events[0].cursor);
     assert!(body.next > cursor);
+    // `/metrics` says how far the feed is derived.
+    let gauge = metric(&net, "scf_events_height");
+    assert!(
+        gauge >= body.derived_height,
+        "gauge {gauge}, feed derived {}",
+        body.derived_height
+    );
+    assert_eq!(metric(&net, "scf_api_event_waiters"), 0);
+}
+
+/// A counter or gauge of node 0's `/metrics`.
+fn metric(net: &Net, name: &str) -> u64 {
+    let text = net
+        .agent
+        .get(format!("{}/metrics", net.api(0)))
+        .call()
+        .expect("API reachable")
+        .body_mut()
+        .read_to_string()
+        .expect("metrics text");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+        .trim()
+        .parse()
+        .expect("a whole number")
 }
 
 #[test]

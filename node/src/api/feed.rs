@@ -7,7 +7,8 @@
 //! at most `max_page_size`), looking at no more than `max_event_scan` events
 //! per answer, so a filter that matches little costs a bounded read; `next`
 //! is always there. With nothing new and `wait_ms` > 0, the request waits
-//! (at most `max_event_wait_ms`) for the next block's events; at most
+//! (at most `max_event_wait_ms`, and always less than the request timeout)
+//! for the next block's events; at most
 //! `max_event_waiters` requests wait at once, more get 503
 //! `too_many_waiters`. A cursor older than what retention keeps is 410
 //! `cursor_expired`.
@@ -23,6 +24,7 @@ use serde::Deserialize;
 
 use super::errors::{ApiError, ApiQuery};
 use super::event_views::{EventPageView, EventView};
+use super::metrics::ApiMetrics;
 use super::{ApiState, blocking, parse_key};
 
 /// The query of `GET /v1/events`.
@@ -66,7 +68,7 @@ impl FeedQuery {
             Some(limit) => limit.min(limits.max_page_size),
             None => limits.event_page_size.min(limits.max_page_size),
         };
-        let wait = Duration::from_millis(self.wait_ms.unwrap_or(0).min(limits.max_event_wait_ms));
+        let wait = Duration::from_millis(self.wait_ms.unwrap_or(0)).min(limits.max_event_wait());
         let kinds = self.kinds.as_deref().map(parse_kinds).transpose()?;
         let party = self.party.as_deref().map(parse_key).transpose()?;
         Ok(FeedRequest {
@@ -133,7 +135,8 @@ pub async fn events(
     if !page.events.is_empty() || request.wait.is_zero() {
         return Ok(Json(view(&state, page)));
     }
-    let Ok(_permit) = std::sync::Arc::clone(&state.event_waiters).try_acquire_owned() else {
+    let Ok(permit) = std::sync::Arc::clone(&state.event_waiters).try_acquire_owned() else {
+        state.metrics.event_waiters_refused.inc();
         return Err(ApiError::busy(
             "too_many_waiters",
             format!(
@@ -143,6 +146,7 @@ pub async fn events(
             1,
         ));
     };
+    let _waiter = EventWaiter::new(permit, &state.metrics);
     let deadline = tokio::time::Instant::now() + request.wait;
     loop {
         match tokio::time::timeout_at(deadline, derived.changed()).await {
@@ -157,6 +161,31 @@ pub async fn events(
         if !page.events.is_empty() {
             return Ok(Json(view(&state, page)));
         }
+    }
+}
+
+/// A long-poll's slot, counted in `/metrics` while held.
+struct EventWaiter {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    metrics: std::sync::Arc<ApiMetrics>,
+}
+
+impl EventWaiter {
+    fn new(
+        permit: tokio::sync::OwnedSemaphorePermit,
+        metrics: &std::sync::Arc<ApiMetrics>,
+    ) -> EventWaiter {
+        metrics.event_waiters.inc();
+        EventWaiter {
+            _permit: permit,
+            metrics: std::sync::Arc::clone(metrics),
+        }
+    }
+}
+
+impl Drop for EventWaiter {
+    fn drop(&mut self) {
+        self.metrics.event_waiters.dec();
     }
 }
 

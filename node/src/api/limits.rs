@@ -48,8 +48,8 @@ pub struct ApiLimits {
     /// Most events one answer of `GET /v1/events` looks at (kept or
     /// filtered out by `kinds`/`party`); `next` says where to go on.
     pub max_event_scan: usize,
-    /// Longest `GET /v1/events?wait_ms=` wait, whatever it asks; must be
-    /// below `request_timeout_ms`.
+    /// Longest `GET /v1/events?wait_ms=` wait, whatever it asks; see
+    /// [`ApiLimits::max_event_wait`] for how the request timeout bounds it.
     pub max_event_wait_ms: u64,
     /// `GET /v1/events` requests waiting for events at once; more are
     /// answered 503 `too_many_waiters`. Each holds one of
@@ -95,6 +95,17 @@ impl ApiLimits {
         Duration::from_millis(self.max_commit_wait_ms)
     }
 
+    /// The longest event long-poll: `max_event_wait_ms`, but never so long
+    /// that the request timeout (which covers it) cuts the answer off: at
+    /// most a second less than the timeout, or half of a timeout under 2 s.
+    pub fn max_event_wait(&self) -> Duration {
+        let room = self
+            .request_timeout_ms
+            .saturating_sub(1_000)
+            .max(self.request_timeout_ms / 2);
+        Duration::from_millis(self.max_event_wait_ms.min(room))
+    }
+
     /// Every limit must let something through: a zero would refuse every
     /// client, which is never what an operator meant.
     pub fn validate(&self) -> Result<(), String> {
@@ -123,12 +134,6 @@ impl ApiLimits {
                 ));
             }
         }
-        if self.max_event_wait_ms >= self.request_timeout_ms {
-            return Err(format!(
-                "[api_limits] max_event_wait_ms ({}) must be below request_timeout_ms ({}): a long-poll would be cut off by the request timeout",
-                self.max_event_wait_ms, self.request_timeout_ms
-            ));
-        }
         Ok(())
     }
 }
@@ -154,5 +159,21 @@ mod tests {
         assert!(limits.validate().is_ok());
         let zero: ApiLimits = toml::from_str("max_connections = 0").expect("parses");
         assert!(zero.validate().unwrap_err().contains("max_connections"));
+    }
+
+    #[test]
+    fn an_event_long_poll_always_ends_before_the_request_timeout() {
+        let defaults = ApiLimits::default();
+        assert_eq!(defaults.max_event_wait(), Duration::from_millis(25_000));
+        for (timeout, wait, expected) in [(30_000, 60_000, 29_000), (1_500, 25_000, 750), (1, 5, 0)]
+        {
+            let limits = ApiLimits {
+                request_timeout_ms: timeout,
+                max_event_wait_ms: wait,
+                ..ApiLimits::default()
+            };
+            assert_eq!(limits.max_event_wait(), Duration::from_millis(expected));
+            assert!(limits.max_event_wait() < limits.request_timeout());
+        }
     }
 }
