@@ -593,18 +593,27 @@ fn pages_of_any_size_and_filter_never_skip_or_repeat_an_event() {
             for max_scan in [1, 2, 5, 7, usize::MAX] {
                 let mut got = Vec::new();
                 let mut after = None;
+                let mut ended = false;
                 for _ in 0..10_000 {
                     let page = log.page(after, limit, max_scan, filter).expect("page");
                     assert!(page.events.len() <= limit);
-                    if page.events.is_empty() && Some(page.next) == after {
-                        break;
-                    }
+                    assert!(page.events.len() <= max_scan);
                     if let Some(last) = page.events.last() {
                         assert!(last.cursor <= page.next);
                     }
+                    // A page that says more may follow has moved on.
+                    assert!(page.at_end || Some(page.next) != after);
                     got.extend(page.events);
                     after = Some(page.next);
+                    if page.at_end {
+                        ended = true;
+                        break;
+                    }
                 }
+                assert!(ended, "the walk did not reach the end");
+                // At the end, nothing more.
+                let last = log.page(after, limit, max_scan, filter).expect("page");
+                assert!(last.events.is_empty() && last.at_end && Some(last.next) == after);
                 let got: Vec<&Event> = got.iter().collect();
                 assert_eq!(got, expected, "limit {limit}, max_scan {max_scan}");
             }

@@ -75,6 +75,9 @@ pub struct EventPage {
     pub derived: u64,
     /// Events below this height have been deleted (0: none).
     pub retained_from: u64,
+    /// Every stored event after the cursor was looked at: there is nothing
+    /// more to read until a new block's events are derived.
+    pub at_end: bool,
 }
 
 #[derive(Debug)]
@@ -397,6 +400,7 @@ impl EventLog {
         let mut events = Vec::new();
         let mut next = start;
         let mut scanned = 0;
+        let mut at_end = true;
         let from = start.to_key();
         let db = self.db()?;
         let iterator = db.iterator_cf(
@@ -405,6 +409,7 @@ impl EventLog {
         );
         for item in iterator {
             if events.len() >= limit || scanned >= max_scan {
+                at_end = false;
                 break;
             }
             let (key, value) = item.map_err(self.rocks("reading events"))?;
@@ -428,6 +433,7 @@ impl EventLog {
             next,
             derived,
             retained_from: self.retained_from(),
+            at_end,
         })
     }
 

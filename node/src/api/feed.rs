@@ -132,7 +132,10 @@ pub async fn events(
     // the wait still wakes the waiter.
     let mut derived = state.shared.events_derived.subscribe();
     let mut page = read(request.after).await?;
-    if !page.events.is_empty() || request.wait.is_zero() {
+    // Wait only when there is nothing left to look at: a page that a filter
+    // emptied before the end of the feed is answered at once, with its
+    // `next`.
+    if !page.events.is_empty() || !page.at_end || request.wait.is_zero() {
         return Ok(Json(view(&state, page)));
     }
     let Ok(permit) = std::sync::Arc::clone(&state.event_waiters).try_acquire_owned() else {
@@ -158,7 +161,7 @@ pub async fn events(
         // not looked at again.
         // (`START` is never expired: it means "from the oldest kept".)
         page = read(Some(page.next)).await?;
-        if !page.events.is_empty() {
+        if !page.events.is_empty() || !page.at_end {
             return Ok(Json(view(&state, page)));
         }
     }
