@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crypto::PublicKey;
 use ledger::{SignedTransaction, TokenId, TxHash};
+use node::api::event_views::EventPageView;
 use node::api::types::{
     BlockView, ErrorBody, LineageView, ParticipantView, StatusView, SubmitTx, TokenPage, TokenView,
     TxStatusView,
@@ -141,6 +142,28 @@ impl NodeClient {
             }),
             next => Ok(next),
         }
+    }
+
+    /// One page of the event feed after `after` (from the oldest kept event
+    /// when `None`), waiting up to `wait_ms` for new events.
+    pub fn events(
+        &self,
+        after: Option<&str>,
+        wait_ms: u64,
+        kinds: Option<&str>,
+        party: Option<&PublicKey>,
+    ) -> Result<EventPageView, NodeError> {
+        let mut query = format!("/v1/events?wait_ms={wait_ms}");
+        if let Some(after) = after {
+            query.push_str(&format!("&after={after}"));
+        }
+        if let Some(kinds) = kinds {
+            query.push_str(&format!("&kinds={kinds}"));
+        }
+        if let Some(party) = party {
+            query.push_str(&format!("&party={party}"));
+        }
+        self.get(&query)
     }
 
     /// `None` for the latest block.

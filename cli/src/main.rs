@@ -11,6 +11,7 @@ mod audit;
 mod client;
 mod commands;
 mod demo;
+mod events;
 mod explain;
 mod genesis_cmd;
 mod keys;
@@ -95,6 +96,9 @@ enum Command {
     Tx(commands::TxCommand),
     /// Show the node's status: height, app hash, peers.
     Status,
+    /// Follow the event feed: every committed state change, in order.
+    #[command(subcommand)]
+    Events(events::EventsCommand),
     /// Verify the whole chain from genesis, or export it for offline verification (auditor).
     Audit(audit::AuditArgs),
     /// Run the whole lifecycle of a receivable on a local testnet.
@@ -134,6 +138,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Block(command) => commands::block(command, &target, json),
         Command::Tx(command) => commands::tx(command, &target, json),
         Command::Status => queries::status(&target, json),
+        Command::Events(command) => events::run(command, &target, json),
         Command::Audit(args) => audit::run(args, &node, genesis.as_deref(), json),
         Command::Demo(args) => demo::run(args, json),
     }

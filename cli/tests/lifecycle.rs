@@ -514,3 +514,138 @@ fn audit_verify_of_a_node_passes_with_the_consortium_genesis_or_chain_id() {
     .ok_json();
     assert_eq!(by_id["verified"], true);
 }
+
+/// Every line `scf --json events tail ARGS` prints on node 0, as JSON.
+fn tail(net: &Testnet, args: &[&str]) -> Vec<Value> {
+    let api = net.api(0);
+    let mut all = vec!["--json", "--node", &api, "events", "tail"];
+    all.extend_from_slice(args);
+    let outcome = scf(&all);
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    outcome
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("{line:?}: {error}")))
+        .collect()
+}
+
+#[test]
+fn events_tail_prints_the_feed_as_json_lines_and_follows_new_events() {
+    let net = testnet();
+    let root = confirmed_receivable(&net, "1000.00", &rfc3339_in(3_600));
+    // Committed through node 1: wait (bounded) until node 0 has its events.
+    let mut confirmed = Vec::new();
+    for _ in 0..100 {
+        confirmed = tail(&net, &["--kinds", "receivable_confirmed"]);
+        if confirmed.iter().any(|event| event["root"] == root.as_str()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let ours = confirmed
+        .iter()
+        .find(|event| event["root"] == root.as_str())
+        .unwrap_or_else(|| panic!("no receivable_confirmed for {root}: {confirmed:?}"));
+    assert_eq!(ours["amount"], "1000.00");
+    assert_eq!(ours["amount_minor"], 100_000);
+    assert_eq!(ours["supplier"], net.public_key("supplier1").as_str());
+    assert_eq!(ours["signer"], net.public_key("core").as_str());
+    assert!(is_hex(&ours["tx_hash"], 64), "{ours}");
+    assert!(
+        confirmed
+            .iter()
+            .all(|event| event["kind"] == "receivable_confirmed")
+    );
+
+    // The whole feed: cursors strictly increasing, the filtered events in it.
+    let everything = tail(&net, &[]);
+    let cursors: Vec<&str> = everything
+        .iter()
+        .map(|event| event["cursor"].as_str().expect("a cursor"))
+        .collect();
+    assert!(cursors.windows(2).all(|pair| pair[0] < pair[1]));
+    assert!(cursors.contains(&ours["cursor"].as_str().unwrap()));
+    // After a cursor: only what follows it.
+    let after = tail(&net, &["--after", ours["cursor"].as_str().unwrap()]);
+    assert!(
+        after
+            .iter()
+            .all(|event| event["cursor"].as_str() > ours["cursor"].as_str())
+    );
+    // A party's events all involve it.
+    let bank = net.public_key("bank");
+    let banks = tail(&net, &["--party", &bank, "--kinds", "credit_line_granted"]);
+    assert!(!banks.is_empty());
+    assert!(banks.iter().all(|event| event["bank"] == bank.as_str()));
+
+    // Human lines: cursor, time, kind.
+    let api = net.api(0);
+    let human = scf(&[
+        "--node",
+        &api,
+        "events",
+        "tail",
+        "--after",
+        ours["cursor"].as_str().unwrap(),
+    ]);
+    assert_eq!(human.code, 0, "{human:?}");
+    let last = cursors.last().unwrap();
+    // A bad cursor is refused before anything is asked.
+    scf(&["--node", &api, "events", "tail", "--after", "12"]).fails(1, &["cursor \"12\""]);
+    scf(&["--node", &api, "events", "tail", "--kinds", "nonsense"]).fails(1, &["event kind"]);
+
+    // --follow: started at the end of the feed, it prints the next event.
+    let config = tempfile::tempdir().unwrap();
+    let mut follower = std::process::Command::new(support::scf_path())
+        .args(["--json", "--node", &api, "events", "tail", "--follow"])
+        .args(["--after", last])
+        .env_remove("SCF_NODE")
+        .env_remove("SCF_GENESIS")
+        .env("XDG_CONFIG_HOME", config.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("scf starts");
+    let stdout = follower.stdout.take().unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let supplier2 = net.public_key("supplier2");
+    let split = tx(
+        &net,
+        0,
+        "supplier1",
+        &[
+            "token", "transfer", &root, "--to", &supplier2, "--amount", "10.00",
+        ],
+    )
+    .ok_json();
+    let mut seen = None;
+    while let Ok(line) = received.recv_timeout(Duration::from_secs(60)) {
+        let event: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if event["kind"] == "token_transferred" && event["input"] == root.as_str() {
+            seen = Some(event);
+            break;
+        }
+    }
+    let _ = follower.kill();
+    let _ = follower.wait();
+    let event = seen.expect("the follower printed the transfer within 60 s");
+    assert_eq!(event["tx_hash"], split["tx_hash"]);
+    assert_eq!(event["outputs"][0]["holder"], supplier2.as_str());
+    assert_eq!(event["outputs"][0]["amount"], "10.00");
+    assert_eq!(event["outputs"][1]["amount"], "990.00");
+    assert!(
+        human
+            .stdout
+            .lines()
+            .all(|line| line.len() > 42 && line.as_bytes()[20] == b'-')
+    );
+}

@@ -9,6 +9,7 @@
 pub mod amount;
 pub mod block;
 pub mod error;
+pub mod event;
 pub mod execute;
 pub mod participant;
 pub mod state;
@@ -20,6 +21,7 @@ pub mod transaction;
 pub use amount::{Amount, Timestamp};
 pub use block::{Block, BlockError, BlockExecution, BlockHeader, execute_block, tx_root};
 pub use error::{ExecError, StateError, TxError};
+pub use event::{Cursor, Event, EventKind, TransferredOutput, derive_block_events};
 pub use execute::{
     BlockContext, VerifiedTx, check_signer_role, check_stateless, execute, execute_verified,
     verify, verify_batch,

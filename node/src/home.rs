@@ -70,6 +70,19 @@ pub struct ConfigFile {
     /// What peers may cost this node (connections, sync rate, queues).
     #[serde(default)]
     pub p2p: crate::network::P2pLimits,
+    /// `[events]`: how much of the event feed the node keeps.
+    #[serde(default)]
+    pub events: EventsConfig,
+}
+
+/// `[events]` in `config.toml`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Keep the events of the newest this many blocks; older ones are
+    /// deleted and their cursors answered 410 `cursor_expired`. Absent:
+    /// keep every event.
+    pub retain_blocks: Option<u64>,
 }
 
 fn default_api() -> SocketAddr {
@@ -96,6 +109,7 @@ impl ConfigFile {
             mempool: MempoolConfig::default(),
             api_limits: crate::api::limits::ApiLimits::default(),
             p2p: crate::network::P2pLimits::default(),
+            events: EventsConfig::default(),
         }
     }
 
@@ -236,6 +250,12 @@ impl NodeConfig {
             path: config_path.clone(),
             error: error.to_string(),
         })?;
+        if config.events.retain_blocks == Some(0) {
+            return Err(HomeError::Config {
+                path: config_path.clone(),
+                error: "[events] retain_blocks = 0 would keep no event; leave it out to keep every event".into(),
+            });
+        }
         config
             .api_limits
             .validate()

@@ -264,6 +264,9 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     let logs = write_ahead_logs(&ledger_dir);
     let mut store = Store::open(&ledger_dir).map_err(store_error)?;
     store
+        .events()
+        .set_retention(config.config.events.retain_blocks);
+    store
         .init_genesis(chain_id, &genesis.initial_participants())
         .map_err(store_error)?;
     if existing_store && config.validator_key.is_some() {

@@ -40,6 +40,7 @@ pub struct Metrics {
     registry: Registry,
     drops: Drops,
     height: Gauge,
+    events_height: Gauge,
     committed_txs: Counter,
     mempool_txs: Gauge,
     mempool_bytes: Gauge,
@@ -107,6 +108,12 @@ impl Metrics {
             "height",
             "Height of the last committed block",
             height.clone(),
+        );
+        let events_height = Gauge::default();
+        registry.register(
+            "events_height",
+            "Height up to which the event feed is derived",
+            events_height.clone(),
         );
         let committed_txs = Counter::default();
         registry.register(
@@ -180,6 +187,7 @@ impl Metrics {
             equivocations,
             registry,
             height,
+            events_height,
             committed_txs,
             mempool_txs,
             mempool_bytes,
@@ -195,6 +203,12 @@ impl Metrics {
     /// The drop counters, to hand to the parts that drop.
     pub fn drops(&self) -> Drops {
         self.drops.clone()
+    }
+
+    /// The gauge of the height up to which events are derived (set on the
+    /// store's event thread).
+    pub fn events_height(&self) -> Gauge {
+        self.events_height.clone()
     }
 
     pub fn set_height(&self, height: u64) {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crypto::{ChainId, Hash, PublicKey};
 use genesis::Genesis;
-use ledger::store::Store;
+use ledger::store::{EventLog, Store};
 use ledger::{Participant, SignedTransaction, StateError, TxError, TxHash};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{broadcast, mpsc, watch};
@@ -63,6 +63,10 @@ pub struct Shared {
     pub node_name: String,
     pub is_validator: bool,
     pub store: RwLock<Store>,
+    /// The event feed, read without the store's lock.
+    pub events: EventLog,
+    /// The height up to which events are derived, for long-polls to wait on.
+    pub events_derived: Arc<watch::Sender<u64>>,
     pub mempool: Mempool,
     pub metrics: Metrics,
     pub status: watch::Sender<LiveStatus>,
@@ -119,6 +123,18 @@ impl Shared {
             },
             None => LiveStatus::default(),
         };
+        let metrics = Metrics::new();
+        let events = store.events();
+        let events_derived = Arc::new(watch::Sender::new(events.derived()));
+        {
+            let events_derived = Arc::clone(&events_derived);
+            let gauge = metrics.events_height();
+            gauge.set(events.derived() as i64);
+            events.on_derived(move |height| {
+                gauge.set(height as i64);
+                events_derived.send_replace(height);
+            });
+        }
         // Expiry counts blocks from here, not from height 0.
         mempool.observe_height(status.height);
         Shared {
@@ -127,8 +143,10 @@ impl Shared {
             node_name,
             is_validator,
             store: RwLock::new(store),
+            events,
+            events_derived,
             mempool,
-            metrics: Metrics::new(),
+            metrics,
             status: watch::Sender::new(status),
             commits: broadcast::channel(1024).0,
             rejections: broadcast::channel(4096).0,

@@ -165,6 +165,41 @@ pub(super) struct Materializer {
     thread: Option<JoinHandle<()>>,
 }
 
+/// Waits on materialization's progress from another thread (the events'
+/// deriving thread).
+#[derive(Debug, Clone)]
+pub(super) struct MaterializedWatch {
+    shared: Arc<Shared>,
+    path: PathBuf,
+}
+
+impl MaterializedWatch {
+    /// The materialized height once it is above `height`, or after
+    /// `timeout` whatever it is.
+    pub fn wait_beyond(
+        &self,
+        height: u64,
+        timeout: std::time::Duration,
+    ) -> Result<u64, StoreError> {
+        let progress = self
+            .shared
+            .progress
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (progress, _) = self
+            .shared
+            .changed
+            .wait_timeout_while(progress, timeout, |progress| {
+                progress.materialized <= height && progress.failure.is_none()
+            })
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match &progress.failure {
+            Some(failure) => Err(failed(&self.path, failure)),
+            None => Ok(progress.materialized),
+        }
+    }
+}
+
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Job").field("height", &self.height).finish()
@@ -194,6 +229,14 @@ impl Materializer {
             jobs: Some(jobs),
             shared,
             thread: Some(thread),
+        }
+    }
+
+    /// A handle to wait on progress from another thread.
+    pub fn watch(&self, path: PathBuf) -> MaterializedWatch {
+        MaterializedWatch {
+            shared: Arc::clone(&self.shared),
+            path,
         }
     }
 

@@ -32,6 +32,7 @@
 
 mod archive;
 mod cache;
+pub mod events;
 mod materialize;
 mod queries;
 #[cfg(test)]
@@ -56,6 +57,7 @@ use cache::StateCache;
 use materialize::{Materializer, StoredWrites};
 
 pub use archive::BlockArchive;
+pub use events::{EventFilter, EventLog, EventPage, EventsError};
 pub use queries::{Lineage, TxLocation};
 
 /// What the store has committed: the chain and the last block.
@@ -126,6 +128,10 @@ pub enum StoreError {
         source: crate::error::StateError,
     },
     #[error(
+        "deriving events in the store at {path} failed ({reason}); the blocks are safe: fix the cause and restart, which derives them again"
+    )]
+    EventsFailed { path: PathBuf, reason: String },
+    #[error(
         "writing committed blocks into the store at {path} failed ({reason}); they are safe in its log: fix the cause (a full disk?) and restart, which replays them"
     )]
     MaterializationFailed { path: PathBuf, reason: String },
@@ -139,6 +145,10 @@ pub struct Store {
     tree: StateTree,
     cache: StateCache,
     materializer: Materializer,
+    /// Derives events after materialization (`events`); started once the
+    /// store is open.
+    deriver: Option<events::Deriver>,
+    event_log: Option<EventLog>,
     meta: Option<ChainMeta>,
     /// The ticket of the prepared block whose writes the tree holds
     /// uncommitted, if any.
@@ -258,6 +268,8 @@ impl Store {
             materializer: Materializer::start(Arc::clone(&db), path.clone(), materialized),
             db,
             path,
+            deriver: None,
+            event_log: None,
             tree: StateTree::new(),
             cache: StateCache::new(cache::DEFAULT_CAPACITY),
             meta,
@@ -280,7 +292,21 @@ impl Store {
                 });
             }
         }
+        let (deriver, event_log) = events::Deriver::start(
+            Arc::clone(&store.db),
+            store.path.clone(),
+            store.materializer.watch(store.path.clone()),
+        )?;
+        store.deriver = Some(deriver);
+        store.event_log = Some(event_log);
         Ok(store)
+    }
+
+    /// The event feed (see `events`).
+    pub fn events(&self) -> EventLog {
+        self.event_log
+            .clone()
+            .expect("the event log starts when the store opens")
     }
 
     pub fn path(&self) -> &Path {
@@ -725,6 +751,9 @@ impl Drop for Store {
     /// Finishes materializing and flushes, so that a clean stop leaves
     /// nothing to replay (a crash only costs the replay).
     fn drop(&mut self) {
+        if let Some(deriver) = &mut self.deriver {
+            deriver.stop();
+        }
         self.materializer.stop();
         let handles: Vec<&rocksdb::ColumnFamily> = schema::ALL
             .iter()

@@ -26,12 +26,14 @@ pub const CREDIT_LINES: &str = "credit_lines";
 pub const INVOICES: &str = "invoices";
 pub const RECEIVABLES: &str = "receivables";
 pub const METADATA: &str = "metadata";
+/// Derived events by cursor (`event::Cursor::to_key`); see `store::events`.
+pub const EVENTS: &str = "events";
 
 /// Every column family this version uses. A store written by an older one
 /// may also hold `children` (a token's children, now derived) and `deltas`
 /// (each block's changes until materialized, now executed again from the
 /// block); they are opened and left alone.
-pub const ALL: [&str; 10] = [
+pub const ALL: [&str; 11] = [
     BLOCKS,
     CERTIFICATES,
     TX_INDEX,
@@ -42,6 +44,7 @@ pub const ALL: [&str; 10] = [
     INVOICES,
     RECEIVABLES,
     METADATA,
+    EVENTS,
 ];
 
 /// The state column families with their `StateKey`/`StateValue` variant tag.
@@ -58,6 +61,11 @@ pub const META_KEY: &[u8] = b"chain";
 /// The metadata key of the height the column families hold (big-endian
 /// u64), written by each materialization.
 pub const MATERIALIZED_KEY: &[u8] = b"materialized";
+
+/// The metadata key of the height up to which events are derived.
+pub const EVENTS_DERIVED_KEY: &[u8] = b"events_derived";
+/// The metadata key of the height below which events were pruned.
+pub const EVENTS_PRUNED_KEY: &[u8] = b"events_pruned_below";
 
 /// The state column family of a `StateValue` variant tag.
 pub fn state_name(tag: u8) -> Option<&'static str> {

@@ -43,6 +43,18 @@ pub struct ApiLimits {
     /// Most items in one page of a list route (`?limit=` is capped to it,
     /// and is it when absent).
     pub max_page_size: usize,
+    /// Events in a page of `GET /v1/events` when `limit` is absent.
+    pub event_page_size: usize,
+    /// Most events one answer of `GET /v1/events` looks at (kept or
+    /// filtered out by `kinds`/`party`); `next` says where to go on.
+    pub max_event_scan: usize,
+    /// Longest `GET /v1/events?wait_ms=` wait, whatever it asks; see
+    /// [`ApiLimits::max_event_wait`] for how the request timeout bounds it.
+    pub max_event_wait_ms: u64,
+    /// `GET /v1/events` requests waiting for events at once; more are
+    /// answered 503 `too_many_waiters`. Each holds one of
+    /// `max_concurrent_requests` while it waits, so keep it well below.
+    pub max_event_waiters: usize,
 }
 
 /// Hex doubles the transaction's bytes; 1 KiB covers `{"tx": ""}` and
@@ -62,6 +74,10 @@ impl Default for ApiLimits {
             max_batch_body_bytes: 16 * 1024 * 1024,
             max_batch_txs: 5_000,
             max_page_size: 1_000,
+            event_page_size: 100,
+            max_event_scan: 10_000,
+            max_event_wait_ms: 25_000,
+            max_event_waiters: 64,
         }
     }
 }
@@ -77,6 +93,17 @@ impl ApiLimits {
 
     pub fn max_commit_wait(&self) -> Duration {
         Duration::from_millis(self.max_commit_wait_ms)
+    }
+
+    /// The longest event long-poll: `max_event_wait_ms`, but never so long
+    /// that the request timeout (which covers it) cuts the answer off: at
+    /// most a second less than the timeout, or half of a timeout under 2 s.
+    pub fn max_event_wait(&self) -> Duration {
+        let room = self
+            .request_timeout_ms
+            .saturating_sub(1_000)
+            .max(self.request_timeout_ms / 2);
+        Duration::from_millis(self.max_event_wait_ms.min(room))
     }
 
     /// Every limit must let something through: a zero would refuse every
@@ -96,6 +123,9 @@ impl ApiLimits {
             ("max_batch_body_bytes", self.max_batch_body_bytes),
             ("max_batch_txs", self.max_batch_txs),
             ("max_page_size", self.max_page_size),
+            ("event_page_size", self.event_page_size),
+            ("max_event_scan", self.max_event_scan),
+            ("max_event_waiters", self.max_event_waiters),
         ];
         for (name, value) in counts {
             if value == 0 {
@@ -129,5 +159,21 @@ mod tests {
         assert!(limits.validate().is_ok());
         let zero: ApiLimits = toml::from_str("max_connections = 0").expect("parses");
         assert!(zero.validate().unwrap_err().contains("max_connections"));
+    }
+
+    #[test]
+    fn an_event_long_poll_always_ends_before_the_request_timeout() {
+        let defaults = ApiLimits::default();
+        assert_eq!(defaults.max_event_wait(), Duration::from_millis(25_000));
+        for (timeout, wait, expected) in [(30_000, 60_000, 29_000), (1_500, 25_000, 750), (1, 5, 0)]
+        {
+            let limits = ApiLimits {
+                request_timeout_ms: timeout,
+                max_event_wait_ms: wait,
+                ..ApiLimits::default()
+            };
+            assert_eq!(limits.max_event_wait(), Duration::from_millis(expected));
+            assert!(limits.max_event_wait() < limits.request_timeout());
+        }
     }
 }

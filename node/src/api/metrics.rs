@@ -17,6 +17,8 @@ pub struct ApiMetrics {
     pub header_timeouts: Counter,
     pub commit_waiters: Gauge,
     pub commit_waiters_refused: Counter,
+    pub event_waiters: Gauge,
+    pub event_waiters_refused: Counter,
     pub request_timeouts: Counter,
 }
 
@@ -65,6 +67,18 @@ impl ApiMetrics {
             "?wait=commit submissions answered 503 because max_commit_waiters were waiting",
             commit_waiters_refused.clone(),
         );
+        let event_waiters = Gauge::default();
+        registry.register(
+            "event_waiters",
+            "GET /v1/events requests waiting for new events (wait_ms)",
+            event_waiters.clone(),
+        );
+        let event_waiters_refused = Counter::default();
+        registry.register(
+            "event_waiters_refused",
+            "GET /v1/events long-polls answered 503 because max_event_waiters were waiting",
+            event_waiters_refused.clone(),
+        );
         let request_timeouts = Counter::default();
         registry.register(
             "request_timeouts",
@@ -78,6 +92,8 @@ impl ApiMetrics {
             header_timeouts,
             commit_waiters,
             commit_waiters_refused,
+            event_waiters,
+            event_waiters_refused,
             request_timeouts,
         }
     }

@@ -17,6 +17,7 @@
 //! | `GET /v1/blocks/{height}/txs` | [`types::BlockTxsView`]: the transactions only |
 //! | `GET /v1/status` | [`types::StatusView`] |
 //! | `GET /v1/genesis` | the genesis file |
+//! | `GET /v1/events?after=&limit=&wait_ms=&kinds=&party=` | an [`event_views::EventPageView`] (see [`feed`]) |
 //! | `GET /v1/evidence` | equivocation evidence (at most `driver::evidence`'s cap) |
 //! | `GET /metrics` | Prometheus text |
 //!
@@ -32,6 +33,8 @@
 //! writes the store: submissions go to the mempool.
 
 pub mod errors;
+pub mod event_views;
+pub mod feed;
 pub mod limits;
 pub mod metrics;
 pub mod pages;
@@ -78,6 +81,8 @@ pub struct ApiState {
     pub metrics: Arc<ApiMetrics>,
     /// One permit per `?wait=commit` submission waiting.
     waiters: Arc<Semaphore>,
+    /// One permit per `GET /v1/events` long-poll waiting.
+    event_waiters: Arc<Semaphore>,
 }
 
 impl FromRef<ApiState> for Arc<Shared> {
@@ -91,6 +96,7 @@ impl ApiState {
         ApiState {
             shared,
             waiters: Arc::new(Semaphore::new(limits.max_commit_waiters)),
+            event_waiters: Arc::new(Semaphore::new(limits.max_event_waiters)),
             limits: Arc::new(limits),
             metrics: Arc::new(ApiMetrics::new()),
         }
@@ -137,6 +143,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/status", get(status))
         .route("/v1/genesis", get(genesis))
         .route("/v1/evidence", get(evidence))
+        .route("/v1/events", get(feed::events))
         .route("/metrics", get(metrics))
         .layer(GlobalConcurrencyLimitLayer::new(
             limits.max_concurrent_requests,
