@@ -37,6 +37,9 @@ pub const SYNC_BATCH: u64 = 64;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a peer whose answer did not advance sync is not asked.
 pub const PENALTY: Duration = Duration::from_secs(10);
+/// How long a node in consensus waits for its own decision to close a lag
+/// of one block before it fetches the block from a peer that has it.
+pub const ONE_BLOCK_LAG_GRACE: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Default)]
 pub struct SyncState {
@@ -47,9 +50,33 @@ pub struct SyncState {
     /// When each peer was last asked for blocks (rotation).
     last_asked: BTreeMap<PeerId, Instant>,
     in_flight: Option<(PeerId, Instant)>,
+    /// Since when a peer has claimed a height above this node's committed
+    /// height, which has not moved (that height, the instant).
+    lag_since: Option<(u64, Instant)>,
 }
 
 impl SyncState {
+    /// Whether a peer has claimed more than `height` for
+    /// [`ONE_BLOCK_LAG_GRACE`] while this node stayed at `height`. A block
+    /// of lag is normally closed by the node's own decision; when it is not
+    /// (the others decided that height, with this node's votes, while it
+    /// was down, and moved on: nobody repeats that decision), the block must
+    /// be fetched, or the node waits forever, and with it any height that
+    /// needs its vote.
+    pub fn lag_outlasted(&mut self, height: u64, now: Instant) -> bool {
+        if !self.peer_heights.values().any(|claimed| *claimed > height) {
+            self.lag_since = None;
+            return false;
+        }
+        match self.lag_since {
+            Some((at, since)) if at == height => now.duration_since(since) >= ONE_BLOCK_LAG_GRACE,
+            _ => {
+                self.lag_since = Some((height, now));
+                false
+            }
+        }
+    }
+
     pub fn peer_height(&mut self, peer: PeerId, height: u64, now: Instant) {
         if self.penalized.get(&peer).is_some_and(|until| *until > now) {
             return;
@@ -165,8 +192,9 @@ impl Driver {
 
     /// Requests the next range from a peer that claims to be ahead, in
     /// rotation. A peer one block ahead may just be faster: we wait for our
-    /// own decision, unless we are not in consensus at that height or we
-    /// decided it and lack the body.
+    /// own decision, unless we are not in consensus at that height, we
+    /// decided it and lack the body, or the lag has outlasted
+    /// [`ONE_BLOCK_LAG_GRACE`].
     pub(super) fn maybe_request_blocks(&mut self) {
         if let Some((_, since)) = self.sync.in_flight {
             if since.elapsed() < REQUEST_TIMEOUT {
@@ -176,7 +204,8 @@ impl Driver {
         }
         let height = self.committed_height();
         let in_consensus = self.started == Some(height + 1) && self.waiting_decision.is_none();
-        let min_ahead = if in_consensus { 1 } else { 0 };
+        let lag_outlasted = self.sync.lag_outlasted(height, Instant::now());
+        let min_ahead = if in_consensus && !lag_outlasted { 1 } else { 0 };
         let Some((peer, best)) = self.sync.next_source(height, min_ahead) else {
             return;
         };
@@ -292,6 +321,35 @@ mod tests {
         .unwrap();
         let peers = keys.iter().map(|key| (PeerId::random(), *key)).collect();
         (set, peers)
+    }
+
+    /// Found by the chaos runner: two validators restarted one block behind
+    /// (the others decided it with their votes, then moved on) waited for a
+    /// decision nobody repeats, and the chain stalled.
+    #[test]
+    fn a_lag_of_one_block_is_fetched_once_it_outlasts_the_grace() {
+        let mut sync = SyncState::default();
+        let peer = PeerId::random();
+        let start = Instant::now();
+        assert!(!sync.lag_outlasted(152, start), "nobody is ahead yet");
+        sync.peer_height(peer, 153, start);
+        assert!(
+            !sync.lag_outlasted(152, start),
+            "a fresh lag is left to consensus"
+        );
+        assert!(!sync.lag_outlasted(152, start + ONE_BLOCK_LAG_GRACE / 2));
+        assert!(
+            sync.lag_outlasted(152, start + ONE_BLOCK_LAG_GRACE),
+            "a lag that outlasts the grace is fetched"
+        );
+        // Our own decision closes the lag: the clock starts again.
+        let later = start + ONE_BLOCK_LAG_GRACE * 2;
+        sync.peer_height(peer, 154, later);
+        assert!(!sync.lag_outlasted(153, later));
+        assert!(sync.lag_outlasted(153, later + ONE_BLOCK_LAG_GRACE));
+        // Nobody ahead any more: no lag.
+        sync.peer_height(peer, 153, later);
+        assert!(!sync.lag_outlasted(153, later + ONE_BLOCK_LAG_GRACE * 2));
     }
 
     #[test]
