@@ -83,6 +83,20 @@ fn assert_certificates(net: &Net, node: usize, height: u64) {
     }
 }
 
+/// Waits up to 30 s for `tx` to be committed as node `index` sees it, and
+/// says how long that took.
+fn wait_committed(net: &Net, index: usize, tx: &ledger::SignedTransaction, what: &str) {
+    let path = format!("/v1/txs/{}", tx.hash());
+    let since = std::time::Instant::now();
+    net.wait_for(Duration::from_secs(30), what, || {
+        net.get(index, &path).1["status"] == "committed"
+    });
+    eprintln!(
+        "committed {:.1} s after the last validator's API answered",
+        since.elapsed().as_secs_f64()
+    );
+}
+
 #[test]
 fn four_validators_commit_a_stream_from_several_senders_with_identical_chains() {
     let _serial = serial();
@@ -330,15 +344,11 @@ fn a_transaction_accepted_while_quorum_is_lost_commits_once_quorum_returns() {
     // Quorum returns; nothing else is submitted.
     net.start(2);
     net.start(3);
-    let back = std::time::Instant::now();
-    net.wait_for(
-        Duration::from_secs(30),
+    wait_committed(
+        &net,
+        0,
+        &confirm,
         "the outage's transaction to commit once quorum returned",
-        || net.get(0, &path).1["status"] == "committed",
-    );
-    eprintln!(
-        "committed {:.1} s after the last validator's API answered again",
-        back.elapsed().as_secs_f64()
     );
     // The signer goes on with its next nonce.
     let next = confirm_to(&mut net, "supplier1", 1_000_00, "INV-AFTER-OUTAGE");
@@ -428,4 +438,84 @@ fn a_validator_whose_write_ahead_log_lost_committed_blocks_refuses_to_start_nami
     net.wait_height(3, height, LIMIT);
     let after = confirm_to(&mut net, "supplier2", 1_000_00, "INV-WAL-AFTER");
     net.commit(3, &after);
+}
+
+/// Copies a directory tree (a stopped node's store, for a snapshot).
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("creating the copy's directory");
+    for entry in std::fs::read_dir(from).expect("reading the directory") {
+        let entry = entry.expect("a directory entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("a file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copying a file");
+        }
+    }
+}
+
+/// Found by the chaos runner (seed 18): two validators killed after they
+/// precommitted height H + 1 but before they committed it came back one
+/// block behind the other two, which had decided H + 1 with their votes and
+/// moved on. Nobody repeats a decided height; a node already in consensus
+/// at H + 1 waited for its own decision on a lag of one block, and with two
+/// of four stuck there the chain stalled for good. The lag must be fetched
+/// once it outlasts a short grace.
+#[test]
+fn validators_restarted_one_block_behind_a_decision_they_voted_for_fetch_it_and_the_chain_goes_on()
+{
+    let _serial = serial();
+    let mut net = Net::create(4, 0);
+    net.start_all();
+    let first_grant = grant(&mut net);
+    net.commit(0, &first_grant);
+    // Snapshot the stores of validators 2 and 3 at height H.
+    let height = net.status(0).height;
+    let snapshots = tempfile::tempdir().expect("a directory for the snapshots");
+    for index in [2, 3] {
+        assert!(net.stop(index).success(), "clean exit on SIGTERM");
+        let ledger = net.home(index).join("data").join("ledger");
+        copy_dir(&ledger, &snapshots.path().join(index.to_string()));
+        net.start(index);
+    }
+    // H + 1 is decided with everyone's votes.
+    let first = confirm_to(&mut net, "supplier1", 1_000_00, "INV-LAG-1");
+    net.commit(0, &first);
+    for index in 0..4 {
+        net.wait_height(index, height + 1, LIMIT);
+    }
+    // Everyone goes down. Validators 2 and 3 lose H + 1 from their stores,
+    // as if killed between their precommit (the safety record, which stays,
+    // says they signed at H + 1) and their commit.
+    for index in 0..4 {
+        net.kill(index);
+    }
+    for index in [2, 3] {
+        let ledger = net.home(index).join("data").join("ledger");
+        std::fs::remove_dir_all(&ledger).expect("removing the store");
+        copy_dir(&snapshots.path().join(index.to_string()), &ledger);
+    }
+    // They come back first and start H + 1 again for a new transaction
+    // (the bank's, next in nonce order on their stores too), which two of
+    // four cannot decide.
+    net.start(2);
+    net.start(3);
+    assert_eq!(net.status(2).height, height, "restarted one block behind");
+    let second = grant(&mut net);
+    let (code, answer) = net.submit(2, &second, false);
+    assert!((200..300).contains(&code), "accepted: {code} {answer}");
+    std::thread::sleep(Duration::from_secs(1));
+    // The other two return at H + 1 and never repeat it: 2 and 3 must
+    // fetch it, or nothing ever commits again.
+    net.start(0);
+    net.start(1);
+    wait_committed(
+        &net,
+        2,
+        &second,
+        "the new transaction to commit once the lagging validators fetched H + 1",
+    );
+    let at = net.status(2).height;
+    assert!(at >= height + 2, "the chain went on: {at}");
+    assert_identical_chains(&net, &[0, 1, 2, 3], at);
 }
