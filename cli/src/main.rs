@@ -145,6 +145,24 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Prints the error and chooses the exit code.
+/// The error and its causes, joined by ": ", each said once: a library
+/// error whose message already includes its source's (`"store: {0}"`) would
+/// otherwise repeat it.
+fn error_chain(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
+}
+
 fn report(error: &anyhow::Error, json: bool) -> ExitCode {
     let (code, name) = if let Some(cli) = error.downcast_ref::<CliError>() {
         (cli.failure.exit_code(), cli.code.clone())
@@ -157,7 +175,7 @@ fn report(error: &anyhow::Error, json: bool) -> ExitCode {
     } else {
         (1, None)
     };
-    let message = format!("{error:#}");
+    let message = error_chain(error);
     if json {
         let body = serde_json::json!({
             "error": name.unwrap_or_else(|| "error".to_string()),
@@ -168,4 +186,30 @@ fn report(error: &anyhow::Error, json: bool) -> ExitCode {
         eprintln!("error: {message}");
     }
     ExitCode::from(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the safety record is corrupt")]
+    struct Inner;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Outer {
+        #[error("consensus driver: {0}")]
+        Driver(#[from] Inner),
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let error = anyhow::Error::from(Outer::from(Inner)).context("starting the node");
+        assert_eq!(
+            error_chain(&error),
+            "starting the node: consensus driver: the safety record is corrupt"
+        );
+        let plain = anyhow::anyhow!("bad input").context("reading the file");
+        assert_eq!(error_chain(&plain), "reading the file: bad input");
+    }
 }

@@ -57,6 +57,11 @@ pub struct Summary {
     /// Faults injected, by kind, and `total`.
     pub faults: BTreeMap<String, u32>,
     pub submitted: u64,
+    /// Submissions a second: the offered load.
+    pub submitted_per_s: f64,
+    /// Transactions the rate asked for when every participant was busy or
+    /// had nothing to do (not made up for later).
+    pub starved: u64,
     pub committed_tx: u64,
     pub committed_tx_per_s: f64,
     pub refused_tx: u64,
@@ -163,6 +168,7 @@ pub fn check(
         seconds: config.seconds,
         rate_target: config.rate,
         submitted: facts.stats.submitted.load(Ordering::Relaxed),
+        starved: facts.stats.starved.load(Ordering::Relaxed),
         committed_tx: facts.stats.committed.load(Ordering::Relaxed),
         refused_tx: facts.stats.refused.load(Ordering::Relaxed),
         resubmitted: facts.stats.resubmitted.load(Ordering::Relaxed),
@@ -170,8 +176,10 @@ pub fn check(
         replay: config.replay_command(),
         ..Summary::default()
     };
-    summary.committed_tx_per_s =
-        (summary.committed_tx as f64 / config.seconds.max(1) as f64 * 10.0).round() / 10.0;
+    let per_second =
+        |count: u64| (count as f64 / config.seconds.max(1) as f64 * 10.0).round() / 10.0;
+    summary.committed_tx_per_s = per_second(summary.committed_tx);
+    summary.submitted_per_s = per_second(summary.submitted);
     let violations = &mut summary.violations;
     let mut total = 0;
     for (kind, count) in &facts.injected.counts {

@@ -72,13 +72,17 @@ pub struct Roster {
 
 impl Roster {
     /// Enough participants for `rate` transactions a second, each with at
-    /// most one transaction in flight (a commit takes about a second).
+    /// most one transaction in flight (from release to the block that
+    /// carries it, two seconds or so on a busy machine) and many with
+    /// nothing to do at a given moment (a supplier without tokens, a core
+    /// without credit): the summary's `starved` counts what the rate asked
+    /// for and nobody could make.
     pub fn for_rate(rate: u32) -> Roster {
         let rate = rate as usize;
         Roster {
-            banks: (rate / 25).clamp(2, 40),
-            cores: (rate / 20).clamp(3, 50),
-            suppliers: rate.clamp(20, 800),
+            banks: (rate / 10).clamp(2, 100),
+            cores: (rate / 5).clamp(3, 200),
+            suppliers: (rate * 2).clamp(20, 2_000),
             auditors: 2,
         }
     }
