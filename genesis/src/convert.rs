@@ -16,10 +16,9 @@ impl Genesis {
         self.participants
             .iter()
             .map(|participant| {
-                let roles = participant
-                    .roles
-                    .iter()
-                    .filter_map(|name| Role::ALL.into_iter().find(|role| role.name() == name));
+                let roles = participant.roles.iter().filter_map(|name| {
+                    Role::GRANTABLE.into_iter().find(|role| role.name() == name)
+                });
                 Participant::new(participant.public_key, participant.name.clone(), roles)
             })
             .collect()

@@ -16,6 +16,7 @@ use crypto::{
 
 use crate::amount::{Amount, Timestamp};
 use crate::error::TxError;
+use crate::governance::ValidatorChange;
 use crate::participant::Role;
 use crate::token::TokenId;
 
@@ -129,6 +130,31 @@ pub enum TxBody {
     Freeze { token: TokenId, reason: String },
     /// Auditor: releases a frozen token.
     Unfreeze { token: TokenId },
+    /// Any participant but a validator's account: from now on signs with
+    /// `new_key`; its identity, and everything that names it, stays.
+    RotateParticipantKey { new_key: PublicKey },
+    /// Operator: asks to replace the lost key of `participant` (its
+    /// identity) with `new_key`; takes effect when an auditor approves.
+    RequestKeyRecovery {
+        participant: PublicKey,
+        new_key: PublicKey,
+    },
+    /// Auditor: approves the pending recovery of `participant` to
+    /// `new_key` (both must match the request).
+    ApproveKeyRecovery {
+        participant: PublicKey,
+        new_key: PublicKey,
+    },
+    /// Validator (its consensus key): proposes a change of the validator
+    /// set, open for approval until height `expires_at`; counts as the
+    /// proposer's approval. See `governance` for the rules.
+    ProposeValidatorChange {
+        change: ValidatorChange,
+        expires_at: u64,
+    },
+    /// Validator (its consensus key): approves an open proposal, named by
+    /// the hash of the transaction that proposed it.
+    ApproveValidatorChange { proposal: TxHash },
 }
 
 impl TxBody {
@@ -146,6 +172,11 @@ impl TxBody {
             TxBody::Settle { .. } => "settle",
             TxBody::Freeze { .. } => "freeze",
             TxBody::Unfreeze { .. } => "unfreeze",
+            TxBody::RotateParticipantKey { .. } => "rotate_participant_key",
+            TxBody::RequestKeyRecovery { .. } => "request_key_recovery",
+            TxBody::ApproveKeyRecovery { .. } => "approve_key_recovery",
+            TxBody::ProposeValidatorChange { .. } => "propose_validator_change",
+            TxBody::ApproveValidatorChange { .. } => "approve_validator_change",
         }
     }
 }

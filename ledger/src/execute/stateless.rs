@@ -1,5 +1,6 @@
 //! The rules a transaction must satisfy whatever the state: its encoded
-//! size, text lengths, output counts, non-zero amounts. One function,
+//! size, text lengths, output counts, non-zero amounts, usable new keys, the
+//! shape of a validator-set change. One function,
 //! [`check_stateless`], used by execution (first, before any state read) and
 //! by the node's mempool on entry for every transaction, so the two can
 //! never disagree about what is well-formed.
@@ -10,6 +11,8 @@
 //! Deliberately not here: anything that reads the state or the block time
 //! (who holds a token, whether a maturity is still ahead, the signer's
 //! roles; see [`check_signer_role`](super::check_signer_role)).
+
+use crypto::PublicKey;
 
 use crate::amount::Amount;
 use crate::error::TxError;
@@ -46,14 +49,36 @@ pub fn check_stateless(tx: &SignedTransaction) -> Result<(), TxError> {
         TxBody::Transfer { outputs, .. } => check_outputs(outputs)?,
         TxBody::Settle { payment_ref, .. } => check_text("payment reference", payment_ref)?,
         TxBody::Freeze { reason, .. } => check_text("freeze reason", reason)?,
+        TxBody::RotateParticipantKey { new_key } | TxBody::RequestKeyRecovery { new_key, .. } => {
+            check_key("new key", new_key)?
+        }
+        TxBody::ProposeValidatorChange { change, .. } => change.check_stateless()?,
         TxBody::DeactivateParticipant { .. }
         | TxBody::GrantCreditLine { .. }
         | TxBody::RequestFinancing { .. }
         | TxBody::AcceptFinancing { .. }
         | TxBody::RejectFinancing { .. }
-        | TxBody::Unfreeze { .. } => {}
+        | TxBody::Unfreeze { .. }
+        | TxBody::ApproveKeyRecovery { .. }
+        | TxBody::ApproveValidatorChange { .. } => {}
     }
     Ok(())
+}
+
+/// A key a participant or validator is to sign with from now on: a point
+/// of the curve, and not one of small order (for which a signature proves
+/// nothing about who signed), as genesis requires of its keys.
+pub(crate) fn check_key(what: &'static str, key: &PublicKey) -> Result<(), TxError> {
+    let reason = match key.verifying_key() {
+        Err(_) => "not a point on the ed25519 curve",
+        Ok(point) if point.is_weak() => "a small-order (weak) ed25519 point",
+        Ok(_) => return Ok(()),
+    };
+    Err(TxError::InvalidKey {
+        what,
+        key: *key,
+        reason,
+    })
 }
 
 /// Between 1 and [`MAX_TRANSFER_OUTPUTS`] outputs, each of a positive
@@ -79,7 +104,7 @@ fn check_outputs(outputs: &[Output]) -> Result<(), TxError> {
 }
 
 /// Not blank, and at most `MAX_TEXT_BYTES` bytes.
-fn check_text(what: &'static str, text: &str) -> Result<(), TxError> {
+pub(crate) fn check_text(what: &'static str, text: &str) -> Result<(), TxError> {
     use crate::transaction::MAX_TEXT_BYTES;
     if text.trim().is_empty() {
         return Err(TxError::EmptyText { what });
@@ -100,7 +125,7 @@ mod tests {
     use crate::participant::Role;
     use crate::token::TokenId;
     use crate::transaction::Transaction;
-    use crypto::{ChainId, Hash, Keypair, PublicKey};
+    use crypto::{ChainId, Hash, Keypair};
 
     fn signed(body: TxBody) -> SignedTransaction {
         let key = Keypair::from_seed([7; 32]);
