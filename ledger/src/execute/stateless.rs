@@ -122,6 +122,7 @@ pub(crate) fn check_text(what: &'static str, text: &str) -> Result<(), TxError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::governance::ValidatorChange;
     use crate::participant::Role;
     use crate::token::TokenId;
     use crate::transaction::Transaction;
@@ -239,6 +240,122 @@ mod tests {
                     len: 257,
                     limit: 256,
                 }),
+            ),
+        ];
+        for (what, body, expected) in rows {
+            assert_eq!(check_stateless(&signed(body)).err(), expected, "{what}");
+        }
+    }
+
+    /// The same for keys and validator-set changes.
+    #[test]
+    fn each_stateless_key_and_governance_rule_holds_and_breaks() {
+        let good = Keypair::from_seed([8; 32]).public();
+        // The neutral point: of small order, so a signature proves nothing.
+        let mut weak = [0u8; 32];
+        weak[0] = 1;
+        let weak = PublicKey(weak);
+        let peer_id: crate::governance::PeerId =
+            "12D3KooWPjceQrSwdWXPyLLeABRXmuqt69Rg3sBYbU1Nft9HyQ6X"
+                .parse()
+                .unwrap();
+        // y = 2: (y² − 1)/(d·y² + 1) is not a square, so no x exists.
+        let mut off_curve = [0u8; 32];
+        off_curve[0] = 2;
+        let off_curve = PublicKey(off_curve);
+        let add = |name: &str, key: PublicKey, address: &str, power: u64| {
+            TxBody::ProposeValidatorChange {
+                change: ValidatorChange::Add {
+                    name: name.into(),
+                    consensus_key: key,
+                    peer_id: peer_id.clone(),
+                    address: address.into(),
+                    power,
+                },
+                expires_at: 10,
+            }
+        };
+        let change = |change| TxBody::ProposeValidatorChange {
+            change,
+            expires_at: 10,
+        };
+        let address = "/ip4/10.0.0.5/tcp/26656";
+        let weak_error = |what| TxError::InvalidKey {
+            what,
+            key: weak,
+            reason: "a small-order (weak) ed25519 point",
+        };
+        let rows: Vec<(&str, TxBody, Option<TxError>)> = vec![
+            (
+                "a rotation to a usable key",
+                TxBody::RotateParticipantKey { new_key: good },
+                None,
+            ),
+            (
+                "a rotation to a weak key",
+                TxBody::RotateParticipantKey { new_key: weak },
+                Some(weak_error("new key")),
+            ),
+            (
+                "a recovery to a key off the curve",
+                TxBody::RequestKeyRecovery {
+                    participant: good,
+                    new_key: off_curve,
+                },
+                Some(TxError::InvalidKey {
+                    what: "new key",
+                    key: off_curve,
+                    reason: "not a point on the ed25519 curve",
+                }),
+            ),
+            ("an addition", add("bank-e", good, address, 1), None),
+            (
+                "an addition without a name",
+                add(" ", good, address, 1),
+                Some(TxError::EmptyText {
+                    what: "validator name",
+                }),
+            ),
+            (
+                "an addition at a host:port",
+                add("bank-e", good, "10.0.0.5:26656", 1),
+                Some(TxError::InvalidAddress {
+                    address: "10.0.0.5:26656".into(),
+                }),
+            ),
+            (
+                "an addition of power 0",
+                add("bank-e", good, address, 0),
+                Some(TxError::ZeroVotingPower),
+            ),
+            (
+                "an addition of a weak key",
+                add("bank-e", weak, address, 1),
+                Some(weak_error("consensus key")),
+            ),
+            (
+                "a power of 0",
+                change(ValidatorChange::SetPower {
+                    consensus_key: good,
+                    power: 0,
+                }),
+                Some(TxError::ZeroVotingPower),
+            ),
+            (
+                "a rotation to the same key",
+                change(ValidatorChange::RotateKey {
+                    old_key: good,
+                    new_key: good,
+                }),
+                Some(TxError::SameKey { key: good }),
+            ),
+            (
+                "a consensus-key rotation to a weak key",
+                change(ValidatorChange::RotateKey {
+                    old_key: good,
+                    new_key: weak,
+                }),
+                Some(weak_error("new consensus key")),
             ),
         ];
         for (what, body, expected) in rows {
