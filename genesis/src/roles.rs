@@ -37,7 +37,14 @@ mod tests {
         for name in ROLE_NAMES {
             assert!(is_role_name(name));
         }
-        for name in ["Operator", "core", "core-enterprise", " bank", ""] {
+        for name in [
+            "Operator",
+            "core",
+            "core-enterprise",
+            " bank",
+            "",
+            "validator",
+        ] {
             assert!(!is_role_name(name), "{name:?}");
         }
     }
