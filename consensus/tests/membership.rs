@@ -116,7 +116,9 @@ fn replace_node_2_by_node_1_at_height_2(seed: u64, second_colluder_joins: bool) 
 #[test]
 fn checker_finds_a_fork_when_a_change_makes_the_colluders_f_plus_one() {
     let name = "checker_finds_a_fork_when_a_change_makes_the_colluders_f_plus_one";
-    let forks = seeds_with_a_fork(name, 100, |seed| replace_node_2_by_node_1_at_height_2(seed, true));
+    let forks = seeds_with_a_fork(name, 100, |seed| {
+        replace_node_2_by_node_1_at_height_2(seed, true)
+    });
     assert_some_fork(&forks, "a second colluder joining");
 }
 

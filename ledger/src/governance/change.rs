@@ -6,6 +6,7 @@
 //! consensus key is, whether a key is unused) is `execute::validators`'s.
 
 use std::collections::BTreeSet;
+use std::fmt;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use crypto::PublicKey;
@@ -195,6 +196,27 @@ impl ValidatorChange {
             "consensus keys stay unique"
         );
         Ok(next)
+    }
+}
+
+impl fmt::Display for ValidatorChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ValidatorChange::Add {
+                name,
+                consensus_key,
+                power,
+                ..
+            } => write!(f, "add {name} ({consensus_key}) with power {power}"),
+            ValidatorChange::Remove { consensus_key } => write!(f, "remove {consensus_key}"),
+            ValidatorChange::SetPower {
+                consensus_key,
+                power,
+            } => write!(f, "set the power of {consensus_key} to {power}"),
+            ValidatorChange::RotateKey { old_key, new_key } => {
+                write!(f, "rotate consensus key {old_key} to {new_key}")
+            }
+        }
     }
 }
 

@@ -62,8 +62,6 @@ pub use consensus::MAX_TOTAL_POWER;
 pub use genesis::{GenesisState, GenesisStateError, GenesisValidator};
 pub use peer_id::{PeerId, PeerIdError};
 
-use std::fmt;
-
 use borsh::{BorshDeserialize, BorshSerialize};
 use consensus::{Validator, ValidatorSet};
 use crypto::PublicKey;
@@ -303,27 +301,6 @@ impl ValidatorProposal {
     /// Open at `height`: not adopted, not expired.
     pub fn is_open_at(&self, height: u64) -> bool {
         self.adopted.is_none() && height < self.expires_at
-    }
-}
-
-impl fmt::Display for ValidatorChange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ValidatorChange::Add {
-                name,
-                consensus_key,
-                power,
-                ..
-            } => write!(f, "add {name} ({consensus_key}) with power {power}"),
-            ValidatorChange::Remove { consensus_key } => write!(f, "remove {consensus_key}"),
-            ValidatorChange::SetPower {
-                consensus_key,
-                power,
-            } => write!(f, "set the power of {consensus_key} to {power}"),
-            ValidatorChange::RotateKey { old_key, new_key } => {
-                write!(f, "rotate consensus key {old_key} to {new_key}")
-            }
-        }
     }
 }
 
