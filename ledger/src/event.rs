@@ -399,15 +399,6 @@ pub fn derive_block_events<E>(
         let tx_index = u32::try_from(tx_index).expect("fewer than 2^32 transactions in a block");
         let tx_hash = signed.hash();
         let signer = signed.tx.signer;
-        let entry = |key: StateKey| -> Result<StateValue, DeriveError<E>> {
-            state(&key)
-                .map_err(DeriveError::Read)?
-                .ok_or(DeriveError::MissingEntry {
-                    height,
-                    tx_index,
-                    key,
-                })
-        };
         let read = |id: &TokenId| -> Result<Token, DeriveError<E>> {
             match state(&StateKey::Token(*id)).map_err(DeriveError::Read)? {
                 Some(StateValue::Token(token)) => Ok(token),
@@ -420,14 +411,15 @@ pub fn derive_block_events<E>(
         };
         // The adoption a transaction made, if it made one.
         let adoption = |proposal: &TxHash| -> Result<Option<EventKind>, DeriveError<E>> {
-            let key = StateKey::ValidatorProposal(*proposal);
-            let StateValue::ValidatorProposal(record) = entry(key.clone())? else {
-                return Err(DeriveError::MissingEntry {
-                    height,
-                    tx_index,
-                    key,
-                });
-            };
+            let record = entry(
+                &state,
+                StateKey::ValidatorProposal(*proposal),
+                |value| match value {
+                    StateValue::ValidatorProposal(record) => Some(record),
+                    _ => None,
+                },
+                (height, tx_index),
+            )?;
             Ok(record
                 .adopted
                 .filter(|adoption| adoption.by == tx_hash)
@@ -557,14 +549,15 @@ pub fn derive_block_events<E>(
                 holder: read(token)?.holder,
             }],
             TxBody::RotateParticipantKey { new_key } => {
-                let key = StateKey::KeyBinding(*new_key);
-                let StateValue::KeyBinding(binding) = entry(key.clone())? else {
-                    return Err(DeriveError::MissingEntry {
-                        height,
-                        tx_index,
-                        key,
-                    });
-                };
+                let binding = entry(
+                    &state,
+                    StateKey::KeyBinding(*new_key),
+                    |value| match value {
+                        StateValue::KeyBinding(binding) => Some(binding),
+                        _ => None,
+                    },
+                    (height, tx_index),
+                )?;
                 vec![EventKind::ParticipantKeyRotated {
                     participant: binding.participant,
                     new_key: *new_key,
@@ -619,6 +612,24 @@ pub fn derive_block_events<E>(
         }
     }
     Ok(events)
+}
+
+/// The entry at `key`, as `pick` takes its record out of it; missing (or
+/// of another kind) is an error naming the key.
+fn entry<T, E>(
+    state: &impl Fn(&StateKey) -> Result<Option<StateValue>, E>,
+    key: StateKey,
+    pick: fn(StateValue) -> Option<T>,
+    (height, tx_index): (u64, u32),
+) -> Result<T, DeriveError<E>> {
+    state(&key)
+        .map_err(DeriveError::Read)?
+        .and_then(pick)
+        .ok_or(DeriveError::MissingEntry {
+            height,
+            tx_index,
+            key,
+        })
 }
 
 /// Per holder (in key order): the amount and number of `root`'s tokens that

@@ -1176,8 +1176,6 @@ fn a_store_records_the_set_of_every_height_and_reopens_to_the_same_app_hash() {
 
 #[test]
 fn proposing_approving_and_adopting_yield_events() {
-    use ledger::{Block, BlockHeader, execute_block};
-
     let mut w = World::with_validators(&[1, 1, 1, 1]);
     let change = set_power("v1", 2);
     let propose = propose_tx(&w, "v0", change.clone());
@@ -1186,25 +1184,8 @@ fn proposing_approving_and_adopting_yield_events() {
         .iter()
         .map(|name| w.sign(name, TxBody::ApproveValidatorChange { proposal: id }))
         .collect();
-    let txs = vec![propose.clone(), approvals[0].clone(), approvals[1].clone()];
-    let execution = execute_block(&w.context(), &w.state, &txs).unwrap();
-    w.state.apply(execution.writes);
-    let block = Block {
-        header: BlockHeader {
-            chain_id: w.chain,
-            height: w.height,
-            time: w.now,
-            parent_hash: Hash::ZERO,
-            proposer: w.key("v0"),
-            tx_root: ledger::tx_root(&txs),
-            app_hash: Hash::ZERO,
-        },
-        txs,
-    };
-    let events = ledger::derive_block_events(&block, |key| {
-        Ok::<_, std::convert::Infallible>(w.state.get(key).unwrap())
-    })
-    .unwrap();
+    let height = w.height;
+    let events = w.block_events(vec![propose, approvals[0].clone(), approvals[1].clone()]);
     let kinds: Vec<(u32, EventKind)> = events
         .into_iter()
         .map(|event| (event.cursor.tx_index, event.kind))
@@ -1217,7 +1198,7 @@ fn proposing_approving_and_adopting_yield_events() {
                 EventKind::ValidatorChangeProposed {
                     proposal: id,
                     change: change.clone(),
-                    expires_at: w.height + EXPIRY,
+                    expires_at: height + EXPIRY,
                 }
             ),
             (1, EventKind::ValidatorChangeApproved { proposal: id }),
@@ -1227,7 +1208,7 @@ fn proposing_approving_and_adopting_yield_events() {
                 EventKind::ValidatorChangeAdopted {
                     proposal: id,
                     change,
-                    effective_from: w.height + ACTIVATION_DISTANCE,
+                    effective_from: height + ACTIVATION_DISTANCE,
                     epoch: 1,
                 }
             ),

@@ -501,8 +501,6 @@ fn a_lost_key_is_replaced_by_an_operator_and_an_auditor_and_refused_after() {
 
 #[test]
 fn rotation_and_recovery_yield_events_naming_the_identity() {
-    use ledger::{Block, BlockHeader, execute_block};
-
     let (mut w, _) = funded();
     // One block: a rotation, and a recovery requested and approved.
     let txs = vec![
@@ -527,24 +525,7 @@ fn rotation_and_recovery_yield_events_naming_the_identity() {
             },
         ),
     ];
-    let execution = execute_block(&w.context(), &w.state, &txs).unwrap();
-    w.state.apply(execution.writes);
-    let block = Block {
-        header: BlockHeader {
-            chain_id: w.chain,
-            height: w.height,
-            time: w.now,
-            parent_hash: Hash::ZERO,
-            proposer: key("v0"),
-            tx_root: ledger::tx_root(&txs),
-            app_hash: Hash::ZERO,
-        },
-        txs,
-    };
-    let events = ledger::derive_block_events(&block, |key| {
-        Ok::<_, std::convert::Infallible>(w.state.get(key).unwrap())
-    })
-    .unwrap();
+    let events = w.block_events(txs);
     let kinds: Vec<EventKind> = events.iter().map(|event| event.kind.clone()).collect();
     assert_eq!(
         kinds,

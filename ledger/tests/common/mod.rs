@@ -38,6 +38,8 @@ pub const PARTICIPANTS: [(&str, &[Role]); 8] = [
     ("auditor", &[Role::Auditor]),
 ];
 
+const READS: &str = "a memory state reads without failing";
+
 /// Names of the validators of [`World::with_validators`], in order.
 pub const VALIDATORS: [&str; 10] = ["v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9"];
 /// Keys of [`World::with_validators`] that nobody uses yet.
@@ -161,14 +163,13 @@ impl World {
     /// The next nonce of whoever signs with `key` (its identity, or the
     /// participant a rotation bound it to); 0 for an unknown key.
     pub fn next_nonce(&self, key: &PublicKey) -> u64 {
-        let read = "a memory state reads without failing";
-        let identity = match self.state.key_binding(key).expect(read) {
+        let identity = match self.state.key_binding(key).expect(READS) {
             Some(binding) => binding.participant,
             None => *key,
         };
         self.state
             .participant(&identity)
-            .expect(read)
+            .expect(READS)
             .map_or(0, |p| p.next_nonce)
     }
 
@@ -200,6 +201,32 @@ impl World {
         self.state.apply(changes.clone());
         self.height += 1;
         Ok(changes)
+    }
+
+    /// Executes `txs` as one block (each must be valid), applies it, and
+    /// returns the events a node derives from it. The block is at the
+    /// world's height, which then moves on by one.
+    pub fn block_events(&mut self, txs: Vec<SignedTransaction>) -> Vec<ledger::Event> {
+        let execution =
+            ledger::execute_block(&self.context(), &self.state, &txs).expect("a valid block");
+        self.state.apply(execution.writes);
+        let block = ledger::Block {
+            header: ledger::BlockHeader {
+                chain_id: self.chain,
+                height: self.height,
+                time: self.now,
+                parent_hash: Hash::ZERO,
+                proposer: key("operator"),
+                tx_root: ledger::tx_root(&txs),
+                app_hash: Hash::ZERO,
+            },
+            txs,
+        };
+        self.height += 1;
+        ledger::derive_block_events(&block, |key| {
+            Ok::<_, std::convert::Infallible>(self.state.get(key).expect(READS))
+        })
+        .expect("a valid block's events derive")
     }
 
     pub fn run(&mut self, signer: &str, body: TxBody) -> Result<Changes, TxError> {
