@@ -40,10 +40,10 @@ use serde::Serialize;
 use chain_file::ChainFileWriter;
 pub use progress::{NoProgress, Progress, TerminalProgress};
 pub use source::{
-    BlockSource, ChainFileSource, HomeSource, NodeSource, SourceError, TrustedGenesis,
+    BlockSource, ChainFileSource, HomeSource, NodeSource, RawBlock, SourceError, TrustedGenesis,
     TrustedSource,
 };
-pub use verify::{AuditFailure, AuditReport, verify_chain};
+pub use verify::{AuditFailure, AuditReport, ChainVerifier, VerifiedBlock, Violation, verify_chain};
 
 use crate::explain;
 use crate::output::emit;
