@@ -310,20 +310,28 @@ pub enum TrustedGenesis {
     File { path: PathBuf, genesis: Genesis },
     /// A known chain id (`--chain-id HEX`): the source's genesis must hash to it.
     ChainId(crypto::ChainId),
+    /// A chain id recorded where the caller keeps it (the sink's database,
+    /// written for a chain trusted on an earlier run), described by `place`.
+    Recorded {
+        chain_id: crypto::ChainId,
+        place: String,
+    },
 }
 
 impl TrustedGenesis {
     pub fn chain_id(&self) -> crypto::ChainId {
         match self {
             TrustedGenesis::File { genesis, .. } => genesis.chain_id(),
-            TrustedGenesis::ChainId(id) => *id,
+            TrustedGenesis::ChainId(id) | TrustedGenesis::Recorded { chain_id: id, .. } => *id,
         }
     }
 
-    fn describe(&self) -> String {
+    /// Where the trust comes from: "your --genesis FILE", "your --chain-id"…
+    pub fn describe(&self) -> String {
         match self {
             TrustedGenesis::File { path, .. } => format!("your --genesis {}", path.display()),
             TrustedGenesis::ChainId(_) => "your --chain-id".to_string(),
+            TrustedGenesis::Recorded { place, .. } => place.clone(),
         }
     }
 }
@@ -361,7 +369,7 @@ impl BlockSource for TrustedSource<'_> {
         }
         Ok(match &self.trusted {
             TrustedGenesis::File { genesis, .. } => genesis.clone(),
-            TrustedGenesis::ChainId(_) => served,
+            TrustedGenesis::ChainId(_) | TrustedGenesis::Recorded { .. } => served,
         })
     }
 

@@ -237,11 +237,6 @@ impl ChainVerifier {
         })
     }
 
-    /// The last verified height (0: genesis only).
-    pub fn height(&self) -> u64 {
-        self.height
-    }
-
     /// The last verified block's hash (zero at genesis).
     pub fn block_hash(&self) -> Hash {
         self.block_hash
