@@ -211,8 +211,19 @@ impl NodeClient {
     }
 
     fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, NodeError> {
+        self.get_bounded(path, MAX_ANSWER_BYTES)
+    }
+
+    /// GET `path`, refusing an answer longer than `max_bytes` (read no
+    /// further than that): for callers that know how large an honest
+    /// answer can be.
+    pub fn get_bounded<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        max_bytes: u64,
+    ) -> Result<T, NodeError> {
         let url = format!("{}{path}", self.base);
-        let (status, text) = self.read(&url, self.agent.get(&url).call())?;
+        let (status, text) = self.read_bounded(&url, self.agent.get(&url).call(), max_bytes)?;
         if status >= 400 {
             return Err(refusal(status, &text));
         }
@@ -224,12 +235,21 @@ impl NodeClient {
         url: &str,
         answer: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<(u16, String), NodeError> {
+        self.read_bounded(url, answer, MAX_ANSWER_BYTES)
+    }
+
+    fn read_bounded(
+        &self,
+        url: &str,
+        answer: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+        max_bytes: u64,
+    ) -> Result<(u16, String), NodeError> {
         let mut response = answer.map_err(|error| self.transport_error(error))?;
         let status = response.status().as_u16();
         let text = response
             .body_mut()
             .with_config()
-            .limit(MAX_ANSWER_BYTES)
+            .limit(max_bytes)
             .read_to_string()
             .map_err(|error| NodeError::BadAnswer {
                 url: url.to_string(),

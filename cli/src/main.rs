@@ -20,6 +20,7 @@ mod output;
 mod parse;
 mod queries;
 mod setup;
+mod sink;
 mod testnet;
 mod trace;
 mod transactions;
@@ -101,6 +102,9 @@ enum Command {
     Events(events::EventsCommand),
     /// Verify the whole chain from genesis, or export it for offline verification (auditor).
     Audit(audit::AuditArgs),
+    /// Write the verified chain's events and state into a database (PostgreSQL).
+    #[command(subcommand)]
+    Sink(sink::SinkCommand),
     /// Run the whole lifecycle of a receivable on a local testnet.
     Demo(demo::DemoArgs),
 }
@@ -140,6 +144,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Status => queries::status(&target, json),
         Command::Events(command) => events::run(command, &target, json),
         Command::Audit(args) => audit::run(args, &node, genesis.as_deref(), json),
+        Command::Sink(command) => sink::run(command, &node, genesis.as_deref(), json),
         Command::Demo(args) => demo::run(args, json),
     }
 }
