@@ -80,6 +80,10 @@ pub enum NodeError {
         path: std::path::PathBuf,
         error: std::io::Error,
     },
+    #[error(
+        "genesis cannot start a chain that records its validator set: {0}; fix the genesis file (every validator needs a real libp2p peer id, and no key may be both a validator's and a participant's)"
+    )]
+    GenesisState(#[from] genesis::InitialStateError),
     #[error("consensus driver: {0}")]
     Driver(#[from] DriverError),
     #[error("the consensus driver stopped unexpectedly")]
@@ -266,8 +270,11 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     store
         .events()
         .set_retention(config.config.events.retain_blocks);
+    // The same state the audit's replay starts from (`Genesis::initial_state`),
+    // validator set included, so both reach the same app hash.
+    let initial_state = genesis.initial_state()?;
     store
-        .init_genesis(chain_id, &genesis.initial_participants())
+        .init_genesis_state(chain_id, &initial_state)
         .map_err(store_error)?;
     if existing_store && config.validator_key.is_some() {
         check_store_against_safety_record(&store, &ledger_dir, &config.safety_file(), logs)?;

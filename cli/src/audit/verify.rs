@@ -9,11 +9,14 @@
 //! 2. it says it is this height, of this chain;
 //! 3. its tx root is the Merkle root of its transactions;
 //! 4. its certificate decodes and holds valid precommits for this height and
-//!    this block's hash from more than two thirds of the **genesis**
-//!    validator set's power, and its proposer is one of those validators;
+//!    this block's hash from more than two thirds of the power of the
+//!    validator set **the replayed chain records for this height**
+//!    (`ledger::governance::validator_set_at`: genesis's until a governance
+//!    change takes effect), and its proposer is one of those validators;
 //! 5. every transaction's signature verifies (in one batch) and every
 //!    transaction is valid when replayed, in order, on the state the previous
-//!    blocks left, starting from genesis's participants;
+//!    blocks left, starting from genesis's state (`Genesis::initial_state`:
+//!    participants and the validator set, as the node's store starts);
 //! 6. the header's app hash equals the state tree's root after the replay.
 //!
 //! The replay runs in memory (`ledger::MemoryState` and `ledger::StateTree`,
@@ -25,9 +28,10 @@
 //! something with each verified block: the PostgreSQL sink (`crate::sink`)
 //! writes only what it verified this way.
 //!
-//! The validator set is the genesis one because the chain has no
-//! transaction that changes it; when one exists, this is where the set must
-//! be carried forward.
+//! The set of height H is final once block H - 2 is replayed (a change
+//! adopted at H' takes effect at H' + 2), so the replay of blocks 1..H-1
+//! always knows it: nothing a block's certificate claims about the set
+//! counts, only what the replayed state recorded.
 
 use std::time::Instant;
 
@@ -50,6 +54,10 @@ const MAX_CERTIFICATE_BYTES: usize = 1 << 20;
 pub enum Violation {
     #[error("no block is stored at this height, although the chain goes further")]
     Missing,
+    #[error(
+        "the replayed state records no validator set for this height (a chain started without one): its certificate cannot be checked"
+    )]
+    NoValidatorSet,
     #[error("the block does not decode: {0}")]
     Undecodable(String),
     #[error(
@@ -156,19 +164,30 @@ struct Replay {
 }
 
 impl Replay {
-    /// The genesis state, as `Store::init_genesis` writes it.
-    fn from_genesis(genesis: &Genesis) -> Replay {
+    /// The genesis state, as `Store::init_genesis_state` writes it on a
+    /// node: the same `Genesis::initial_state`, so the same app hash.
+    fn from_genesis(genesis: &Genesis) -> Result<Replay, AuditFailure> {
+        let initial = genesis
+            .initial_state()
+            .map_err(|error| AuditFailure::Genesis(error.to_string()))?;
         let mut replay = Replay {
             state: MemoryState::new(),
             tree: StateTree::new(),
         };
-        let values: Vec<StateValue> = genesis
-            .initial_participants()
-            .into_iter()
-            .map(StateValue::Participant)
-            .collect();
-        replay.write(values);
-        replay
+        replay.write(initial.values());
+        Ok(replay)
+    }
+
+    /// The validator set the replayed chain records for `height` (final
+    /// for every height up to the replayed one + 2).
+    fn validators_at(&self, height: u64) -> Result<ValidatorSet, Violation> {
+        match ledger::governance::validator_set_at(&self.state, height) {
+            Ok(Some(set)) => Ok(set),
+            Ok(None) => Err(Violation::NoValidatorSet),
+            Err(error) => {
+                unreachable!("the replay's state is in memory and reads without failing: {error}")
+            }
+        }
     }
 
     /// Applies writes to the state and the tree, as the store's commit
@@ -192,7 +211,6 @@ impl Replay {
 /// What stays fixed over the whole audit.
 struct Chain {
     chain_id: ChainId,
-    validators: ValidatorSet,
 }
 
 /// A block that passed every check of the module doc, with what its replay
@@ -220,13 +238,13 @@ impl ChainVerifier {
     /// Starts at `genesis`'s state; refused if genesis defines no usable
     /// validator set.
     pub fn from_genesis(genesis: &Genesis) -> Result<ChainVerifier, AuditFailure> {
+        genesis
+            .validator_set()
+            .map_err(|error| AuditFailure::Genesis(error.to_string()))?;
         let chain = Chain {
             chain_id: genesis.chain_id(),
-            validators: genesis
-                .validator_set()
-                .map_err(|error| AuditFailure::Genesis(error.to_string()))?,
         };
-        let replay = Replay::from_genesis(genesis);
+        let replay = Replay::from_genesis(genesis)?;
         let app_hash = replay.tree.root_hash();
         Ok(ChainVerifier {
             chain,
@@ -257,7 +275,12 @@ impl ChainVerifier {
     /// and the verifier must not be used again.
     pub fn verify_next(&mut self, raw: &RawBlock) -> Result<VerifiedBlock, AuditFailure> {
         let height = self.height + 1;
-        let block = check_block(&self.chain, height, self.block_hash, raw)
+        let block = self
+            .replay
+            .validators_at(height)
+            .and_then(|validators| {
+                check_block(&self.chain, &validators, height, self.block_hash, raw)
+            })
             .map_err(|violation| AuditFailure::Invalid { height, violation })?;
         let execution = execute(&block, &self.replay)
             .map_err(|violation| AuditFailure::Invalid { height, violation })?;
@@ -333,6 +356,7 @@ pub fn verify_chain(
 /// Checks one block's rules 1 to 4 (see the module doc).
 fn check_block(
     chain: &Chain,
+    validators: &ValidatorSet,
     height: u64,
     parent: Hash,
     raw: &RawBlock,
@@ -377,14 +401,9 @@ fn check_block(
     let certificate: CommitCertificate = borsh::from_slice(certificate)
         .map_err(|error| Violation::CertificateUndecodable(error.to_string()))?;
     certificate
-        .verify_for(
-            &chain.validators,
-            &chain.chain_id,
-            Height(height),
-            block.hash(),
-        )
+        .verify_for(validators, &chain.chain_id, Height(height), block.hash())
         .map_err(Violation::Certificate)?;
-    if !chain.validators.contains(&header.proposer) {
+    if !validators.contains(&header.proposer) {
         return Err(Violation::UnknownProposer {
             proposer: header.proposer,
         });

@@ -97,7 +97,11 @@ fn genesis(keys: &Keys) -> Genesis {
             .map(|(i, key)| Validator {
                 name: format!("validator{i}"),
                 public_key: key.public(),
-                peer_id: format!("peer{i}"),
+                // A real peer id: the ledger records its bytes.
+                peer_id: node::network::identity::peer_id_of(&crypto::Keypair::from_seed(
+                    [0xa0 + i as u8; 32],
+                ))
+                .to_string(),
                 address: format!("/ip4/127.0.0.1/tcp/{}", 27000 + i),
                 voting_power: 1,
             })
@@ -295,7 +299,12 @@ pub fn build() -> TestChain {
 
     let mut store = Store::open(ledger_dir(&home)).expect("open the store");
     store
-        .init_genesis(chain_id, &genesis.initial_participants())
+        .init_genesis_state(
+            chain_id,
+            &genesis
+                .initial_state()
+                .expect("a genesis with a validator set"),
+        )
         .expect("genesis state");
     let mut parent = Hash::ZERO;
     let mut blocks = Vec::new();
