@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod network;
 pub mod pid_file;
 pub mod shared;
+pub mod validators;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -45,6 +46,7 @@ use driver::{Driver, DriverError, DriverSetup, Event};
 use mempool::Mempool;
 use network::{KnownPeer, Network, NetworkConfig, SyncRequest, SyncResponse, SyncedBlock, Topic};
 use shared::Shared;
+use validators::ValidatorSchedule;
 
 /// Most transactions gossiped in one message.
 const GOSSIP_BATCH_TXS: usize = 2_000;
@@ -281,27 +283,18 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     }
 
     let my_peer = network::identity::peer_id_of(&config.node_key);
-    let peers: Vec<KnownPeer> = genesis
-        .validators
-        .iter()
-        .map(|v| (&v.name, &v.peer_id, &v.address))
-        .chain(
-            genesis
-                .observers
-                .iter()
-                .map(|o| (&o.name, &o.peer_id, &o.address)),
-        )
-        .filter_map(|(name, peer_id, address)| {
-            let peer_id = peer_id.parse().ok()?;
-            if peer_id == my_peer {
-                return None;
-            }
-            Some(KnownPeer {
-                name: name.clone(),
-                peer_id,
-                address: network::identity::parse_address(address).ok()?,
-            })
+    // The validators the committed state has in force (or scheduled), not
+    // genesis's: the driver updates the list after every commit.
+    let schedule = ValidatorSchedule::read(&store, &genesis).map_err(|source| {
+        store_error(ledger::store::StoreError::StateReadFailed {
+            height: store.height().unwrap_or(0),
+            source,
         })
+    })?;
+    let peers: Vec<KnownPeer> = schedule
+        .allowed_peers(&genesis)
+        .into_iter()
+        .filter(|peer| peer.peer_id != my_peer)
         .collect();
     let (outbox, outbox_rx) = mpsc::unbounded_channel();
     let name = if config.config.name.is_empty() {
