@@ -452,7 +452,7 @@ impl SwarmTask {
                     peer = ?peer_id,
                     address = %send_back_addr,
                     %cause,
-                    "refused a connection from a peer outside genesis"
+                    "refused a connection from a peer outside the allow-list (genesis observers and the validators in force)"
                 ),
                 error => debug!(address = %send_back_addr, %error, "incoming connection failed"),
             },
