@@ -28,6 +28,8 @@ mod ingest;
 mod metrics;
 mod rows;
 mod schema;
+#[cfg(test)]
+mod tests;
 mod write;
 
 use std::net::SocketAddr;
