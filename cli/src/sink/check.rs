@@ -33,8 +33,9 @@ pub enum CheckError {
     /// The block verified but the feed's events for it differ.
     #[error("height {height}: {difference}")]
     Events { height: u64, difference: String },
-    /// The replayed state lacks a token an event needs: the verified chain
-    /// is inconsistent with the ledger's rules, which cannot be written.
+    /// The replayed state lacks an entry an event needs (a token, a key's
+    /// binding, an adopted proposal): the verified chain is inconsistent
+    /// with the ledger's rules, which cannot be written.
     #[error("height {height}: deriving the block's events failed: {reason}")]
     Derive { height: u64, reason: String },
 }
@@ -84,7 +85,7 @@ impl Checker {
         let height = verified.block.header.height;
         let state = self.verifier.state();
         let events =
-            derive_block_events(&verified.block, |id| state.token(id)).map_err(|error| {
+            derive_block_events(&verified.block, |key| state.get(key)).map_err(|error| {
                 CheckError::Derive {
                     height,
                     reason: error.to_string(),

@@ -28,6 +28,8 @@ mod ingest;
 mod metrics;
 mod rows;
 mod schema;
+#[cfg(test)]
+mod tests;
 mod write;
 
 use std::net::SocketAddr;
@@ -141,10 +143,12 @@ async fn postgres(
         }
         Some(stored) => stored,
         None => {
-            let participants = rows::genesis_participants(genesis.initial_participants())?;
+            // Height 0 is what the verifier's replay starts from, so the
+            // database starts from the state the blocks are checked on.
             let verifier = crate::audit::ChainVerifier::from_genesis(&genesis)?;
+            let state = rows::genesis_rows(verifier.state())?;
             database
-                .initialize(&genesis, &participants, verifier.app_hash())
+                .initialize(&genesis, &state, verifier.app_hash())
                 .await?;
             Stored {
                 chain_id,

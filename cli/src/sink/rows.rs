@@ -2,8 +2,9 @@
 //! transaction, in column form (one vector per column) so that each table
 //! takes its rows in one statement (`unnest` of arrays).
 //!
-//! The state tables (participants, credit lines, receivables, tokens) are
-//! the replay's own writes: each key once per batch with its last value,
+//! The state tables (participants, credit lines, receivables, tokens, key
+//! bindings and recoveries, validator epochs and proposals) are the
+//! replay's own writes: each key once per batch with its last value,
 //! the same values the app hash commits to, shown as the API shows them (an
 //! unspent token of a settled root is settled). The events table and the
 //! financing table come from the derived events, in commit order.
@@ -14,8 +15,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use crypto::Hash;
 use ledger::{
-    Event, EventKind, MemoryState, Origin, Participant, StateKey, StateValue, StateView, Token,
-    TokenId, TokenStatus,
+    Event, EventKind, MemoryState, Origin, StateKey, StateValue, StateView, Token, TokenId,
+    TokenStatus, ValidatorEpoch, ValidatorProposal,
 };
 
 use super::check::CheckedBlock;
@@ -72,6 +73,7 @@ pub struct EventRows {
 #[derive(Debug, Default)]
 pub struct ParticipantRows {
     pub key: Vec<String>,
+    pub signing_key: Vec<String>,
     pub name: Vec<String>,
     /// Comma-separated role names (an array of arrays does not `unnest`).
     pub roles: Vec<String>,
@@ -132,6 +134,69 @@ pub struct TokenRows {
     pub updated_height: Vec<i64>,
 }
 
+/// Keys participants rotated to (each written once, when first bound).
+#[derive(Debug, Default)]
+pub struct KeyBindingRows {
+    pub key: Vec<String>,
+    pub participant: Vec<String>,
+    pub bound_height: Vec<i64>,
+}
+
+/// Each participant's latest lost-key recovery.
+#[derive(Debug, Default)]
+pub struct KeyRecoveryRows {
+    pub participant: Vec<String>,
+    pub new_key: Vec<String>,
+    pub requested_by: Vec<String>,
+    pub requested_height: Vec<i64>,
+    pub approved_by: Vec<Option<String>>,
+    pub approved_height: Vec<Option<i64>>,
+    pub updated_height: Vec<i64>,
+}
+
+/// Validator epochs (each a whole set); their members are in
+/// [`ValidatorRows`], which replace what the database held for them.
+#[derive(Debug, Default)]
+pub struct EpochRows {
+    pub epoch: Vec<i64>,
+    pub from_height: Vec<i64>,
+    pub validators: Vec<i32>,
+    pub total_power: Vec<i64>,
+    pub updated_height: Vec<i64>,
+}
+
+/// The members of the epochs in [`EpochRows`].
+#[derive(Debug, Default)]
+pub struct ValidatorRows {
+    pub epoch: Vec<i64>,
+    pub consensus_key: Vec<String>,
+    pub identity: Vec<String>,
+    pub name: Vec<String>,
+    pub peer_id: Vec<String>,
+    pub address: Vec<String>,
+    pub power: Vec<i64>,
+}
+
+/// Proposals of validator-set changes, with their approvals and adoption.
+#[derive(Debug, Default)]
+pub struct ProposalRows {
+    pub id: Vec<String>,
+    /// `add`, `remove`, `set_power`, `rotate_key`.
+    pub change: Vec<String>,
+    /// The change's JSON, as the feed's events show it.
+    pub details: Vec<String>,
+    pub proposer: Vec<String>,
+    pub proposed_height: Vec<i64>,
+    pub expires_at: Vec<i64>,
+    /// Comma-separated identities (an array of arrays does not `unnest`).
+    pub approvals: Vec<String>,
+    pub adopted_height: Vec<Option<i64>>,
+    pub adopted_by: Vec<Option<String>>,
+    pub effective_from: Vec<Option<i64>>,
+    pub epoch: Vec<Option<i64>>,
+    pub updated_height: Vec<i64>,
+}
+
 /// Unspent tokens written by earlier batches whose root the batch settles:
 /// they become settled (their records on the ledger do not change).
 #[derive(Debug, Default)]
@@ -174,12 +239,9 @@ pub struct DecisionRows {
     pub bought_token: Vec<Option<String>>,
 }
 
-/// Everything one database transaction writes.
-#[derive(Debug)]
-pub struct Batch {
-    pub first_height: u64,
-    pub end: BatchEnd,
-    pub events: EventRows,
+/// The state tables' rows of a batch, or of genesis.
+#[derive(Debug, Default)]
+pub struct StateTables {
     pub participants: ParticipantRows,
     pub credit_lines: CreditLineRows,
     pub grants: GrantRows,
@@ -189,6 +251,20 @@ pub struct Batch {
     /// Tokens of earlier batches the batch changed (updated).
     pub changed_tokens: TokenRows,
     pub settled: SettledRows,
+    pub key_bindings: KeyBindingRows,
+    pub key_recoveries: KeyRecoveryRows,
+    pub epochs: EpochRows,
+    pub validators: ValidatorRows,
+    pub proposals: ProposalRows,
+}
+
+/// Everything one database transaction writes.
+#[derive(Debug)]
+pub struct Batch {
+    pub first_height: u64,
+    pub end: BatchEnd,
+    pub events: EventRows,
+    pub state: StateTables,
     pub financing: FinancingRows,
     pub decisions: DecisionRows,
 }
@@ -380,7 +456,7 @@ impl BatchBuilder {
         for (root, (payment_ref, height)) in &settled_roots {
             for token in unspent_tokens(state, root) {
                 if !self.writes.contains_key(&StateKey::Token(token)) {
-                    let rows = &mut state_rows.settled;
+                    let rows = &mut state_rows.tables.settled;
                     rows.id.push(token.to_string());
                     rows.payment_ref.push(payment_ref.clone());
                     rows.updated_height
@@ -395,13 +471,7 @@ impl BatchBuilder {
             first_height,
             end,
             events: self.events,
-            participants: state_rows.participants,
-            credit_lines: state_rows.credit_lines,
-            grants: state_rows.grants,
-            receivables: state_rows.receivables,
-            new_tokens: state_rows.new_tokens,
-            changed_tokens: state_rows.changed_tokens,
-            settled: state_rows.settled,
+            state: state_rows.tables,
             financing: self.financing,
             decisions: self.decisions,
         }))
@@ -427,31 +497,25 @@ fn unspent_tokens(state: &MemoryState, root: &TokenId) -> Vec<TokenId> {
     unspent
 }
 
-/// Genesis's participants as rows (height 0), for the database's first
-/// transaction.
-pub fn genesis_participants(participants: Vec<Participant>) -> Result<ParticipantRows, TooLarge> {
+/// The genesis state (everything the replay starts from: participants,
+/// and the validator set when genesis records one) as rows of height 0,
+/// for the database's first transaction.
+pub fn genesis_rows(state: &MemoryState) -> Result<StateTables, TooLarge> {
     let settled_roots = HashMap::new();
     let mut rows = StateRows::new(0, &settled_roots);
-    let empty = MemoryState::new();
-    for participant in participants {
-        rows.add(0, StateValue::Participant(participant), &empty)?;
+    for (_, value) in state.entries() {
+        rows.add(0, value.clone(), state)?;
     }
-    Ok(rows.participants)
+    Ok(rows.tables)
 }
 
-/// The state tables' rows of one batch.
+/// Builds the state tables' rows of one batch.
 struct StateRows<'a> {
     /// The batch's first height: a token created from it on is new.
     first_height: u64,
     /// Roots settled in the batch: payment reference and height.
     settled_roots: &'a HashMap<TokenId, (String, u64)>,
-    participants: ParticipantRows,
-    credit_lines: CreditLineRows,
-    grants: GrantRows,
-    receivables: ReceivableRows,
-    new_tokens: TokenRows,
-    changed_tokens: TokenRows,
-    settled: SettledRows,
+    tables: StateTables,
 }
 
 impl<'a> StateRows<'a> {
@@ -459,13 +523,7 @@ impl<'a> StateRows<'a> {
         StateRows {
             first_height,
             settled_roots,
-            participants: ParticipantRows::default(),
-            credit_lines: CreditLineRows::default(),
-            grants: GrantRows::default(),
-            receivables: ReceivableRows::default(),
-            new_tokens: TokenRows::default(),
-            changed_tokens: TokenRows::default(),
-            settled: SettledRows::default(),
+            tables: StateTables::default(),
         }
     }
 
@@ -473,8 +531,9 @@ impl<'a> StateRows<'a> {
         let at = bigint(height, "the height", height)?;
         match value {
             StateValue::Participant(participant) => {
-                let rows = &mut self.participants;
+                let rows = &mut self.tables.participants;
                 rows.key.push(participant.key.to_string());
+                rows.signing_key.push(participant.signing_key.to_string());
                 rows.name.push(participant.name);
                 let roles: Vec<&str> = participant.roles.iter().map(|role| role.name()).collect();
                 rows.roles.push(roles.join(","));
@@ -485,7 +544,7 @@ impl<'a> StateRows<'a> {
             }
             StateValue::CreditLine(line) => {
                 let core = line.core.to_string();
-                let rows = &mut self.credit_lines;
+                let rows = &mut self.tables.credit_lines;
                 rows.core.push(core.clone());
                 rows.limit_minor
                     .push(bigint(height, "a credit limit", line.limit().0)?);
@@ -496,9 +555,10 @@ impl<'a> StateRows<'a> {
                 )?);
                 rows.updated_height.push(at);
                 for (bank, limit) in &line.grants {
-                    self.grants.core.push(core.clone());
-                    self.grants.bank.push(bank.to_string());
-                    self.grants
+                    self.tables.grants.core.push(core.clone());
+                    self.tables.grants.bank.push(bank.to_string());
+                    self.tables
+                        .grants
                         .limit_minor
                         .push(bigint(height, "a credit grant", limit.0)?);
                 }
@@ -508,7 +568,7 @@ impl<'a> StateRows<'a> {
                     .token(&receivable.root_id)
                     .expect("the replay's state is in memory and reads without failing")
                     .map_or(height, |token| token.created_at);
-                let rows = &mut self.receivables;
+                let rows = &mut self.tables.receivables;
                 rows.root.push(receivable.root_id.to_string());
                 rows.issuer.push(receivable.issuer.to_string());
                 rows.amount_minor.push(bigint(
@@ -544,7 +604,109 @@ impl<'a> StateRows<'a> {
             // Invoice references are the rule that a receivable is confirmed
             // once; `receivables.invoice_ref` shows them.
             StateValue::Invoice(_) => {}
+            StateValue::KeyBinding(binding) => {
+                let rows = &mut self.tables.key_bindings;
+                rows.key.push(binding.key.to_string());
+                rows.participant.push(binding.participant.to_string());
+                rows.bound_height.push(at);
+            }
+            StateValue::KeyRecovery(recovery) => {
+                let rows = &mut self.tables.key_recoveries;
+                rows.participant.push(recovery.participant.to_string());
+                rows.new_key.push(recovery.new_key.to_string());
+                rows.requested_by.push(recovery.requested_by.to_string());
+                rows.requested_height
+                    .push(bigint(height, "the height", recovery.requested_at)?);
+                match recovery.approved {
+                    Some((auditor, approved_at)) => {
+                        rows.approved_by.push(Some(auditor.to_string()));
+                        rows.approved_height
+                            .push(Some(bigint(height, "the height", approved_at)?));
+                    }
+                    None => {
+                        rows.approved_by.push(None);
+                        rows.approved_height.push(None);
+                    }
+                }
+                rows.updated_height.push(at);
+            }
+            StateValue::ValidatorEpoch(epoch) => self.add_epoch(height, epoch)?,
+            StateValue::ValidatorProposal(proposal) => self.add_proposal(height, proposal)?,
+            // The newest epoch's number and the open proposals: what
+            // `validator_epochs` and `validator_proposals` show (the open
+            // ones are those neither adopted nor past `expires_at`).
+            StateValue::GovernanceSummary(_) => {}
         }
+        Ok(())
+    }
+
+    fn add_epoch(&mut self, height: u64, epoch: ValidatorEpoch) -> Result<(), TooLarge> {
+        let number = bigint(height, "an epoch number", epoch.number)?;
+        let rows = &mut self.tables.epochs;
+        rows.epoch.push(number);
+        rows.from_height
+            .push(bigint(height, "the height", epoch.from_height)?);
+        // At most MAX_VALIDATORS members.
+        rows.validators
+            .push(i32::try_from(epoch.validators.len()).unwrap_or(i32::MAX));
+        rows.total_power
+            .push(bigint(height, "a total voting power", epoch.total_power())?);
+        rows.updated_height
+            .push(bigint(height, "the height", height)?);
+        for validator in epoch.validators {
+            let rows = &mut self.tables.validators;
+            rows.epoch.push(number);
+            rows.consensus_key.push(validator.consensus_key.to_string());
+            rows.identity.push(validator.identity.to_string());
+            rows.name.push(validator.name);
+            rows.peer_id.push(validator.peer_id.to_string());
+            rows.address.push(validator.address);
+            rows.power
+                .push(bigint(height, "a voting power", validator.power)?);
+        }
+        Ok(())
+    }
+
+    fn add_proposal(&mut self, height: u64, proposal: ValidatorProposal) -> Result<(), TooLarge> {
+        let rows = &mut self.tables.proposals;
+        rows.id.push(proposal.id.to_string());
+        rows.change.push(proposal.change.kind().to_string());
+        rows.details.push(
+            serde_json::to_string(&proposal.change).expect("a validator change always serialises"),
+        );
+        rows.proposer.push(proposal.proposer.to_string());
+        rows.proposed_height
+            .push(bigint(height, "the height", proposal.proposed_at)?);
+        rows.expires_at
+            .push(bigint(height, "an expiry height", proposal.expires_at)?);
+        let approvals: Vec<String> = proposal
+            .approvals
+            .iter()
+            .map(|identity| identity.to_string())
+            .collect();
+        rows.approvals.push(approvals.join(","));
+        match proposal.adopted {
+            Some(adoption) => {
+                rows.adopted_height
+                    .push(Some(bigint(height, "the height", adoption.at)?));
+                rows.adopted_by.push(Some(adoption.by.to_string()));
+                rows.effective_from.push(Some(bigint(
+                    height,
+                    "the height",
+                    adoption.effective_from,
+                )?));
+                rows.epoch
+                    .push(Some(bigint(height, "an epoch number", adoption.epoch)?));
+            }
+            None => {
+                rows.adopted_height.push(None);
+                rows.adopted_by.push(None);
+                rows.effective_from.push(None);
+                rows.epoch.push(None);
+            }
+        }
+        rows.updated_height
+            .push(bigint(height, "the height", height)?);
         Ok(())
     }
 
@@ -573,9 +735,9 @@ impl<'a> StateRows<'a> {
             None => token,
         };
         let rows = if token.created_at >= self.first_height {
-            &mut self.new_tokens
+            &mut self.tables.new_tokens
         } else {
-            &mut self.changed_tokens
+            &mut self.tables.changed_tokens
         };
         rows.id.push(token.id.to_string());
         rows.root.push(token.root_id.to_string());

@@ -17,7 +17,7 @@ use genesis::Genesis;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Statement, Transaction};
 
-use super::rows::{Batch, ParticipantRows};
+use super::rows::{Batch, StateTables};
 use super::schema;
 
 /// The advisory lock every sink of a database takes (any fixed number;
@@ -95,12 +95,12 @@ const EVENTS: &str = "INSERT INTO events
                 $7::text[], $8::text[], $9::text[]) AS u(c, h, t, e, k, ms, x, s, p)";
 
 const PARTICIPANTS: &str = "INSERT INTO participants
-        (key, name, roles, active, next_nonce, updated_height)
-    SELECT k, n, string_to_array(r, ','), a, nn, h
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::int8[], $6::int8[])
-        AS u(k, n, r, a, nn, h)
-    ON CONFLICT (key) DO UPDATE SET name = excluded.name, roles = excluded.roles,
-        active = excluded.active, next_nonce = excluded.next_nonce,
+        (key, signing_key, name, roles, active, next_nonce, updated_height)
+    SELECT k, sk, n, string_to_array(r, ','), a, nn, h
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::int8[],
+                $7::int8[]) AS u(k, sk, n, r, a, nn, h)
+    ON CONFLICT (key) DO UPDATE SET signing_key = excluded.signing_key, name = excluded.name,
+        roles = excluded.roles, active = excluded.active, next_nonce = excluded.next_nonce,
         updated_height = excluded.updated_height";
 
 const CREDIT_LINES: &str = "INSERT INTO credit_lines
@@ -170,6 +170,48 @@ const DECISIONS: &str = "UPDATE financing f SET status = d.st, decision = d.dc,
                 $7::text[]) AS d(tk, st, dc, ms, p, dy, b)
     WHERE f.token = d.tk AND f.status = 'requested'";
 
+/// Keys bound in the batch: a binding is written once and never changes.
+const KEY_BINDINGS: &str = "INSERT INTO key_bindings (key, participant, bound_height)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::int8[])";
+
+const KEY_RECOVERIES: &str = "INSERT INTO key_recoveries
+        (participant, new_key, requested_by, requested_height, approved_by, approved_height,
+         updated_height)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[],
+                         $6::int8[], $7::int8[])
+    ON CONFLICT (participant) DO UPDATE SET new_key = excluded.new_key,
+        requested_by = excluded.requested_by, requested_height = excluded.requested_height,
+        approved_by = excluded.approved_by, approved_height = excluded.approved_height,
+        updated_height = excluded.updated_height";
+
+/// An epoch is rewritten when a second change adopted in one block joins
+/// it; its members are then replaced with it.
+const EPOCHS: &str = "INSERT INTO validator_epochs
+        (epoch, from_height, validators, total_power, updated_height)
+    SELECT * FROM unnest($1::int8[], $2::int8[], $3::int4[], $4::int8[], $5::int8[])
+    ON CONFLICT (epoch) DO UPDATE SET from_height = excluded.from_height,
+        validators = excluded.validators, total_power = excluded.total_power,
+        updated_height = excluded.updated_height";
+
+const VALIDATORS_CLEARED: &str = "DELETE FROM validators WHERE epoch = ANY($1::int8[])";
+
+const VALIDATORS: &str = "INSERT INTO validators
+        (epoch, consensus_key, identity, name, peer_id, address, power)
+    SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[],
+                         $6::text[], $7::int8[])";
+
+const PROPOSALS: &str = "INSERT INTO validator_proposals
+        (id, change, details, proposer, proposed_height, expires_at, approvals,
+         adopted_height, adopted_by, effective_from, epoch, updated_height)
+    SELECT id, c, d::jsonb, p, ph, ex, string_to_array(a, ','), ah, ab, ef, e, uh
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[],
+                $7::text[], $8::int8[], $9::text[], $10::int8[], $11::int8[], $12::int8[])
+        AS u(id, c, d, p, ph, ex, a, ah, ab, ef, e, uh)
+    ON CONFLICT (id) DO UPDATE SET approvals = excluded.approvals,
+        adopted_height = excluded.adopted_height, adopted_by = excluded.adopted_by,
+        effective_from = excluded.effective_from, epoch = excluded.epoch,
+        updated_height = excluded.updated_height";
+
 const CURSOR: &str = "UPDATE sink_cursor SET height = $1, block_hash = $2, app_hash = $3,
         block_time = to_timestamp(0) + $4::int8 * interval '1 millisecond',
         last_event = coalesce($5, last_event), events = events + $6, updated_at = now()
@@ -188,6 +230,12 @@ struct Prepared {
     settled: Statement,
     financing: Statement,
     decisions: Statement,
+    key_bindings: Statement,
+    key_recoveries: Statement,
+    epochs: Statement,
+    validators_cleared: Statement,
+    validators: Statement,
+    proposals: Statement,
     cursor: Statement,
 }
 
@@ -244,6 +292,12 @@ impl Database {
             settled: prepare(SETTLED).await?,
             financing: prepare(FINANCING).await?,
             decisions: prepare(DECISIONS).await?,
+            key_bindings: prepare(KEY_BINDINGS).await?,
+            key_recoveries: prepare(KEY_RECOVERIES).await?,
+            epochs: prepare(EPOCHS).await?,
+            validators_cleared: prepare(VALIDATORS_CLEARED).await?,
+            validators: prepare(VALIDATORS).await?,
+            proposals: prepare(PROPOSALS).await?,
             cursor: prepare(CURSOR).await?,
         };
         Ok((Database { client, prepared }, migrated))
@@ -278,12 +332,13 @@ impl Database {
         }))
     }
 
-    /// Writes the chain's row, genesis's participants and the cursor at
-    /// height 0, in one transaction.
+    /// Writes the chain's row, the genesis state (participants, and the
+    /// validator set when genesis records one) and the cursor at height 0,
+    /// in one transaction.
     pub async fn initialize(
         &mut self,
         genesis: &Genesis,
-        participants: &ParticipantRows,
+        state: &StateTables,
         app_hash: Hash,
     ) -> Result<(), DatabaseError> {
         let failed = query("writing the chain's genesis");
@@ -301,7 +356,7 @@ impl Database {
             )
             .await
             .map_err(&failed)?;
-        participant_rows(&transaction, &self.prepared, participants)
+        state_tables(&transaction, &self.prepared, state)
             .await
             .map_err(&failed)?;
         transaction
@@ -324,20 +379,14 @@ impl Database {
         let prepared = &self.prepared;
         let transaction = self.client.transaction().await.map_err(&failed)?;
         let tx = &transaction;
-        let (changed, decided) = tokio::try_join!(
+        let (changed, _, _, decided) = tokio::try_join!(
+            state_tables(tx, prepared, &batch.state),
             events(tx, prepared, batch),
-            participant_rows(tx, prepared, &batch.participants),
-            credit_lines(tx, prepared, batch),
-            receivables(tx, prepared, batch),
-            new_tokens(tx, prepared, batch),
-            changed_tokens(tx, prepared, batch),
-            settled(tx, prepared, batch),
             financing(tx, prepared, batch),
             decisions(tx, prepared, batch),
         )
-        .map(|(_, _, _, _, _, changed, _, _, decided)| (changed, decided))
         .map_err(&failed)?;
-        let changes = batch.changed_tokens.id.len() as u64;
+        let changes = batch.state.changed_tokens.id.len() as u64;
         if changed != changes {
             return Err(DatabaseError::Missing {
                 what: "tokens",
@@ -392,6 +441,23 @@ impl Database {
 
 type Written = Result<u64, tokio_postgres::Error>;
 
+/// Every state table's rows; returns how many earlier tokens it changed.
+async fn state_tables(tx: &Transaction<'_>, prepared: &Prepared, state: &StateTables) -> Written {
+    let (_, _, _, _, changed, _, _, _, _, _) = tokio::try_join!(
+        participant_rows(tx, prepared, state),
+        credit_lines(tx, prepared, state),
+        receivables(tx, prepared, state),
+        new_tokens(tx, prepared, state),
+        changed_tokens(tx, prepared, state),
+        settled(tx, prepared, state),
+        key_bindings(tx, prepared, state),
+        key_recoveries(tx, prepared, state),
+        epochs(tx, prepared, state),
+        proposals(tx, prepared, state),
+    )?;
+    Ok(changed)
+}
+
 async fn events(tx: &Transaction<'_>, prepared: &Prepared, batch: &Batch) -> Written {
     let rows = &batch.events;
     if rows.cursor.is_empty() {
@@ -415,8 +481,8 @@ async fn events(tx: &Transaction<'_>, prepared: &Prepared, batch: &Batch) -> Wri
 }
 
 /// A core's credit line and its grants, which replace the ones held.
-async fn credit_lines(tx: &Transaction<'_>, prepared: &Prepared, batch: &Batch) -> Written {
-    let lines = &batch.credit_lines;
+async fn credit_lines(tx: &Transaction<'_>, prepared: &Prepared, state: &StateTables) -> Written {
+    let lines = &state.credit_lines;
     if lines.core.is_empty() {
         return Ok(0);
     }
@@ -431,7 +497,7 @@ async fn credit_lines(tx: &Transaction<'_>, prepared: &Prepared, batch: &Batch) 
     )
     .await?;
     tx.execute(&prepared.grants_cleared, &[&lines.core]).await?;
-    let grants = &batch.grants;
+    let grants = &state.grants;
     tx.execute(
         &prepared.grants,
         &[&grants.core, &grants.bank, &grants.limit_minor],
@@ -439,8 +505,8 @@ async fn credit_lines(tx: &Transaction<'_>, prepared: &Prepared, batch: &Batch) 
     .await
 }
 
-async fn receivables(tx: &Transaction<'_>, prepared: &Prepared, batch: &Batch) -> Written {
-    let rows = &batch.receivables;
+async fn receivables(tx: &Transaction<'_>, prepared: &Prepared, state: &StateTables) -> Written {
+    let rows = &state.receivables;
     if rows.root.is_empty() {
         return Ok(0);
     }
@@ -463,8 +529,8 @@ async fn receivables(tx: &Transaction<'_>, prepared: &Prepared, batch: &Batch) -
     .await
 }
 
-async fn new_tokens(tx: &Transaction<'_>, prepared: &Prepared, batch: &Batch) -> Written {
-    let rows = &batch.new_tokens;
+async fn new_tokens(tx: &Transaction<'_>, prepared: &Prepared, state: &StateTables) -> Written {
+    let rows = &state.new_tokens;
     if rows.id.is_empty() {
         return Ok(0);
     }
@@ -489,8 +555,8 @@ async fn new_tokens(tx: &Transaction<'_>, prepared: &Prepared, batch: &Batch) ->
     tx.execute(&prepared.new_tokens, &params).await
 }
 
-async fn changed_tokens(tx: &Transaction<'_>, prepared: &Prepared, batch: &Batch) -> Written {
-    let rows = &batch.changed_tokens;
+async fn changed_tokens(tx: &Transaction<'_>, prepared: &Prepared, state: &StateTables) -> Written {
+    let rows = &state.changed_tokens;
     if rows.id.is_empty() {
         return Ok(0);
     }
@@ -510,8 +576,8 @@ async fn changed_tokens(tx: &Transaction<'_>, prepared: &Prepared, batch: &Batch
     .await
 }
 
-async fn settled(tx: &Transaction<'_>, prepared: &Prepared, batch: &Batch) -> Written {
-    let rows = &batch.settled;
+async fn settled(tx: &Transaction<'_>, prepared: &Prepared, state: &StateTables) -> Written {
+    let rows = &state.settled;
     if rows.id.is_empty() {
         return Ok(0);
     }
@@ -570,8 +636,9 @@ async fn decisions(tx: &Transaction<'_>, prepared: &Prepared, batch: &Batch) -> 
 async fn participant_rows(
     tx: &Transaction<'_>,
     prepared: &Prepared,
-    rows: &ParticipantRows,
+    state: &StateTables,
 ) -> Written {
+    let rows = &state.participants;
     if rows.key.is_empty() {
         return Ok(0);
     }
@@ -579,6 +646,7 @@ async fn participant_rows(
         &prepared.participants,
         &[
             &rows.key,
+            &rows.signing_key,
             &rows.name,
             &rows.roles,
             &rows.active,
@@ -587,4 +655,93 @@ async fn participant_rows(
         ],
     )
     .await
+}
+
+async fn key_bindings(tx: &Transaction<'_>, prepared: &Prepared, state: &StateTables) -> Written {
+    let rows = &state.key_bindings;
+    if rows.key.is_empty() {
+        return Ok(0);
+    }
+    tx.execute(
+        &prepared.key_bindings,
+        &[&rows.key, &rows.participant, &rows.bound_height],
+    )
+    .await
+}
+
+async fn key_recoveries(tx: &Transaction<'_>, prepared: &Prepared, state: &StateTables) -> Written {
+    let rows = &state.key_recoveries;
+    if rows.participant.is_empty() {
+        return Ok(0);
+    }
+    tx.execute(
+        &prepared.key_recoveries,
+        &[
+            &rows.participant,
+            &rows.new_key,
+            &rows.requested_by,
+            &rows.requested_height,
+            &rows.approved_by,
+            &rows.approved_height,
+            &rows.updated_height,
+        ],
+    )
+    .await
+}
+
+/// Epochs and their members, which replace the ones held.
+async fn epochs(tx: &Transaction<'_>, prepared: &Prepared, state: &StateTables) -> Written {
+    let epochs = &state.epochs;
+    if epochs.epoch.is_empty() {
+        return Ok(0);
+    }
+    tx.execute(
+        &prepared.epochs,
+        &[
+            &epochs.epoch,
+            &epochs.from_height,
+            &epochs.validators,
+            &epochs.total_power,
+            &epochs.updated_height,
+        ],
+    )
+    .await?;
+    tx.execute(&prepared.validators_cleared, &[&epochs.epoch])
+        .await?;
+    let rows = &state.validators;
+    tx.execute(
+        &prepared.validators,
+        &[
+            &rows.epoch,
+            &rows.consensus_key,
+            &rows.identity,
+            &rows.name,
+            &rows.peer_id,
+            &rows.address,
+            &rows.power,
+        ],
+    )
+    .await
+}
+
+async fn proposals(tx: &Transaction<'_>, prepared: &Prepared, state: &StateTables) -> Written {
+    let rows = &state.proposals;
+    if rows.id.is_empty() {
+        return Ok(0);
+    }
+    let params: [&(dyn ToSql + Sync); 12] = [
+        &rows.id,
+        &rows.change,
+        &rows.details,
+        &rows.proposer,
+        &rows.proposed_height,
+        &rows.expires_at,
+        &rows.approvals,
+        &rows.adopted_height,
+        &rows.adopted_by,
+        &rows.effective_from,
+        &rows.epoch,
+        &rows.updated_height,
+    ];
+    tx.execute(&prepared.proposals, &params).await
 }

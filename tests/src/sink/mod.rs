@@ -111,7 +111,7 @@ pub fn cursor_height(client: &mut postgres::Client) -> u64 {
 pub type Snapshot = BTreeMap<String, String>;
 
 /// (table, key order, what is summed).
-const TABLES: [(&str, &str, &str); 8] = [
+const TABLES: [(&str, &str, &str); 13] = [
     ("events", "cursor", "count(DISTINCT kind)"),
     ("participants", "key", "sum(next_nonce)"),
     (
@@ -134,6 +134,19 @@ const TABLES: [(&str, &str, &str); 8] = [
         "financing",
         "request",
         "sum(amount_minor), sum(price_minor)",
+    ),
+    ("key_bindings", "key", "count(DISTINCT participant)"),
+    (
+        "key_recoveries",
+        "participant",
+        "count(*) FILTER (WHERE approved_by IS NOT NULL)",
+    ),
+    ("validator_epochs", "epoch", "max(from_height)"),
+    ("validators", "epoch, consensus_key", "sum(power)"),
+    (
+        "validator_proposals",
+        "id",
+        "count(*) FILTER (WHERE adopted_height IS NOT NULL)",
     ),
     (
         "sink_cursor",

@@ -51,10 +51,15 @@ CREATE TABLE events (
     payload jsonb NOT NULL
 );
 
+-- A participant by its identity (the key it was registered with, which
+-- tokens, credit lines and events name it by forever).
 CREATE TABLE participants (
     key text PRIMARY KEY,
+    -- the key it signs with now: `key` until it first rotates
+    signing_key text NOT NULL,
     name text NOT NULL,
-    -- operator, bank, core_enterprise, supplier, auditor
+    -- operator, bank, core_enterprise, supplier, auditor, validator (a
+    -- validator's account, granted by governance only)
     roles text[] NOT NULL,
     active boolean NOT NULL,
     next_nonce bigint NOT NULL,
@@ -141,6 +146,74 @@ CREATE TABLE financing (
     bought_token text
 ) WITH (fillfactor = 70);
 CREATE INDEX financing_open ON financing (token) WHERE status = 'requested';
+
+-- Every key a participant rotated to (by rotating it, or by a recovery an
+-- auditor approved), bound to its identity for good: a key is bound once.
+CREATE TABLE key_bindings (
+    key text PRIMARY KEY,
+    participant text NOT NULL,
+    bound_height bigint NOT NULL
+);
+
+-- Each participant's latest lost-key recovery: asked by an operator, then
+-- approved by an auditor (null while waiting).
+CREATE TABLE key_recoveries (
+    participant text PRIMARY KEY,
+    new_key text NOT NULL,
+    requested_by text NOT NULL,
+    requested_height bigint NOT NULL,
+    approved_by text,
+    approved_height bigint,
+    updated_height bigint NOT NULL
+) WITH (fillfactor = 70);
+
+-- The validator set over the chain's life: epoch 0 is genesis's, each
+-- adopted change makes the next, in force from from_height until the next
+-- epoch's. The set of height H is the epoch with the greatest
+-- from_height <= H.
+CREATE TABLE validator_epochs (
+    epoch bigint PRIMARY KEY,
+    from_height bigint NOT NULL,
+    validators integer NOT NULL,
+    total_power bigint NOT NULL,
+    updated_height bigint NOT NULL
+);
+
+-- The members of each epoch.
+CREATE TABLE validators (
+    epoch bigint NOT NULL,
+    consensus_key text NOT NULL,
+    -- its account's identity (its first consensus key), the same across
+    -- key rotations
+    identity text NOT NULL,
+    name text NOT NULL,
+    peer_id text NOT NULL,
+    address text NOT NULL,
+    power bigint NOT NULL,
+    PRIMARY KEY (epoch, consensus_key)
+);
+
+-- Every proposed change of the validator set. Open: adopted_height is null
+-- and expires_at is above the height.
+CREATE TABLE validator_proposals (
+    -- the hash of the proposing transaction
+    id text PRIMARY KEY,
+    -- add, remove, set_power, rotate_key
+    change text NOT NULL,
+    -- the change's fields, as the feed's events show them
+    details jsonb NOT NULL,
+    -- identities
+    proposer text NOT NULL,
+    proposed_height bigint NOT NULL,
+    expires_at bigint NOT NULL,
+    approvals text[] NOT NULL,
+    -- the block that adopted it, and the approval that did
+    adopted_height bigint,
+    adopted_by text,
+    effective_from bigint,
+    epoch bigint,
+    updated_height bigint NOT NULL
+) WITH (fillfactor = 70);
 
 -- An amount in minor units as the chain's currency: scf_amount(123456)
 -- is 1234.56 on a chain of two decimals.
