@@ -23,8 +23,9 @@ pub const GENESIS_TIME_MS: u64 = 1_767_225_600_000;
 pub const HEIGHTS: u64 = 7;
 /// Transactions in the built chain.
 pub const TRANSACTIONS: u64 = 9;
-/// operator (genesis), bank, core, supplier1, supplier2.
-pub const PARTICIPANTS: usize = 5;
+/// operator (genesis), bank, core, supplier1, supplier2, and the account
+/// genesis records for each of the 4 validators (`Genesis::initial_state`).
+pub const PARTICIPANTS: usize = 5 + 4;
 /// Minor units: 500,000.00 + 100,000.00 confirmed, nothing settled.
 pub const OUTSTANDING: u64 = 60_000_000;
 pub const CREDIT_LIMIT: u64 = 100_000_000;
