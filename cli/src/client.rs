@@ -109,6 +109,28 @@ impl NodeClient {
         Ok(lineage)
     }
 
+    /// The validator set in force at `height` (default: the next height).
+    pub fn validators(
+        &self,
+        height: Option<u64>,
+    ) -> Result<node::api::governance::ValidatorSetView, NodeError> {
+        match height {
+            Some(height) => self.get(&format!("/v1/validators?height={height}")),
+            None => self.get("/v1/validators"),
+        }
+    }
+
+    pub fn validator_proposals(&self) -> Result<node::api::governance::ProposalsView, NodeError> {
+        self.get("/v1/validators/proposals")
+    }
+
+    pub fn validator_proposal(
+        &self,
+        id: &TxHash,
+    ) -> Result<node::api::governance::ProposalView, NodeError> {
+        self.get(&format!("/v1/validators/proposals/{id}"))
+    }
+
     pub fn participant(&self, key: &PublicKey) -> Result<ParticipantView, NodeError> {
         self.get(&format!("/v1/participants/{key}"))
     }

@@ -25,6 +25,7 @@ mod testnet;
 mod trace;
 mod transactions;
 mod trust;
+mod validators;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -77,6 +78,9 @@ enum Command {
     /// Register, deactivate and show participants.
     #[command(subcommand)]
     Participant(commands::ParticipantCommand),
+    /// The validator set and its governance: list, proposals, propose, approve.
+    #[command(subcommand)]
+    Validator(validators::ValidatorCommand),
     /// Credit lines (bank).
     #[command(subcommand)]
     Credit(commands::CreditCommand),
@@ -135,6 +139,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Node(command) => node_cmd::run(command),
         Command::Testnet(args) => testnet::run(args, json),
         Command::Participant(command) => commands::participant(command, &target, json),
+        Command::Validator(command) => validators::run(command, &target, json),
         Command::Credit(command) => commands::credit(command, &target, json),
         Command::Receivable(command) => commands::receivable(command, &target, json),
         Command::Token(command) => commands::token(command, &target, json),
