@@ -197,4 +197,39 @@ fn validators_change_a_power_with_scf_validator_propose_and_approve() {
     wait_height(&net, height);
     assert_eq!(at(height + 1)["total_power"], 4);
     assert_eq!(at(height + 2)["total_power"], 5);
+
+    // Blocks past the change, then the audit from genesis checks each
+    // certificate against the set the chain recorded for its height.
+    let core = net.public_key("core");
+    let bank = net.key("bank");
+    while run(&net, 0, &["status"]).ok_json()["height"]
+        .as_u64()
+        .unwrap()
+        < height + 3
+    {
+        run(
+            &net,
+            0,
+            &[
+                "credit",
+                "grant",
+                "--core",
+                &core,
+                "--limit",
+                "2000000.00",
+                "--key",
+                &bank,
+            ],
+        )
+        .ok_json();
+    }
+    let genesis = net.dir.join("genesis.json");
+    let audit = run(
+        &net,
+        0,
+        &["--genesis", genesis.to_str().unwrap(), "audit", "verify"],
+    )
+    .ok_json();
+    assert_eq!(audit["verified"], true, "{audit}");
+    assert!(audit["heights"].as_u64().unwrap() >= height + 3, "{audit}");
 }
