@@ -39,6 +39,10 @@ pub const CONFIG_FILE: &str = "config.toml";
 pub const GENESIS_FILE: &str = "genesis.json";
 pub const NODE_KEY_FILE: &str = "node.key";
 pub const VALIDATOR_KEY_FILE: &str = "validator.key";
+/// The consensus key a validator rotates to: put in the home before the
+/// rotation is proposed, it signs from the height the rotation takes
+/// effect at (see `driver`).
+pub const NEXT_VALIDATOR_KEY_FILE: &str = "validator.next.key";
 pub const SAFETY_FILE: &str = "safety.json";
 
 /// The contents of `config.toml`.

@@ -371,6 +371,10 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         shared: Arc::clone(&shared),
         network: network.clone(),
         validator_key: config.validator_key.clone(),
+        next_key_path: config
+            .validator_key
+            .is_some()
+            .then(|| config.home.join(home::NEXT_VALIDATOR_KEY_FILE)),
         safety_path: config.safety_file(),
         evidence_path: config.data_dir.join("evidence.jsonl"),
         events: events_rx,

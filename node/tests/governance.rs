@@ -335,3 +335,56 @@ fn a_participant_rotates_its_key_then_the_new_key_commits_and_the_old_one_is_ref
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["status"], "spent", "{body}");
 }
+
+#[test]
+fn a_validator_whose_consensus_key_is_rotated_signs_with_the_new_key_from_the_activation_height() {
+    let _serial = serial();
+    let mut net = Net::create(4, 0);
+    net.start_all();
+    let tx = grant(&mut net);
+    net.commit(0, &tx);
+    let keys: Vec<Keypair> = (0..4).map(|index| net.validator_key(index)).collect();
+    let mut nonces = vec![0u64; 4];
+
+    // The running node of validator 3 is given its next key; nothing else.
+    let new_key = Keypair::generate();
+    genesis::write_key_file(
+        net.home(3).join(node::home::NEXT_VALIDATOR_KEY_FILE),
+        &new_key,
+        genesis::Overwrite::Refuse,
+    )
+    .expect("the next key file");
+    let old_key = keys[3].public();
+    let rotated = adopt(
+        &net,
+        &keys,
+        &mut nonces,
+        0,
+        &[1, 2],
+        ValidatorChange::RotateKey {
+            old_key,
+            new_key: new_key.public(),
+        },
+    );
+    let from = rotated.effective_from.expect("adopted");
+    let mut invoice = 0;
+    while net.status(0).height < from {
+        invoice += 1;
+        commit_one(&mut net, 0, &format!("towards the rotation, {invoice}"));
+    }
+
+    // Validator 0 down: 1, 2 and 3 (signing with its new key) are the
+    // quorum of 3 out of 4.
+    net.kill(0);
+    let height = commit_one(&mut net, 1, "after the rotation");
+    assert!(height >= from);
+    let signed = signers(&net, 1, height);
+    assert!(signed.contains(&new_key.public()), "{signed:?}");
+    for h in from..=height {
+        assert!(
+            !signers(&net, 1, h).contains(&old_key),
+            "the rotated-away key's precommit counted at height {h}"
+        );
+    }
+    assert_chain_follows_recorded_sets(&net, &[1, 2, 3], height);
+}

@@ -122,6 +122,8 @@ pub struct Driver {
     /// `crate::validators`); replaced after every commit.
     schedule: Arc<ValidatorSchedule>,
     my_key: Option<crypto::Keypair>,
+    next_key_path: Option<PathBuf>,
+    engine_config: EngineConfig,
     peer_of_validator: BTreeMap<PublicKey, PeerId>,
     /// The network's allow-list as last set.
     allowed_peers: Vec<crate::network::KnownPeer>,
@@ -161,6 +163,8 @@ pub struct Driver {
 
 pub struct DriverSetup {
     pub shared: Arc<Shared>,
+    /// Where a validator's next consensus key may be put (a key rotation).
+    pub next_key_path: Option<PathBuf>,
     pub network: Network,
     pub validator_key: Option<crypto::Keypair>,
     pub safety_path: PathBuf,
@@ -211,6 +215,8 @@ impl Driver {
         Ok(Driver {
             schedule,
             engine,
+            next_key_path: setup.next_key_path,
+            engine_config: config,
             my_key: setup.validator_key,
             validator_of_peer,
             peer_of_validator,
@@ -390,6 +396,7 @@ impl Driver {
         // store holds height - 1, and changes take effect two blocks after
         // their adoption).
         let validators = self.schedule.set_at(height).clone();
+        self.maybe_rotate_key(height, &validators)?;
         debug!(
             height,
             validators = validators.len(),
@@ -404,6 +411,54 @@ impl Driver {
         for message in std::mem::take(&mut self.early) {
             self.feed(Input::from(message))?;
         }
+        Ok(())
+    }
+
+    /// A validator whose key the set no longer holds, but whose home holds
+    /// the key the set rotated it to (`validator.next.key`), signs with that
+    /// key from this height on: a new engine for the new key, given the
+    /// node's safety record, which is below this height (the old key was
+    /// not in this height's set, so signed nothing at it) and so starts
+    /// the height fresh. Messages the old engine held for this height are
+    /// lost; consensus rebroadcasts and round timeouts recover them.
+    fn maybe_rotate_key(
+        &mut self,
+        height: u64,
+        validators: &consensus::ValidatorSet,
+    ) -> Result<(), DriverError> {
+        let Some(current) = &self.my_key else {
+            return Ok(());
+        };
+        if validators.contains(&current.public()) {
+            return Ok(());
+        }
+        let Some(path) = self.next_key_path.as_ref().filter(|path| path.exists()) else {
+            return Ok(());
+        };
+        let next = match genesis::read_key_file(path) {
+            Ok(key) => key,
+            Err(error) => {
+                warn!(path = %path.display(), %error, "cannot read the next validator key");
+                return Ok(());
+            }
+        };
+        if !validators.contains(&next.public()) {
+            return Ok(());
+        }
+        info!(
+            height,
+            old = %current.public(),
+            new = %next.public(),
+            "the validator set rotated this node's consensus key; signing with the new key from this height"
+        );
+        let record = safety_file::load(&self.safety_path)?;
+        self.engine = Engine::validator(
+            self.shared.chain_id,
+            self.engine_config,
+            next.clone(),
+            record,
+        );
+        self.my_key = Some(next);
         Ok(())
     }
 
