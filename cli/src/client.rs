@@ -109,6 +109,28 @@ impl NodeClient {
         Ok(lineage)
     }
 
+    /// The validator set in force at `height` (default: the next height).
+    pub fn validators(
+        &self,
+        height: Option<u64>,
+    ) -> Result<node::api::governance::ValidatorSetView, NodeError> {
+        match height {
+            Some(height) => self.get(&format!("/v1/validators?height={height}")),
+            None => self.get("/v1/validators"),
+        }
+    }
+
+    pub fn validator_proposals(&self) -> Result<node::api::governance::ProposalsView, NodeError> {
+        self.get("/v1/validators/proposals")
+    }
+
+    pub fn validator_proposal(
+        &self,
+        id: &TxHash,
+    ) -> Result<node::api::governance::ProposalView, NodeError> {
+        self.get(&format!("/v1/validators/proposals/{id}"))
+    }
+
     pub fn participant(&self, key: &PublicKey) -> Result<ParticipantView, NodeError> {
         self.get(&format!("/v1/participants/{key}"))
     }
@@ -211,8 +233,19 @@ impl NodeClient {
     }
 
     fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, NodeError> {
+        self.get_bounded(path, MAX_ANSWER_BYTES)
+    }
+
+    /// GET `path`, refusing an answer longer than `max_bytes` (read no
+    /// further than that): for callers that know how large an honest
+    /// answer can be.
+    pub fn get_bounded<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        max_bytes: u64,
+    ) -> Result<T, NodeError> {
         let url = format!("{}{path}", self.base);
-        let (status, text) = self.read(&url, self.agent.get(&url).call())?;
+        let (status, text) = self.read_bounded(&url, self.agent.get(&url).call(), max_bytes)?;
         if status >= 400 {
             return Err(refusal(status, &text));
         }
@@ -224,12 +257,21 @@ impl NodeClient {
         url: &str,
         answer: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<(u16, String), NodeError> {
+        self.read_bounded(url, answer, MAX_ANSWER_BYTES)
+    }
+
+    fn read_bounded(
+        &self,
+        url: &str,
+        answer: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+        max_bytes: u64,
+    ) -> Result<(u16, String), NodeError> {
         let mut response = answer.map_err(|error| self.transport_error(error))?;
         let status = response.status().as_u16();
         let text = response
             .body_mut()
             .with_config()
-            .limit(MAX_ANSWER_BYTES)
+            .limit(max_bytes)
             .read_to_string()
             .map_err(|error| NodeError::BadAnswer {
                 url: url.to_string(),

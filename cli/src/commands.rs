@@ -71,6 +71,16 @@ pub enum ParticipantCommand {
         #[command(flatten)]
         wait: Wait,
     },
+    /// Move your identity (roles, holdings, credit lines, nonce) to a new
+    /// key, signed with your current key; the current key is refused
+    /// afterwards.
+    RotateKey {
+        /// The new public key (hex) or key file (`scf keys new` makes one).
+        #[arg(long)]
+        new_key: String,
+        #[command(flatten)]
+        signing: Signing,
+    },
     /// Show a participant: name, roles, next nonce, credit line.
     Show {
         /// Public key (hex) or key file.
@@ -236,6 +246,15 @@ pub fn participant(command: ParticipantCommand, target: &Target, json: bool) -> 
             let session = session(target, &Signing { key: signer, wait })?;
             let outcome = session.deactivate_participant(key)?;
             print(json, "deactivated", &outcome);
+        }
+        ParticipantCommand::RotateKey { new_key, signing } => {
+            let new_key = parse::public_key(&new_key)?;
+            let session = session(target, &signing)?;
+            let outcome = session.rotate_key(new_key)?;
+            emit(json, &outcome, |outcome| {
+                outcome.print("key rotated");
+                println!("  sign with the key of {new_key} from now on; the old key is refused");
+            });
         }
         ParticipantCommand::Show { key } => {
             queries::participant_show(target, &parse::public_key(&key)?, json)?

@@ -211,6 +211,33 @@ pub fn line(event: &EventView) -> String {
         EventData::TokenUnfrozen { token, holder } => {
             format!("{} of {}", short(token), short(holder))
         }
+        EventData::ParticipantKeyRotated {
+            participant,
+            new_key,
+        }
+        | EventData::KeyRecoveryRequested {
+            participant,
+            new_key,
+        }
+        | EventData::ParticipantKeyRecovered {
+            participant,
+            new_key,
+        } => format!("{} to key {}", short(participant), short(new_key)),
+        EventData::ValidatorChangeProposed {
+            proposal,
+            change,
+            expires_at,
+        } => format!("{} {change} (open until {expires_at})", short(proposal)),
+        EventData::ValidatorChangeApproved { proposal } => short(proposal),
+        EventData::ValidatorChangeAdopted {
+            proposal,
+            change,
+            effective_from,
+            ..
+        } => format!(
+            "{} {change}, in force from height {effective_from}",
+            short(proposal)
+        ),
     };
     format!(
         "{}  {}  {:<23}  {what}",

@@ -20,10 +20,12 @@ mod output;
 mod parse;
 mod queries;
 mod setup;
+mod sink;
 mod testnet;
 mod trace;
 mod transactions;
 mod trust;
+mod validators;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -76,6 +78,9 @@ enum Command {
     /// Register, deactivate and show participants.
     #[command(subcommand)]
     Participant(commands::ParticipantCommand),
+    /// The validator set and its governance: list, proposals, propose, approve.
+    #[command(subcommand)]
+    Validator(validators::ValidatorCommand),
     /// Credit lines (bank).
     #[command(subcommand)]
     Credit(commands::CreditCommand),
@@ -101,6 +106,9 @@ enum Command {
     Events(events::EventsCommand),
     /// Verify the whole chain from genesis, or export it for offline verification (auditor).
     Audit(audit::AuditArgs),
+    /// Write the verified chain's events and state into a database (PostgreSQL).
+    #[command(subcommand)]
+    Sink(sink::SinkCommand),
     /// Run the whole lifecycle of a receivable on a local testnet.
     Demo(demo::DemoArgs),
 }
@@ -131,6 +139,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Node(command) => node_cmd::run(command),
         Command::Testnet(args) => testnet::run(args, json),
         Command::Participant(command) => commands::participant(command, &target, json),
+        Command::Validator(command) => validators::run(command, &target, json),
         Command::Credit(command) => commands::credit(command, &target, json),
         Command::Receivable(command) => commands::receivable(command, &target, json),
         Command::Token(command) => commands::token(command, &target, json),
@@ -140,6 +149,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Status => queries::status(&target, json),
         Command::Events(command) => events::run(command, &target, json),
         Command::Audit(args) => audit::run(args, &node, genesis.as_deref(), json),
+        Command::Sink(command) => sink::run(command, &node, genesis.as_deref(), json),
         Command::Demo(args) => demo::run(args, json),
     }
 }

@@ -81,6 +81,21 @@ impl Session {
             }
             Err(error) => return Err(error.into()),
         };
+        // The node finds a participant by a key it replaced too: say so here
+        // rather than have the transaction refused.
+        if signer.signing_key != key.public() {
+            return Err(refused(
+                "key_replaced",
+                format!(
+                    "the key in {} ({}) is no longer the signing key of {} ({}): it was rotated or recovered to {}; sign with the current key's file",
+                    key_file.display(),
+                    key.public(),
+                    signer.name,
+                    signer.key,
+                    signer.signing_key
+                ),
+            ));
+        }
         if !signer.active {
             return Err(refused(
                 "participant_inactive",
@@ -200,6 +215,22 @@ impl Session {
         )
     }
 
+    pub fn rotate_key(&self, new_key: PublicKey) -> anyhow::Result<TxOutcome> {
+        if new_key == self.key.public() {
+            return Err(refused(
+                "same_key",
+                format!(
+                    "{new_key} is already the key in {}; give a new key (`scf keys new`)",
+                    self.key_file.display()
+                ),
+            ));
+        }
+        self.submit(
+            TxBody::RotateParticipantKey { new_key },
+            &self.context(None),
+        )
+    }
+
     pub fn deactivate_participant(&self, key: PublicKey) -> anyhow::Result<TxOutcome> {
         self.require_role(Role::Operator, "deactivating a participant")?;
         self.submit(TxBody::DeactivateParticipant { key }, &self.context(None))
@@ -224,7 +255,7 @@ impl Session {
         let invoice_ref = parse::invoice_ref(invoice)?;
         let context = Context {
             invoice: Some(invoice),
-            core: Some(self.key.public()),
+            core: Some(self.signer.key),
             requested: Some(amount),
             ..self.context(None)
         };
@@ -276,7 +307,9 @@ impl Session {
         let remainder = input.checked_sub(total).expect("checked above");
         if remainder > Amount::ZERO {
             outputs.push(Output {
-                recipient: self.key.public(),
+                // The identity: the key holdings are recorded under, the
+                // same across key rotations.
+                recipient: self.signer.key,
                 amount: remainder,
             });
         }
@@ -361,7 +394,7 @@ impl Session {
 
     /// The holder checks of a transfer or a financing request, said with names.
     fn check_usable(&self, view: &TokenView, action: &str) -> anyhow::Result<()> {
-        if view.holder != self.key.public() {
+        if view.holder != self.signer.key {
             return Err(explain::explain(
                 "not_holder",
                 "",

@@ -17,47 +17,8 @@ mod sim;
 
 use sim::byzantine::Behaviour;
 use sim::rng::Rng;
-use sim::seeds::{run_seeds, seeds};
-use sim::{NetworkConfig, Report, Scenario};
-
-/// Runs `scenario(seed)` for each seed; returns the seeds whose run ended
-/// with agreement broken. Any other violation fails the test: the control
-/// must fail for the reason it is about.
-fn seeds_with_a_fork(name: &str, count: u64, scenario: impl Fn(u64) -> Scenario) -> Vec<u64> {
-    let mut forks = Vec::new();
-    for seed in seeds(0..count) {
-        let report: Report = scenario(seed).run();
-        match report.violations.first() {
-            None => {}
-            Some(v) if v.starts_with("agreement broken") => {
-                if forks.is_empty() {
-                    println!("{name}: first fork at seed {seed}: {v}");
-                }
-                forks.push(seed);
-            }
-            Some(v) => panic!(
-                "{name}: seed {seed}: unexpected violation {v}\nreplay with: SIM_SEED={seed} cargo test -p consensus {name}"
-            ),
-        }
-    }
-    println!(
-        "{name}: {} of {} seeds forked",
-        forks.len(),
-        seeds(0..count).len()
-    );
-    forks
-}
-
-/// The control passes if some seed forked. Replaying one seed with
-/// `SIM_SEED` only reports whether that seed forks.
-fn assert_some_fork(forks: &[u64], what: &str) {
-    if std::env::var("SIM_SEED").is_err() {
-        assert!(
-            !forks.is_empty(),
-            "{what} never broke agreement: the checker may be blind"
-        );
-    }
-}
+use sim::seeds::{assert_some_fork, run_seeds, seeds_with_a_fork};
+use sim::{NetworkConfig, Scenario};
 
 #[test]
 fn checker_finds_a_fork_with_f_plus_one_byzantine() {

@@ -1,14 +1,27 @@
 //! Turning a genesis definition into what the other crates take: the
-//! ledger's participants at height 0, the consensus validator set and its
-//! timeouts.
+//! ledger's state at height 0 (participants, and the validator set that
+//! governance changes later), the consensus validator set and its timeouts.
 //!
 //! Call these on a validated genesis (as `load` and `from_json` return);
 //! they do not re-check what validation already guarantees.
 
 use consensus::{TimeoutConfig, Validator, ValidatorSet, ValidatorSetError};
+use ledger::governance::{GenesisState, GenesisStateError, GenesisValidator, PeerIdError};
 use ledger::{Participant, Role};
 
 use crate::Genesis;
+
+/// Why a genesis cannot start a chain that records its validator set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InitialStateError {
+    #[error("validator {validator:?}: {error}")]
+    PeerId {
+        validator: String,
+        error: PeerIdError,
+    },
+    #[error(transparent)]
+    State(#[from] GenesisStateError),
+}
 
 impl Genesis {
     /// The participants registered at height 0, as ledger state.
@@ -16,13 +29,43 @@ impl Genesis {
         self.participants
             .iter()
             .map(|participant| {
-                let roles = participant
-                    .roles
-                    .iter()
-                    .filter_map(|name| Role::ALL.into_iter().find(|role| role.name() == name));
+                let roles = participant.roles.iter().filter_map(|name| {
+                    Role::GRANTABLE.into_iter().find(|role| role.name() == name)
+                });
                 Participant::new(participant.public_key, participant.name.clone(), roles)
             })
             .collect()
+    }
+
+    /// The ledger's state at height 0 with the validator set recorded:
+    /// the participants, an account per validator, and epoch 0 (in force
+    /// from height 1). What `Store::init_genesis_state` writes and what an
+    /// auditor replaying the chain starts from.
+    ///
+    /// Stricter than [`Genesis::validate`]: every validator's peer id must
+    /// be a real libp2p peer id (the ledger records its bytes), and no key
+    /// may be both a validator's and a participant's (a validator's
+    /// consensus key is its account).
+    pub fn initial_state(&self) -> Result<GenesisState, InitialStateError> {
+        let validators = self
+            .validators
+            .iter()
+            .map(|validator| {
+                Ok(GenesisValidator {
+                    name: validator.name.clone(),
+                    consensus_key: validator.public_key,
+                    peer_id: validator.peer_id.parse().map_err(|error| {
+                        InitialStateError::PeerId {
+                            validator: validator.name.clone(),
+                            error,
+                        }
+                    })?,
+                    address: validator.address.clone(),
+                    power: validator.voting_power,
+                })
+            })
+            .collect::<Result<Vec<_>, InitialStateError>>()?;
+        Ok(GenesisState::new(self.initial_participants(), validators)?)
     }
 
     /// The validators with their voting power, as consensus takes them.
@@ -51,7 +94,9 @@ impl Genesis {
 #[cfg(test)]
 mod tests {
     use crypto::Keypair;
+    use ledger::governance::GenesisStateError;
 
+    use super::InitialStateError;
     use crate::{ConsensusParams, Genesis, InitialParticipant, Validator};
 
     fn genesis() -> Genesis {
@@ -92,6 +137,42 @@ mod tests {
         );
         assert!(participants[0].active);
         assert_eq!(participants[0].next_nonce, 0);
+    }
+
+    #[test]
+    fn the_initial_state_records_the_validator_set_with_real_peer_ids() {
+        let mut genesis = genesis();
+        assert_eq!(
+            genesis.initial_state().unwrap_err(),
+            InitialStateError::PeerId {
+                validator: "v0".into(),
+                error: "peer0".parse::<ledger::PeerId>().unwrap_err(),
+            }
+        );
+        for (index, validator) in genesis.validators.iter_mut().enumerate() {
+            let mut bytes = vec![0x00, 36, 0x08, 0x01, 0x12, 0x20];
+            bytes.extend_from_slice(&[index as u8 + 1; 32]);
+            validator.peer_id = ledger::PeerId::from_bytes(bytes).unwrap().to_string();
+        }
+        let state = genesis.initial_state().unwrap();
+        let values = state.values();
+        let epoch = values
+            .iter()
+            .find_map(|value| match value {
+                ledger::StateValue::ValidatorEpoch(epoch) => Some(epoch.clone()),
+                _ => None,
+            })
+            .expect("epoch 0");
+        assert_eq!((epoch.number, epoch.from_height), (0, 1));
+        assert_eq!(epoch.consensus_set(), genesis.validator_set().unwrap());
+        // A validator's key may not also be a participant's.
+        genesis.participants[0].public_key = genesis.validators[2].public_key;
+        assert_eq!(
+            genesis.initial_state().unwrap_err(),
+            InitialStateError::State(GenesisStateError::DuplicateKey {
+                key: genesis.validators[2].public_key
+            })
+        );
     }
 
     #[test]

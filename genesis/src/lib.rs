@@ -42,6 +42,7 @@ mod roles;
 mod validate;
 
 pub use chain_id::CHAIN_ID_DOMAIN;
+pub use convert::InitialStateError;
 pub use file::{Genesis, GenesisError, InitialParticipant, Observer, Validator};
 pub use keyfile::{KeyFileError, Overwrite, read_key_file, write_key_file};
 pub use params::ConsensusParams;

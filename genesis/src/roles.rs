@@ -8,13 +8,15 @@
 
 use ledger::Role;
 
-/// Every role name, in the order of `ledger::Role`.
+/// Every role a genesis participant may have (`ledger::Role::GRANTABLE`),
+/// in the order of `ledger::Role`. `validator` is not one: validators'
+/// accounts come from the genesis validator list and from governance.
 pub const ROLE_NAMES: [&str; 5] = [
-    Role::ALL[0].name(),
-    Role::ALL[1].name(),
-    Role::ALL[2].name(),
-    Role::ALL[3].name(),
-    Role::ALL[4].name(),
+    Role::GRANTABLE[0].name(),
+    Role::GRANTABLE[1].name(),
+    Role::GRANTABLE[2].name(),
+    Role::GRANTABLE[3].name(),
+    Role::GRANTABLE[4].name(),
 ];
 
 /// The consortium administrator's role; a genesis needs at least one operator,
@@ -35,7 +37,14 @@ mod tests {
         for name in ROLE_NAMES {
             assert!(is_role_name(name));
         }
-        for name in ["Operator", "core", "core-enterprise", " bank", ""] {
+        for name in [
+            "Operator",
+            "core",
+            "core-enterprise",
+            " bank",
+            "",
+            "validator",
+        ] {
             assert!(!is_role_name(name), "{name:?}");
         }
     }

@@ -12,6 +12,7 @@ use crate::amount::{Amount, Timestamp};
 use crate::participant::Role;
 use crate::state::StateKey;
 use crate::token::TokenId;
+use crate::transaction::TxHash;
 
 /// A state entry could not be read: the storage under a [`StateView`]
 /// failed (a disk error) or held bytes that do not decode (corruption).
@@ -152,4 +153,131 @@ pub enum TxError {
     AlreadyFrozen { token: TokenId },
     #[error("token {token} is not frozen")]
     NotFrozen { token: TokenId },
+
+    // Participants' keys.
+    #[error(
+        "key {key} is no longer the signing key of participant {participant}: it was rotated or recovered; sign with the participant's current key"
+    )]
+    KeyReplaced {
+        key: PublicKey,
+        participant: PublicKey,
+    },
+    #[error(
+        "{key} is a signing key of participant {participant}; name a participant by its identity (the key it was registered with), {participant}"
+    )]
+    NotAnIdentity {
+        key: PublicKey,
+        participant: PublicKey,
+    },
+    #[error(
+        "key {key} already belongs (or belonged) to a participant or a validator; generate a fresh key"
+    )]
+    KeyInUse { key: PublicKey },
+    #[error("{what} {key} is not a usable ed25519 public key: {reason}")]
+    InvalidKey {
+        what: &'static str,
+        key: PublicKey,
+        reason: &'static str,
+    },
+    #[error("the new key {key} is the key it would replace")]
+    SameKey { key: PublicKey },
+    #[error(
+        "{key} is a validator's account: it changes only through validator-set proposals (remove, rotate_key)"
+    )]
+    ManagedByGovernance { key: PublicKey },
+    #[error("the {role} role is granted by adopting a validator-set change, not by registration")]
+    RoleGrantedByGovernance { role: Role },
+    #[error(
+        "no key recovery is waiting for participant {participant}; an operator must request one first"
+    )]
+    NoRecoveryRequested { participant: PublicKey },
+    #[error(
+        "the recovery of participant {participant} was approved at height {height} already; request a new one to change its key again"
+    )]
+    RecoveryAlreadyApproved { participant: PublicKey, height: u64 },
+    #[error(
+        "the recovery of participant {participant} asks for key {requested}, not {approved}; approve exactly what the operator requested"
+    )]
+    RecoveryKeyMismatch {
+        participant: PublicKey,
+        requested: PublicKey,
+        approved: PublicKey,
+    },
+    #[error(
+        "{key} requested this key recovery and may not approve it too; another participant with the auditor role must"
+    )]
+    RecoveryNeedsSecondParticipant { key: PublicKey },
+
+    // The validator set.
+    #[error(
+        "this chain's state records no validator set (its genesis state has none), so transactions cannot change it"
+    )]
+    NoValidatorSetRecorded,
+    #[error(
+        "{key} is not a validator of the set in force at height {height}; only its validators may propose or approve validator-set changes"
+    )]
+    NotAValidator { key: PublicKey, height: u64 },
+    #[error(
+        "a proposal made at height {height} must expire after it and at most at height {max}, not at {expires_at}"
+    )]
+    ExpiryOutOfRange {
+        expires_at: u64,
+        height: u64,
+        max: u64,
+    },
+    #[error(
+        "validator {validator} already has {open} open proposals, the most allowed is {limit}; wait until one is adopted or expires"
+    )]
+    TooManyOpenProposals {
+        validator: PublicKey,
+        open: usize,
+        limit: usize,
+    },
+    #[error("{limit} proposals are open, the most allowed; wait until one is adopted or expires")]
+    OpenProposalsFull { limit: usize },
+    #[error("there is no validator-set proposal {proposal}")]
+    UnknownProposal { proposal: TxHash },
+    #[error("proposal {proposal} was adopted at height {at} already")]
+    ProposalAlreadyAdopted { proposal: TxHash, at: u64 },
+    #[error(
+        "proposal {proposal} expired at height {expires_at} (this block is {height}); propose it again"
+    )]
+    ProposalExpired {
+        proposal: TxHash,
+        expires_at: u64,
+        height: u64,
+    },
+    #[error("validator {validator} has already approved proposal {proposal}")]
+    AlreadyApproved {
+        proposal: TxHash,
+        validator: PublicKey,
+    },
+    #[error("a validator set may have at most {limit} validators")]
+    TooManyValidators { limit: usize },
+    #[error("{key} is already the consensus key of validator {name:?}")]
+    AlreadyValidator { key: PublicKey, name: String },
+    #[error("peer id {peer_id} is already validator {validator:?}'s")]
+    DuplicatePeerId { peer_id: String, validator: String },
+    #[error("a validator is already named {name:?}")]
+    DuplicateValidatorName { name: String },
+    #[error("{key} is not the consensus key of any validator of the newest validator set")]
+    UnknownValidator { key: PublicKey },
+    #[error(
+        "the change would leave {remaining} validators; at least {min} are needed to tolerate a faulty one (n = 3f + 1)"
+    )]
+    TooFewValidators { remaining: usize, min: usize },
+    #[error(
+        "the change takes {removed} of the total voting power {total} away at once; less than a third may go in one change (lower the power in steps first)"
+    )]
+    TooMuchPowerRemoved { removed: u64, total: u64 },
+    #[error("validator {key} already has voting power {power}")]
+    PowerUnchanged { key: PublicKey, power: u64 },
+    #[error("the total voting power would be {total}, more than the maximum {max}")]
+    VotingPowerOverflow { total: u128, max: u64 },
+    #[error("a validator's voting power must be at least 1")]
+    ZeroVotingPower,
+    #[error(
+        "address {address:?} is not a multiaddr like \"/ip4/10.0.0.5/tcp/26656\" (starts with /, no spaces, at most 256 bytes)"
+    )]
+    InvalidAddress { address: String },
 }

@@ -3,11 +3,12 @@
 //!
 //! Every event has a [`Cursor`] (height, transaction index, event index)
 //! whose text form is fixed-width, so ordering cursors as strings is commit
-//! order. Events are derived from a committed block and token records only
+//! order. Events are derived from a committed block and state entries only
 //! through fields that never change once written (a token's holder, amount,
-//! root, origin, and the transaction that spent it), so deriving a block's
-//! events at any later height gives the same events: every node, and a node
-//! that derives them again after a crash, agrees.
+//! root, origin, and the transaction that spent it; the identity a key is
+//! bound to; a proposal's adoption, which closes it for good), so deriving a
+//! block's events at any later height gives the same events: every node,
+//! and a node that derives them again after a crash, agrees.
 //!
 //! A settlement pays every holder of the root's tokens unspent at maturity.
 //! Execution does not walk those tokens (settling is O(1), see
@@ -27,7 +28,9 @@ use crypto::{Hash, PublicKey};
 
 use crate::amount::{Amount, Timestamp};
 use crate::block::Block;
+use crate::governance::ValidatorChange;
 use crate::participant::Role;
+use crate::state::{StateKey, StateValue};
 use crate::token::{Origin, Token, TokenId, TokenStatus};
 use crate::transaction::{MAX_TRANSFER_OUTPUTS, TxBody, TxHash};
 
@@ -220,11 +223,48 @@ pub enum EventKind {
         token: TokenId,
         holder: PublicKey,
     },
+    /// The participant (its identity) signs with `new_key` from now on; the
+    /// event's signer is the key it replaced.
+    ParticipantKeyRotated {
+        participant: PublicKey,
+        new_key: PublicKey,
+    },
+    /// An operator (the signer) asked to replace the participant's lost key.
+    KeyRecoveryRequested {
+        participant: PublicKey,
+        new_key: PublicKey,
+    },
+    /// An auditor (the signer) approved the recovery: the participant signs
+    /// with `new_key` from now on.
+    ParticipantKeyRecovered {
+        participant: PublicKey,
+        new_key: PublicKey,
+    },
+    /// A validator (the signer, by its consensus key) proposed a change of
+    /// the validator set; `proposal` is this transaction's hash.
+    ValidatorChangeProposed {
+        proposal: TxHash,
+        change: ValidatorChange,
+        expires_at: u64,
+    },
+    /// A validator (the signer) approved the proposal (a proposal's own
+    /// event stands for its proposer's approval).
+    ValidatorChangeApproved {
+        proposal: TxHash,
+    },
+    /// The transaction's approval took the proposal past two thirds of the
+    /// voting power: the new set is in force from `effective_from`.
+    ValidatorChangeAdopted {
+        proposal: TxHash,
+        change: ValidatorChange,
+        effective_from: u64,
+        epoch: u64,
+    },
 }
 
 impl EventKind {
     /// Every kind's name, as the API and `?kinds=` spell it.
-    pub const NAMES: [&'static str; 11] = [
+    pub const NAMES: [&'static str; 17] = [
         "participant_registered",
         "participant_deactivated",
         "credit_line_granted",
@@ -236,6 +276,12 @@ impl EventKind {
         "receivable_settled",
         "token_frozen",
         "token_unfrozen",
+        "participant_key_rotated",
+        "key_recovery_requested",
+        "participant_key_recovered",
+        "validator_change_proposed",
+        "validator_change_approved",
+        "validator_change_adopted",
     ];
 
     pub fn name(&self) -> &'static str {
@@ -251,6 +297,12 @@ impl EventKind {
             EventKind::ReceivableSettled { .. } => 8,
             EventKind::TokenFrozen { .. } => 9,
             EventKind::TokenUnfrozen { .. } => 10,
+            EventKind::ParticipantKeyRotated { .. } => 11,
+            EventKind::KeyRecoveryRequested { .. } => 12,
+            EventKind::ParticipantKeyRecovered { .. } => 13,
+            EventKind::ValidatorChangeProposed { .. } => 14,
+            EventKind::ValidatorChangeApproved { .. } => 15,
+            EventKind::ValidatorChangeAdopted { .. } => 16,
         };
         EventKind::NAMES[index]
     }
@@ -274,6 +326,21 @@ impl EventKind {
             EventKind::TokenFrozen { holder, .. } | EventKind::TokenUnfrozen { holder, .. } => {
                 vec![*holder]
             }
+            EventKind::ParticipantKeyRotated {
+                participant,
+                new_key,
+            }
+            | EventKind::KeyRecoveryRequested {
+                participant,
+                new_key,
+            }
+            | EventKind::ParticipantKeyRecovered {
+                participant,
+                new_key,
+            } => vec![*participant, *new_key],
+            EventKind::ValidatorChangeProposed { .. }
+            | EventKind::ValidatorChangeApproved { .. }
+            | EventKind::ValidatorChangeAdopted { .. } => Vec::new(),
         }
     }
 }
@@ -297,8 +364,8 @@ impl Event {
     }
 }
 
-/// Deriving a block's events needed a token that is not there: the store is
-/// corrupt, or the read failed.
+/// Deriving a block's events needed an entry that is not there: the store
+/// is corrupt, or the read failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DeriveError<E> {
     #[error("block {height}, transaction {tx_index}: token {token} is not in the state")]
@@ -307,16 +374,24 @@ pub enum DeriveError<E> {
         tx_index: u32,
         token: TokenId,
     },
-    #[error("reading a token: {0}")]
+    #[error("block {height}, transaction {tx_index}: {key:?} is not in the state")]
+    MissingEntry {
+        height: u64,
+        tx_index: u32,
+        key: StateKey,
+    },
+    #[error("reading the state: {0}")]
     Read(E),
 }
 
-/// The events of committed block `block`, in commit order. `token` reads a
-/// token record from any state at or after the block (see the module
-/// documentation for why that is enough).
+/// The events of committed block `block`, in commit order. `state` reads a
+/// state entry from any state at or after the block. Only entries that
+/// never change once written are read (a token's holder, amount, root,
+/// origin and spender; a key's binding; an adopted proposal), so that is
+/// enough: see the module documentation.
 pub fn derive_block_events<E>(
     block: &Block,
-    token: impl Fn(&TokenId) -> Result<Option<Token>, E>,
+    state: impl Fn(&StateKey) -> Result<Option<StateValue>, E>,
 ) -> Result<Vec<Event>, DeriveError<E>> {
     let height = block.header.height;
     let mut events = Vec::new();
@@ -325,13 +400,35 @@ pub fn derive_block_events<E>(
         let tx_hash = signed.hash();
         let signer = signed.tx.signer;
         let read = |id: &TokenId| -> Result<Token, DeriveError<E>> {
-            token(id)
-                .map_err(DeriveError::Read)?
-                .ok_or_else(|| DeriveError::MissingToken {
+            match state(&StateKey::Token(*id)).map_err(DeriveError::Read)? {
+                Some(StateValue::Token(token)) => Ok(token),
+                _ => Err(DeriveError::MissingToken {
                     height,
                     tx_index,
                     token: *id,
-                })
+                }),
+            }
+        };
+        // The adoption a transaction made, if it made one.
+        let adoption = |proposal: &TxHash| -> Result<Option<EventKind>, DeriveError<E>> {
+            let record = entry(
+                &state,
+                StateKey::ValidatorProposal(*proposal),
+                |value| match value {
+                    StateValue::ValidatorProposal(record) => Some(record),
+                    _ => None,
+                },
+                (height, tx_index),
+            )?;
+            Ok(record
+                .adopted
+                .filter(|adoption| adoption.by == tx_hash)
+                .map(|adoption| EventKind::ValidatorChangeAdopted {
+                    proposal: *proposal,
+                    change: record.change.clone(),
+                    effective_from: adoption.effective_from,
+                    epoch: adoption.epoch,
+                }))
         };
         let kinds = match &signed.tx.body {
             TxBody::RegisterParticipant { key, name, roles } => {
@@ -451,6 +548,53 @@ pub fn derive_block_events<E>(
                 token: *token,
                 holder: read(token)?.holder,
             }],
+            TxBody::RotateParticipantKey { new_key } => {
+                let binding = entry(
+                    &state,
+                    StateKey::KeyBinding(*new_key),
+                    |value| match value {
+                        StateValue::KeyBinding(binding) => Some(binding),
+                        _ => None,
+                    },
+                    (height, tx_index),
+                )?;
+                vec![EventKind::ParticipantKeyRotated {
+                    participant: binding.participant,
+                    new_key: *new_key,
+                }]
+            }
+            TxBody::RequestKeyRecovery {
+                participant,
+                new_key,
+            } => vec![EventKind::KeyRecoveryRequested {
+                participant: *participant,
+                new_key: *new_key,
+            }],
+            TxBody::ApproveKeyRecovery {
+                participant,
+                new_key,
+            } => vec![EventKind::ParticipantKeyRecovered {
+                participant: *participant,
+                new_key: *new_key,
+            }],
+            TxBody::ProposeValidatorChange { change, expires_at } => {
+                let proposed = EventKind::ValidatorChangeProposed {
+                    proposal: tx_hash,
+                    change: change.clone(),
+                    expires_at: *expires_at,
+                };
+                std::iter::once(proposed)
+                    .chain(adoption(&tx_hash)?)
+                    .collect()
+            }
+            TxBody::ApproveValidatorChange { proposal } => {
+                let approved = EventKind::ValidatorChangeApproved {
+                    proposal: *proposal,
+                };
+                std::iter::once(approved)
+                    .chain(adoption(proposal)?)
+                    .collect()
+            }
         };
         for (event_index, kind) in kinds.into_iter().enumerate() {
             events.push(Event {
@@ -468,6 +612,24 @@ pub fn derive_block_events<E>(
         }
     }
     Ok(events)
+}
+
+/// The entry at `key`, as `pick` takes its record out of it; missing (or
+/// of another kind) is an error naming the key.
+fn entry<T, E>(
+    state: &impl Fn(&StateKey) -> Result<Option<StateValue>, E>,
+    key: StateKey,
+    pick: fn(StateValue) -> Option<T>,
+    (height, tx_index): (u64, u32),
+) -> Result<T, DeriveError<E>> {
+    state(&key)
+        .map_err(DeriveError::Read)?
+        .and_then(pick)
+        .ok_or(DeriveError::MissingEntry {
+            height,
+            tx_index,
+            key,
+        })
 }
 
 /// Per holder (in key order): the amount and number of `root`'s tokens that

@@ -15,11 +15,15 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use crypto::{Hash, PublicKey};
 
 use crate::error::StateError;
-use crate::participant::Participant;
+use crate::governance::{
+    EpochNumber, GovernanceSummary, SummaryKey, ValidatorEpoch, ValidatorProposal,
+};
+use crate::participant::{KeyBinding, KeyRecovery, Participant};
 use crate::token::{CreditLine, InvoiceRecord, Receivable, Token, TokenId, TokenStatus};
-use crate::transaction::MAX_TRANSFER_OUTPUTS;
+use crate::transaction::{MAX_TRANSFER_OUTPUTS, TxHash};
 
-/// The key of one committed state entry.
+/// The key of one committed state entry. Every variant's payload encodes
+/// as 32 bytes (the store's layout relies on it, see `store::schema`).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, BorshSerialize, BorshDeserialize)]
 pub enum StateKey {
     Participant(PublicKey),
@@ -27,6 +31,13 @@ pub enum StateKey {
     CreditLine(PublicKey),
     Invoice(Hash),
     Receivable(TokenId),
+    /// A key a participant rotated to.
+    KeyBinding(PublicKey),
+    /// A participant's pending (or last) lost-key recovery, by identity.
+    KeyRecovery(PublicKey),
+    ValidatorEpoch(EpochNumber),
+    ValidatorProposal(TxHash),
+    GovernanceSummary(SummaryKey),
 }
 
 impl StateKey {
@@ -65,6 +76,11 @@ pub enum StateValue {
     CreditLine(CreditLine),
     Invoice(InvoiceRecord),
     Receivable(Receivable),
+    KeyBinding(KeyBinding),
+    KeyRecovery(KeyRecovery),
+    ValidatorEpoch(ValidatorEpoch),
+    ValidatorProposal(ValidatorProposal),
+    GovernanceSummary(GovernanceSummary),
 }
 
 impl StateValue {
@@ -75,6 +91,13 @@ impl StateValue {
             StateValue::CreditLine(line) => StateKey::CreditLine(line.core),
             StateValue::Invoice(record) => StateKey::Invoice(record.invoice_ref),
             StateValue::Receivable(receivable) => StateKey::Receivable(receivable.root_id),
+            StateValue::KeyBinding(binding) => StateKey::KeyBinding(binding.key),
+            StateValue::KeyRecovery(recovery) => StateKey::KeyRecovery(recovery.participant),
+            StateValue::ValidatorEpoch(epoch) => {
+                StateKey::ValidatorEpoch(EpochNumber(epoch.number))
+            }
+            StateValue::ValidatorProposal(proposal) => StateKey::ValidatorProposal(proposal.id),
+            StateValue::GovernanceSummary(_) => StateKey::GovernanceSummary(SummaryKey),
         }
     }
 
@@ -167,6 +190,43 @@ pub trait StateView {
     fn receivable(&self, root: &TokenId) -> Result<Option<Receivable>, StateError> {
         Ok(match self.get(&StateKey::Receivable(*root))? {
             Some(StateValue::Receivable(receivable)) => Some(receivable),
+            _ => None,
+        })
+    }
+
+    fn key_binding(&self, key: &PublicKey) -> Result<Option<KeyBinding>, StateError> {
+        Ok(match self.get(&StateKey::KeyBinding(*key))? {
+            Some(StateValue::KeyBinding(binding)) => Some(binding),
+            _ => None,
+        })
+    }
+
+    fn key_recovery(&self, participant: &PublicKey) -> Result<Option<KeyRecovery>, StateError> {
+        Ok(match self.get(&StateKey::KeyRecovery(*participant))? {
+            Some(StateValue::KeyRecovery(recovery)) => Some(recovery),
+            _ => None,
+        })
+    }
+
+    fn validator_epoch(&self, number: u64) -> Result<Option<ValidatorEpoch>, StateError> {
+        Ok(
+            match self.get(&StateKey::ValidatorEpoch(EpochNumber(number)))? {
+                Some(StateValue::ValidatorEpoch(epoch)) => Some(epoch),
+                _ => None,
+            },
+        )
+    }
+
+    fn validator_proposal(&self, id: &TxHash) -> Result<Option<ValidatorProposal>, StateError> {
+        Ok(match self.get(&StateKey::ValidatorProposal(*id))? {
+            Some(StateValue::ValidatorProposal(proposal)) => Some(proposal),
+            _ => None,
+        })
+    }
+
+    fn governance_summary(&self) -> Result<Option<GovernanceSummary>, StateError> {
+        Ok(match self.get(&StateKey::GovernanceSummary(SummaryKey))? {
+            Some(StateValue::GovernanceSummary(summary)) => Some(summary),
             _ => None,
         })
     }

@@ -16,6 +16,7 @@ use crypto::{
 
 use crate::amount::{Amount, Timestamp};
 use crate::error::TxError;
+use crate::governance::ValidatorChange;
 use crate::participant::Role;
 use crate::token::TokenId;
 
@@ -129,6 +130,31 @@ pub enum TxBody {
     Freeze { token: TokenId, reason: String },
     /// Auditor: releases a frozen token.
     Unfreeze { token: TokenId },
+    /// Any participant but a validator's account: from now on signs with
+    /// `new_key`; its identity, and everything that names it, stays.
+    RotateParticipantKey { new_key: PublicKey },
+    /// Operator: asks to replace the lost key of `participant` (its
+    /// identity) with `new_key`; takes effect when an auditor approves.
+    RequestKeyRecovery {
+        participant: PublicKey,
+        new_key: PublicKey,
+    },
+    /// Auditor: approves the pending recovery of `participant` to
+    /// `new_key` (both must match the request).
+    ApproveKeyRecovery {
+        participant: PublicKey,
+        new_key: PublicKey,
+    },
+    /// Validator (its consensus key): proposes a change of the validator
+    /// set, open for approval until height `expires_at`; counts as the
+    /// proposer's approval. See `governance` for the rules.
+    ProposeValidatorChange {
+        change: ValidatorChange,
+        expires_at: u64,
+    },
+    /// Validator (its consensus key): approves an open proposal, named by
+    /// the hash of the transaction that proposed it.
+    ApproveValidatorChange { proposal: TxHash },
 }
 
 impl TxBody {
@@ -146,6 +172,11 @@ impl TxBody {
             TxBody::Settle { .. } => "settle",
             TxBody::Freeze { .. } => "freeze",
             TxBody::Unfreeze { .. } => "unfreeze",
+            TxBody::RotateParticipantKey { .. } => "rotate_participant_key",
+            TxBody::RequestKeyRecovery { .. } => "request_key_recovery",
+            TxBody::ApproveKeyRecovery { .. } => "approve_key_recovery",
+            TxBody::ProposeValidatorChange { .. } => "propose_validator_change",
+            TxBody::ApproveValidatorChange { .. } => "approve_validator_change",
         }
     }
 }
@@ -346,6 +377,60 @@ mod tests {
             )
         );
         assert_eq!(signed.hash(), TxHash(Hash::digest(&bytes)));
+    }
+
+    /// Golden vector: a governance transaction's layout, including the
+    /// change's variant tag and a peer id's bytes.
+    #[test]
+    fn a_validator_change_proposal_layout_is_pinned() {
+        let key = Keypair::from_seed([3; 32]);
+        let mut peer = vec![0x00, 36, 0x08, 0x01, 0x12, 0x20];
+        peer.extend_from_slice(&[1; 32]);
+        let tx = Transaction {
+            chain_id: ChainId(Hash([9; 32])),
+            signer: key.public(),
+            nonce: 1,
+            body: TxBody::ProposeValidatorChange {
+                change: ValidatorChange::Add {
+                    name: "bank-e".into(),
+                    consensus_key: PublicKey([2; 32]),
+                    peer_id: crate::governance::PeerId::from_bytes(peer).unwrap(),
+                    address: "/ip4/10.0.0.5/tcp/1".into(),
+                    power: 5,
+                },
+                expires_at: 100,
+            },
+        };
+        assert_eq!(
+            hex::encode(borsh::to_vec(&tx).unwrap()),
+            concat!(
+                "0909090909090909090909090909090909090909090909090909090909090909", // chain id
+                "ed4928c628d1c2c6eae90338905995612959273a5c63f93636c14614ac8737d1", // signer
+                "0100000000000000",                                                 // nonce
+                "0e", // ProposeValidatorChange
+                "00", // Add
+                "06000000",
+                "62616e6b2d65", // "bank-e"
+                "0202020202020202020202020202020202020202020202020202020202020202", // consensus key
+                "26000000",
+                "0024080112200101010101010101010101010101010101010101010101010101010101010101", // peer id
+                "13000000",
+                "2f6970342f31302e302e302e352f7463702f31", // address
+                "0500000000000000",                       // power
+                "6400000000000000"                        // expires at
+            )
+        );
+        let approve = TxBody::ApproveValidatorChange {
+            proposal: TxHash(Hash([4; 32])),
+        };
+        assert_eq!(borsh::to_vec(&approve).unwrap()[0], 0x0f);
+        assert_eq!(
+            borsh::to_vec(&TxBody::RotateParticipantKey {
+                new_key: PublicKey([5; 32])
+            })
+            .unwrap()[0],
+            0x0b
+        );
     }
 
     #[test]

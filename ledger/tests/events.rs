@@ -13,9 +13,9 @@ use common::{DAY, World};
 use crypto::{Hash, Keypair, PublicKey};
 use ledger::store::{EventFilter, EventLog, EventsError, Store};
 use ledger::{
-    Amount, Block, BlockHeader, Cursor, Event, EventKind, Output, Participant, Role,
+    Amount, Block, BlockHeader, Cursor, Event, EventKind, GenesisState, Output, Role,
     SignedTransaction, StateTree, StateValue, Timestamp, TokenId, TokenStatus, TransferredOutput,
-    TxBody, TxError, execute_block, tx_root,
+    TxBody, TxError, ValidatorChange, execute_block, tx_root,
 };
 
 /// Builds blocks of explicit transactions and commits them to a store.
@@ -23,23 +23,16 @@ struct Chain {
     world: World,
     tree: StateTree,
     parent: Hash,
-    genesis: Vec<Participant>,
+    genesis: GenesisState,
 }
 
 impl Chain {
+    /// Genesis: the test world's participants and four validators.
     fn new() -> Chain {
-        let world = World::new();
-        let genesis: Vec<Participant> = world
-            .state
-            .entries()
-            .filter_map(|(_, value)| match value {
-                StateValue::Participant(participant) => Some(participant.clone()),
-                _ => None,
-            })
-            .collect();
+        let world = World::with_validators(&[1, 1, 1, 1]);
+        let genesis = world.genesis.clone().expect("a genesis with validators");
         let mut tree = StateTree::new();
-        for participant in &genesis {
-            let value = StateValue::Participant(participant.clone());
+        for value in genesis.values() {
             tree.update(value.tree_key(), value.value_hash());
         }
         Chain {
@@ -53,7 +46,7 @@ impl Chain {
     fn open_store(&self, path: &std::path::Path) -> Store {
         let mut store = Store::open(path).expect("open store");
         store
-            .init_genesis(self.world.chain, &self.genesis)
+            .init_genesis_state(self.world.chain, &self.genesis)
             .expect("genesis");
         store
     }
@@ -240,7 +233,52 @@ fn whole_lifecycle(chain: &mut Chain, store: &mut Store) -> TokenId {
         },
     );
     chain.commit(store, vec![settle]);
+    keys_and_validators(chain, store);
     root
+}
+
+/// Heights 8–10: a key rotation, a lost-key recovery, and a validator-set
+/// change proposed and approved until adopted.
+fn keys_and_validators(chain: &mut Chain, store: &mut Store) {
+    let fresh = common::key;
+    let rotate = chain.sign(
+        "supplier3",
+        TxBody::RotateParticipantKey {
+            new_key: fresh("fresh0"),
+        },
+    );
+    let recover = chain.sign(
+        "operator",
+        TxBody::RequestKeyRecovery {
+            participant: chain.world.key("supplier2"),
+            new_key: fresh("fresh1"),
+        },
+    );
+    chain.commit(store, vec![rotate, recover]);
+    let approve_recovery = chain.sign(
+        "auditor",
+        TxBody::ApproveKeyRecovery {
+            participant: chain.world.key("supplier2"),
+            new_key: fresh("fresh1"),
+        },
+    );
+    let propose = chain.sign(
+        "v0",
+        TxBody::ProposeValidatorChange {
+            change: ValidatorChange::SetPower {
+                consensus_key: chain.world.key("v1"),
+                power: 2,
+            },
+            expires_at: chain.world.height + 100,
+        },
+    );
+    let proposal = propose.hash();
+    chain.commit(store, vec![approve_recovery, propose]);
+    let approvals = ["v1", "v2"]
+        .iter()
+        .map(|name| chain.sign(name, TxBody::ApproveValidatorChange { proposal }))
+        .collect();
+    chain.commit(store, approvals);
 }
 
 #[test]
@@ -269,12 +307,34 @@ fn every_transaction_kind_yields_its_events_and_a_settlement_pays_each_holder() 
             "receivable_settled",
             "receivable_settled",
             "receivable_settled",
+            "participant_key_rotated",
+            "key_recovery_requested",
+            "participant_key_recovered",
+            "validator_change_proposed",
+            "validator_change_approved",
+            "validator_change_approved",
+            "validator_change_adopted",
         ]
     );
     // Every kind is covered.
     for name in EventKind::NAMES {
         assert!(names.contains(&name), "no {name} event");
     }
+    // A rotation names the identity; an adoption its activation height.
+    assert_eq!(
+        events[15].kind,
+        EventKind::ParticipantKeyRotated {
+            participant: chain.world.key("supplier3"),
+            new_key: common::key("fresh0"),
+        }
+    );
+    let adopted = events.last().unwrap();
+    assert!(matches!(
+        adopted.kind,
+        EventKind::ValidatorChangeAdopted { effective_from, epoch: 1, .. }
+            if effective_from == adopted.cursor.height + 2
+    ));
+    assert_eq!(adopted.cursor.tx_index, 1, "the second approval adopted it");
     // Cursors strictly increase; each carries its block's time and tx.
     for pair in events.windows(2) {
         assert!(pair[0].cursor < pair[1].cursor);
@@ -334,7 +394,7 @@ fn every_transaction_kind_yields_its_events_and_a_settlement_pays_each_holder() 
         (key("supplier3"), Amount(1_000_000)),
     ];
     expected.sort();
-    let payouts: Vec<(PublicKey, Amount)> = events[12..]
+    let payouts: Vec<(PublicKey, Amount)> = events[12..15]
         .iter()
         .map(|event| match &event.kind {
             EventKind::ReceivableSettled {
@@ -356,7 +416,7 @@ fn every_transaction_kind_yields_its_events_and_a_settlement_pays_each_holder() 
         .collect();
     assert_eq!(payouts, expected);
     assert_eq!(
-        events[12..]
+        events[12..15]
             .iter()
             .map(|event| event.cursor.event_index)
             .collect::<Vec<_>>(),

@@ -39,6 +39,10 @@ pub const CONFIG_FILE: &str = "config.toml";
 pub const GENESIS_FILE: &str = "genesis.json";
 pub const NODE_KEY_FILE: &str = "node.key";
 pub const VALIDATOR_KEY_FILE: &str = "validator.key";
+/// The consensus key a validator rotates to: put in the home before the
+/// rotation is proposed, it signs from the height the rotation takes
+/// effect at (see `driver`).
+pub const NEXT_VALIDATOR_KEY_FILE: &str = "validator.next.key";
 pub const SAFETY_FILE: &str = "safety.json";
 
 /// The contents of `config.toml`.
@@ -147,14 +151,6 @@ pub enum HomeError {
     Genesis(#[from] genesis::GenesisError),
     #[error("key file: {0}")]
     Key(#[from] genesis::KeyFileError),
-    #[error(
-        "{} holds validator key {key}, which is not a validator in genesis; remove the file to run as an observer, or fix genesis",
-        path.display()
-    )]
-    NotAValidator {
-        path: PathBuf,
-        key: crypto::PublicKey,
-    },
     /// Boxed: the paths and peer ids would make every `HomeError` large.
     #[error(transparent)]
     WrongNodeKey(Box<NodeKeyMismatch>),
@@ -282,30 +278,29 @@ impl NodeConfig {
         let validator_path = home.join(VALIDATOR_KEY_FILE);
         let validator_key = if validator_path.exists() {
             let key = genesis::read_key_file(&validator_path)?;
-            let Some(listed) = genesis
+            // A key genesis does not list is a validator-in-waiting: the
+            // node follows the chain as an observer and votes from the
+            // height at which governance adds (or rotates to) that key.
+            if let Some(listed) = genesis
                 .validators
                 .iter()
                 .find(|validator| validator.public_key == key.public())
-            else {
-                return Err(HomeError::NotAValidator {
-                    path: validator_path,
-                    key: key.public(),
-                });
-            };
-            let actual = peer_id_of(&node_key);
-            let matches = match listed.peer_id.parse::<libp2p::PeerId>() {
-                Ok(peer_id) => peer_id == actual,
-                Err(_) => listed.peer_id == actual.to_string(),
-            };
-            if !matches {
-                return Err(HomeError::WrongNodeKey(Box::new(NodeKeyMismatch {
-                    validator: listed.name.clone(),
-                    validator_key_path: validator_path,
-                    node_key_path,
-                    genesis_path,
-                    listed: listed.peer_id.clone(),
-                    actual: actual.to_string(),
-                })));
+            {
+                let actual = peer_id_of(&node_key);
+                let matches = match listed.peer_id.parse::<libp2p::PeerId>() {
+                    Ok(peer_id) => peer_id == actual,
+                    Err(_) => listed.peer_id == actual.to_string(),
+                };
+                if !matches {
+                    return Err(HomeError::WrongNodeKey(Box::new(NodeKeyMismatch {
+                        validator: listed.name.clone(),
+                        validator_key_path: validator_path,
+                        node_key_path,
+                        genesis_path,
+                        listed: listed.peer_id.clone(),
+                        actual: actual.to_string(),
+                    })));
+                }
             }
             Some(key)
         } else {

@@ -62,7 +62,6 @@ pub struct Intake {
     shared: Arc<Shared>,
     network: Network,
     events: mpsc::Sender<Event>,
-    validators: ValidatorSet,
     engine: EngineConfig,
     max_block_txs: usize,
     limits: P2pLimits,
@@ -88,10 +87,6 @@ impl Intake {
         events: mpsc::Sender<Event>,
         limits: P2pLimits,
     ) -> Intake {
-        let validators = shared
-            .genesis
-            .validator_set()
-            .expect("genesis was validated when loaded");
         let max_block_txs = shared.genesis.consensus.max_block_txs as usize;
         let (admission, batches) = mpsc::channel(limits.gossip_verification_queue);
         tokio::spawn(admit_batches(
@@ -107,7 +102,6 @@ impl Intake {
             shared,
             network,
             events,
-            validators,
             engine: EngineConfig::default(),
             max_block_txs,
             limits,
@@ -189,10 +183,14 @@ impl Intake {
                 return GossipVerdict::Reject;
             }
         };
+        // Judged against the set the committed state records for the
+        // message's height (for heights past the next two, the newest set
+        // known: a hint the engine checks again when it starts the height).
+        let schedule = self.shared.validator_schedule();
         let verdict = judge_consensus(
             &message,
             &self.shared.chain_id,
-            &self.validators,
+            schedule.set_at(message.height().0),
             &self.engine,
             self.position(),
         );
@@ -224,7 +222,12 @@ impl Intake {
         {
             return GossipVerdict::Ignore;
         }
-        match announcement.check(&self.shared.chain_id, &self.validators, self.max_block_txs) {
+        let schedule = self.shared.validator_schedule();
+        match announcement.check(
+            &self.shared.chain_id,
+            schedule.set_at(height),
+            self.max_block_txs,
+        ) {
             Ok(()) => {
                 let event = Event::Announcement {
                     from,

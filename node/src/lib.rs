@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod network;
 pub mod pid_file;
 pub mod shared;
+pub mod validators;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -45,6 +46,7 @@ use driver::{Driver, DriverError, DriverSetup, Event};
 use mempool::Mempool;
 use network::{KnownPeer, Network, NetworkConfig, SyncRequest, SyncResponse, SyncedBlock, Topic};
 use shared::Shared;
+use validators::ValidatorSchedule;
 
 /// Most transactions gossiped in one message.
 const GOSSIP_BATCH_TXS: usize = 2_000;
@@ -80,6 +82,10 @@ pub enum NodeError {
         path: std::path::PathBuf,
         error: std::io::Error,
     },
+    #[error(
+        "genesis cannot start a chain that records its validator set: {0}; fix the genesis file (every validator needs a real libp2p peer id, and no key may be both a validator's and a participant's)"
+    )]
+    GenesisState(#[from] genesis::InitialStateError),
     #[error("consensus driver: {0}")]
     Driver(#[from] DriverError),
     #[error("the consensus driver stopped unexpectedly")]
@@ -266,35 +272,29 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     store
         .events()
         .set_retention(config.config.events.retain_blocks);
+    // The same state the audit's replay starts from (`Genesis::initial_state`),
+    // validator set included, so both reach the same app hash.
+    let initial_state = genesis.initial_state()?;
     store
-        .init_genesis(chain_id, &genesis.initial_participants())
+        .init_genesis_state(chain_id, &initial_state)
         .map_err(store_error)?;
     if existing_store && config.validator_key.is_some() {
         check_store_against_safety_record(&store, &ledger_dir, &config.safety_file(), logs)?;
     }
 
     let my_peer = network::identity::peer_id_of(&config.node_key);
-    let peers: Vec<KnownPeer> = genesis
-        .validators
-        .iter()
-        .map(|v| (&v.name, &v.peer_id, &v.address))
-        .chain(
-            genesis
-                .observers
-                .iter()
-                .map(|o| (&o.name, &o.peer_id, &o.address)),
-        )
-        .filter_map(|(name, peer_id, address)| {
-            let peer_id = peer_id.parse().ok()?;
-            if peer_id == my_peer {
-                return None;
-            }
-            Some(KnownPeer {
-                name: name.clone(),
-                peer_id,
-                address: network::identity::parse_address(address).ok()?,
-            })
+    // The validators the committed state has in force (or scheduled), not
+    // genesis's: the driver updates the list after every commit.
+    let schedule = ValidatorSchedule::read(&store, &genesis).map_err(|source| {
+        store_error(ledger::store::StoreError::StateReadFailed {
+            height: store.height().unwrap_or(0),
+            source,
         })
+    })?;
+    let peers: Vec<KnownPeer> = schedule
+        .allowed_peers(&genesis)
+        .into_iter()
+        .filter(|peer| peer.peer_id != my_peer)
         .collect();
     let (outbox, outbox_rx) = mpsc::unbounded_channel();
     let name = if config.config.name.is_empty() {
@@ -371,6 +371,10 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         shared: Arc::clone(&shared),
         network: network.clone(),
         validator_key: config.validator_key.clone(),
+        next_key_path: config
+            .validator_key
+            .is_some()
+            .then(|| config.home.join(home::NEXT_VALIDATOR_KEY_FILE)),
         safety_path: config.safety_file(),
         evidence_path: config.data_dir.join("evidence.jsonl"),
         events: events_rx,

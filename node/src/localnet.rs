@@ -227,6 +227,51 @@ pub fn create(dir: &Path, spec: &LocalNetSpec) -> Result<LocalNet, HomeError> {
     })
 }
 
+/// A node made for a running chain, not listed in its genesis: what the
+/// consortium needs to propose it as a validator, and where its home is.
+#[derive(Debug, Clone)]
+pub struct JoiningNode {
+    pub node: LocalNode,
+    pub consensus_key: crypto::PublicKey,
+    pub peer_id: libp2p::PeerId,
+    /// The multiaddr it listens on.
+    pub listen: String,
+}
+
+/// Writes the home of a new node `name` under `dir/name` for the chain of
+/// `genesis`, with a fresh node key and validator key (its consensus key)
+/// and free ports. It starts as an observer (a validator-in-waiting) and
+/// votes from the height at which governance adds its consensus key.
+pub fn joining_node(dir: &Path, genesis: &Genesis, name: &str) -> Result<JoiningNode, HomeError> {
+    let io = |error: std::io::Error| HomeError::Write {
+        path: dir.to_path_buf(),
+        error,
+    };
+    let node_key = Keypair::generate();
+    let validator_key = Keypair::generate();
+    let listen = format!("/ip4/127.0.0.1/tcp/{}", free_port().map_err(io)?);
+    let api = SocketAddr::from(([127, 0, 0, 1], free_port().map_err(io)?));
+    let home = dir.join(name);
+    write_home(
+        &home,
+        &ConfigFile::new(name, &listen, api),
+        genesis,
+        &node_key,
+        Some(&validator_key),
+    )?;
+    Ok(JoiningNode {
+        node: LocalNode {
+            name: name.to_string(),
+            home,
+            api,
+            validator: true,
+        },
+        consensus_key: validator_key.public(),
+        peer_id: peer_id_of(&node_key),
+        listen,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,6 +22,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use crate::api::types::{TxState, created_token_ids};
 use crate::mempool::{Mempool, MempoolError};
 use crate::metrics::Metrics;
+use crate::validators::ValidatorSchedule;
 
 /// How many rejected transactions are remembered for `GET /v1/txs/{hash}`.
 const REMEMBERED_REJECTIONS: usize = 100_000;
@@ -63,6 +64,9 @@ pub struct Shared {
     pub node_name: String,
     pub is_validator: bool,
     pub store: RwLock<Store>,
+    /// The validator sets from the next height on, as committed state
+    /// records them; the driver replaces it after every commit.
+    pub validators: RwLock<Arc<ValidatorSchedule>>,
     /// The event feed, read without the store's lock.
     pub events: EventLog,
     /// The height up to which events are derived, for long-polls to wait on.
@@ -137,12 +141,17 @@ impl Shared {
         }
         // Expiry counts blocks from here, not from height 0.
         mempool.observe_height(status.height);
+        let validators = ValidatorSchedule::read(&store, &genesis).unwrap_or_else(|error| {
+            tracing::error!(%error, "cannot read the validator set from the store; using genesis's until the next commit");
+            ValidatorSchedule::from_genesis(&genesis, status.height)
+        });
         Shared {
             genesis,
             chain_id,
             node_name,
             is_validator,
             store: RwLock::new(store),
+            validators: RwLock::new(Arc::new(validators)),
             events,
             events_derived,
             mempool,
@@ -156,6 +165,18 @@ impl Shared {
             submitted: Mutex::new(Remembered::new(REMEMBERED_SUBMISSIONS)),
             evidence: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The validator schedule as last published.
+    pub fn validator_schedule(&self) -> Arc<ValidatorSchedule> {
+        Arc::clone(&self.validators.read())
+    }
+
+    /// Reads the schedule after the last commit and publishes it.
+    pub fn refresh_validators(&self) -> Result<Arc<ValidatorSchedule>, StateError> {
+        let schedule = Arc::new(ValidatorSchedule::read(&self.store.read(), &self.genesis)?);
+        *self.validators.write() = Arc::clone(&schedule);
+        Ok(schedule)
     }
 
     pub fn decimals(&self) -> u8 {
@@ -194,7 +215,7 @@ impl Shared {
             };
             self.mempool.insert_screened(
                 screened,
-                &|key| participant_in(&store, key),
+                &|key| signer_account_in(&store, key),
                 // A failed read comes back as `ExecError::State`, which the
                 // mempool answers as a temporary refusal: no verdict.
                 &|tx, hash| {
@@ -369,6 +390,24 @@ pub fn rejected_state(error: &TxError) -> TxState {
 /// stops on it (its own disk failing), so no transaction is judged on it.
 pub fn participant_in(store: &Store, key: &PublicKey) -> Result<Option<Participant>, StateError> {
     ledger::StateView::participant(store, key)
+}
+
+/// The participant a transaction signed with `key` is for: the one whose
+/// identity is `key`, or the one a rotation or recovery bound `key` to
+/// (`ledger::signing_participant`'s indirection). Its `signing_key` may be
+/// another key (`key` was replaced): the mempool refuses that signer.
+pub fn signer_account_in(
+    store: &Store,
+    key: &PublicKey,
+) -> Result<Option<Participant>, StateError> {
+    use ledger::StateView;
+    if let Some(participant) = store.participant(key)? {
+        return Ok(Some(participant));
+    }
+    match store.key_binding(key)? {
+        Some(binding) => store.participant(&binding.participant),
+        None => Ok(None),
+    }
 }
 
 /// The local clock in Unix milliseconds: used for block times and the

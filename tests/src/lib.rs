@@ -11,6 +11,11 @@
 //! The chaos runner (issue 18): [`chaos`], real validator processes under
 //! business traffic and a seeded fault schedule, judged by a history
 //! checker; run by the `scf-chaos` binary and `tests/tests/chaos.rs`.
+//!
+//! The PostgreSQL sink (issue 20): [`postgres`], a throwaway server for
+//! tests, and [`sink`], the sink driven as a process (with a lying node in
+//! front of a real one, and a long history for the `scf-sink-bench`
+//! benchmark); the tests are `tests/tests/sink.rs`.
 
 pub mod attacks;
 pub mod chaos;
@@ -19,4 +24,6 @@ pub mod client;
 pub mod cluster;
 pub mod flood_p2p;
 pub mod hostile;
+pub mod postgres;
 pub mod runner;
+pub mod sink;

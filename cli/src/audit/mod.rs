@@ -40,10 +40,10 @@ use serde::Serialize;
 use chain_file::ChainFileWriter;
 pub use progress::{NoProgress, Progress, TerminalProgress};
 pub use source::{
-    BlockSource, ChainFileSource, HomeSource, NodeSource, SourceError, TrustedGenesis,
+    BlockSource, ChainFileSource, HomeSource, NodeSource, RawBlock, SourceError, TrustedGenesis,
     TrustedSource,
 };
-pub use verify::{AuditFailure, AuditReport, verify_chain};
+pub use verify::{AuditFailure, AuditReport, ChainVerifier, VerifiedBlock, verify_chain};
 
 use crate::explain;
 use crate::output::emit;
@@ -157,7 +157,7 @@ struct FailureView {
 
 /// What `verify` checks the source's genesis against, from `--genesis FILE`
 /// and `--chain-id HEX`; `None` when neither was given.
-fn trusted_genesis(
+pub fn trusted_genesis(
     genesis: Option<&std::path::Path>,
     chain_id: Option<&str>,
 ) -> anyhow::Result<Option<TrustedGenesis>> {

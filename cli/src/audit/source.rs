@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 
 use genesis::Genesis;
 use ledger::store::{BlockArchive, StoreError};
+use node::api::types::BlockView;
 
 use super::chain_file::{ChainFileError, ChainFileReader};
+
 use crate::client::{NodeClient, NodeError};
 
 /// The block and certificate stored at one height, undecoded.
@@ -20,6 +22,23 @@ pub struct RawBlock {
     pub block: Vec<u8>,
     /// Borsh `consensus::CommitCertificate`; `None` if none is stored.
     pub certificate: Option<Vec<u8>>,
+}
+
+impl RawBlock {
+    /// The bytes of a node's block view (`GET /v1/blocks/{height}` of
+    /// `client`): its hex, undecoded beyond that. The view's other fields
+    /// are the node's word and are not used.
+    pub fn from_view(client: &NodeClient, view: BlockView) -> Result<RawBlock, SourceError> {
+        let height = view.height;
+        let block = hex::decode(&view.block_hex)
+            .map_err(|error| bad_answer(client, height, "block_hex", error))?;
+        let certificate = view
+            .certificate_hex
+            .map(hex::decode)
+            .transpose()
+            .map_err(|error| bad_answer(client, height, "certificate_hex", error))?;
+        Ok(RawBlock { block, certificate })
+    }
 }
 
 /// Why a source could not be read. This says nothing about the chain's
@@ -127,19 +146,11 @@ impl BlockSource for NodeSource {
     }
 
     fn block(&mut self, height: u64) -> Result<Option<RawBlock>, SourceError> {
-        let view = match self.client.block(Some(height)) {
-            Ok(view) => view,
-            Err(NodeError::Refused { status: 404, .. }) => return Ok(None),
-            Err(error) => return Err(error.into()),
-        };
-        let block = hex::decode(&view.block_hex)
-            .map_err(|error| bad_answer(&self.client, height, "block_hex", error))?;
-        let certificate = view
-            .certificate_hex
-            .map(hex::decode)
-            .transpose()
-            .map_err(|error| bad_answer(&self.client, height, "certificate_hex", error))?;
-        Ok(Some(RawBlock { block, certificate }))
+        match self.client.block(Some(height)) {
+            Ok(view) => RawBlock::from_view(&self.client, view).map(Some),
+            Err(NodeError::Refused { status: 404, .. }) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
     }
 }
 
@@ -299,20 +310,28 @@ pub enum TrustedGenesis {
     File { path: PathBuf, genesis: Genesis },
     /// A known chain id (`--chain-id HEX`): the source's genesis must hash to it.
     ChainId(crypto::ChainId),
+    /// A chain id recorded where the caller keeps it (the sink's database,
+    /// written for a chain trusted on an earlier run), described by `place`.
+    Recorded {
+        chain_id: crypto::ChainId,
+        place: String,
+    },
 }
 
 impl TrustedGenesis {
     pub fn chain_id(&self) -> crypto::ChainId {
         match self {
             TrustedGenesis::File { genesis, .. } => genesis.chain_id(),
-            TrustedGenesis::ChainId(id) => *id,
+            TrustedGenesis::ChainId(id) | TrustedGenesis::Recorded { chain_id: id, .. } => *id,
         }
     }
 
-    fn describe(&self) -> String {
+    /// Where the trust comes from: "your --genesis FILE", "your --chain-id"…
+    pub fn describe(&self) -> String {
         match self {
             TrustedGenesis::File { path, .. } => format!("your --genesis {}", path.display()),
             TrustedGenesis::ChainId(_) => "your --chain-id".to_string(),
+            TrustedGenesis::Recorded { place, .. } => place.clone(),
         }
     }
 }
@@ -350,7 +369,7 @@ impl BlockSource for TrustedSource<'_> {
         }
         Ok(match &self.trusted {
             TrustedGenesis::File { genesis, .. } => genesis.clone(),
-            TrustedGenesis::ChainId(_) => served,
+            TrustedGenesis::ChainId(_) | TrustedGenesis::Recorded { .. } => served,
         })
     }
 

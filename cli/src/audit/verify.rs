@@ -9,11 +9,14 @@
 //! 2. it says it is this height, of this chain;
 //! 3. its tx root is the Merkle root of its transactions;
 //! 4. its certificate decodes and holds valid precommits for this height and
-//!    this block's hash from more than two thirds of the **genesis**
-//!    validator set's power, and its proposer is one of those validators;
+//!    this block's hash from more than two thirds of the power of the
+//!    validator set **the replayed chain records for this height**
+//!    (`ledger::governance::validator_set_at`: genesis's until a governance
+//!    change takes effect), and its proposer is one of those validators;
 //! 5. every transaction's signature verifies (in one batch) and every
 //!    transaction is valid when replayed, in order, on the state the previous
-//!    blocks left, starting from genesis's participants;
+//!    blocks left, starting from genesis's state (`Genesis::initial_state`:
+//!    participants and the validator set, as the node's store starts);
 //! 6. the header's app hash equals the state tree's root after the replay.
 //!
 //! The replay runs in memory (`ledger::MemoryState` and `ledger::StateTree`,
@@ -21,9 +24,14 @@
 //! is not slowed by a synced write per block. It shares no state with the
 //! audited node: a node whose data was altered cannot make it agree.
 //!
-//! The validator set is the genesis one because the chain has no
-//! transaction that changes it; when one exists, this is where the set must
-//! be carried forward.
+//! [`ChainVerifier`] is that check one block at a time, for callers that do
+//! something with each verified block: the PostgreSQL sink (`crate::sink`)
+//! writes only what it verified this way.
+//!
+//! The set of height H is final once block H - 2 is replayed (a change
+//! adopted at H' takes effect at H' + 2), so the replay of blocks 1..H-1
+//! always knows it: nothing a block's certificate claims about the set
+//! counts, only what the replayed state recorded.
 
 use std::time::Instant;
 
@@ -46,6 +54,10 @@ const MAX_CERTIFICATE_BYTES: usize = 1 << 20;
 pub enum Violation {
     #[error("no block is stored at this height, although the chain goes further")]
     Missing,
+    #[error(
+        "the replayed state records no validator set for this height (a chain started without one): its certificate cannot be checked"
+    )]
+    NoValidatorSet,
     #[error("the block does not decode: {0}")]
     Undecodable(String),
     #[error(
@@ -152,19 +164,30 @@ struct Replay {
 }
 
 impl Replay {
-    /// The genesis state, as `Store::init_genesis` writes it.
-    fn from_genesis(genesis: &Genesis) -> Replay {
+    /// The genesis state, as `Store::init_genesis_state` writes it on a
+    /// node: the same `Genesis::initial_state`, so the same app hash.
+    fn from_genesis(genesis: &Genesis) -> Result<Replay, AuditFailure> {
+        let initial = genesis
+            .initial_state()
+            .map_err(|error| AuditFailure::Genesis(error.to_string()))?;
         let mut replay = Replay {
             state: MemoryState::new(),
             tree: StateTree::new(),
         };
-        let values: Vec<StateValue> = genesis
-            .initial_participants()
-            .into_iter()
-            .map(StateValue::Participant)
-            .collect();
-        replay.write(values);
-        replay
+        replay.write(initial.values());
+        Ok(replay)
+    }
+
+    /// The validator set the replayed chain records for `height` (final
+    /// for every height up to the replayed one + 2).
+    fn validators_at(&self, height: u64) -> Result<ValidatorSet, Violation> {
+        match ledger::governance::validator_set_at(&self.state, height) {
+            Ok(Some(set)) => Ok(set),
+            Ok(None) => Err(Violation::NoValidatorSet),
+            Err(error) => {
+                unreachable!("the replay's state is in memory and reads without failing: {error}")
+            }
+        }
     }
 
     /// Applies writes to the state and the tree, as the store's commit
@@ -188,7 +211,101 @@ impl Replay {
 /// What stays fixed over the whole audit.
 struct Chain {
     chain_id: ChainId,
-    validators: ValidatorSet,
+}
+
+/// A block that passed every check of the module doc, with what its replay
+/// wrote.
+#[derive(Debug)]
+pub struct VerifiedBlock {
+    pub block: Block,
+    /// The state entries the block wrote, each key once with its new value.
+    pub writes: Vec<StateValue>,
+    pub app_hash: Hash,
+}
+
+/// The chain verified so far: genesis, then each next block checked and
+/// replayed on the state the previous ones left.
+pub struct ChainVerifier {
+    chain: Chain,
+    replay: Replay,
+    height: u64,
+    /// The hash of the last verified block (zero at genesis).
+    block_hash: Hash,
+    app_hash: Hash,
+}
+
+impl ChainVerifier {
+    /// Starts at `genesis`'s state; refused if genesis defines no usable
+    /// validator set.
+    pub fn from_genesis(genesis: &Genesis) -> Result<ChainVerifier, AuditFailure> {
+        genesis
+            .validator_set()
+            .map_err(|error| AuditFailure::Genesis(error.to_string()))?;
+        let chain = Chain {
+            chain_id: genesis.chain_id(),
+        };
+        let replay = Replay::from_genesis(genesis)?;
+        let app_hash = replay.tree.root_hash();
+        Ok(ChainVerifier {
+            chain,
+            replay,
+            height: 0,
+            block_hash: Hash::ZERO,
+            app_hash,
+        })
+    }
+
+    /// The last verified block's hash (zero at genesis).
+    pub fn block_hash(&self) -> Hash {
+        self.block_hash
+    }
+
+    pub fn app_hash(&self) -> Hash {
+        self.app_hash
+    }
+
+    /// The replayed state after the last verified block.
+    pub fn state(&self) -> &MemoryState {
+        &self.replay.state
+    }
+
+    /// Checks the block stored at the next height and replays it. A
+    /// block refused by rules 1 to 5 changes nothing; after an app hash
+    /// mismatch (rule 6) the replayed state is the block's, not the chain's,
+    /// and the verifier must not be used again.
+    pub fn verify_next(&mut self, raw: &RawBlock) -> Result<VerifiedBlock, AuditFailure> {
+        let height = self.height + 1;
+        let block = self
+            .replay
+            .validators_at(height)
+            .and_then(|validators| {
+                check_block(&self.chain, &validators, height, self.block_hash, raw)
+            })
+            .map_err(|violation| AuditFailure::Invalid { height, violation })?;
+        let execution = execute(&block, &self.replay)
+            .map_err(|violation| AuditFailure::Invalid { height, violation })?;
+        let writes = execution.writes.clone();
+        let replayed = self.replay.apply(execution);
+        if replayed != block.header.app_hash {
+            // The replay wrote what the block executes to, not what the
+            // header claims: this verifier cannot go on.
+            return Err(AuditFailure::Invalid {
+                height,
+                violation: Violation::AppHash {
+                    header: block.header.app_hash,
+                    replay: replayed,
+                },
+            });
+        }
+        self.height = height;
+        self.block_hash = block.hash();
+        self.app_hash = replayed;
+        Ok(VerifiedBlock {
+            block,
+            writes,
+            app_hash: replayed,
+        })
+    }
 }
 
 /// Verifies every block of `source` from genesis, reporting each verified
@@ -199,35 +316,25 @@ pub fn verify_chain(
 ) -> Result<AuditReport, AuditFailure> {
     let started = Instant::now();
     let genesis = source.genesis()?;
-    let chain = Chain {
-        chain_id: genesis.chain_id(),
-        validators: genesis
-            .validator_set()
-            .map_err(|error| AuditFailure::Genesis(error.to_string()))?,
-    };
+    let mut verifier = ChainVerifier::from_genesis(&genesis)?;
     let tip = source.tip()?;
-    let mut replay = Replay::from_genesis(&genesis);
-    let mut parent = Hash::ZERO;
-    let mut app_hash = replay.tree.root_hash();
     let mut transactions: u64 = 0;
     progress.start(tip);
     for height in 1..=tip {
-        let invalid = |violation| AuditFailure::Invalid { height, violation };
-        let raw = source
-            .block(height)?
-            .ok_or_else(|| invalid(Violation::Missing))?;
-        let (block, new_app_hash) =
-            verify_block(&chain, height, parent, &raw, &mut replay).map_err(invalid)?;
-        parent = block.hash();
-        app_hash = new_app_hash;
-        transactions += block.txs.len() as u64;
+        let raw = source.block(height)?.ok_or(AuditFailure::Invalid {
+            height,
+            violation: Violation::Missing,
+        })?;
+        let verified = verifier.verify_next(&raw)?;
+        transactions += verified.block.txs.len() as u64;
         progress.verified(height, transactions);
     }
     progress.finish();
     let seconds = started.elapsed().as_secs_f64();
+    let replay = &verifier.replay;
     Ok(AuditReport {
         source: source.describe(),
-        chain_id: chain.chain_id,
+        chain_id: verifier.chain.chain_id,
         chain_name: genesis.chain_name.clone(),
         currency_code: genesis.currency_code.clone(),
         heights: tip,
@@ -235,8 +342,8 @@ pub fn verify_chain(
         participants: replay.participants().count(),
         active_participants: replay.participants().filter(|p| p.active).count(),
         outstanding: replay.exposures(genesis.currency_decimals),
-        block_hash: parent,
-        app_hash,
+        block_hash: verifier.block_hash,
+        app_hash: verifier.app_hash,
         seconds,
         transactions_per_second: if seconds > 0.0 {
             transactions as f64 / seconds
@@ -246,15 +353,14 @@ pub fn verify_chain(
     })
 }
 
-/// Checks one block (see the module doc for the order) and replays it.
-/// Returns the block and the app hash after it.
-fn verify_block(
+/// Checks one block's rules 1 to 4 (see the module doc).
+fn check_block(
     chain: &Chain,
+    validators: &ValidatorSet,
     height: u64,
     parent: Hash,
     raw: &RawBlock,
-    replay: &mut Replay,
-) -> Result<(Block, Hash), Violation> {
+) -> Result<Block, Violation> {
     let block =
         Block::from_bytes(&raw.block).map_err(|error| Violation::Undecodable(error.to_string()))?;
     let header = &block.header;
@@ -295,47 +401,37 @@ fn verify_block(
     let certificate: CommitCertificate = borsh::from_slice(certificate)
         .map_err(|error| Violation::CertificateUndecodable(error.to_string()))?;
     certificate
-        .verify_for(
-            &chain.validators,
-            &chain.chain_id,
-            Height(height),
-            block.hash(),
-        )
+        .verify_for(validators, &chain.chain_id, Height(height), block.hash())
         .map_err(Violation::Certificate)?;
-    if !chain.validators.contains(&header.proposer) {
+    if !validators.contains(&header.proposer) {
         return Err(Violation::UnknownProposer {
             proposer: header.proposer,
         });
     }
-    let execution =
-        ledger::execute_block(&header.context(), &replay.state, &block.txs).map_err(|error| {
-            match error {
-                BlockError::InvalidTransaction { index, hash, error } => match *error {
-                    TxError::BadSignature { signer } => Violation::BadSignature {
-                        index,
-                        hash,
-                        signer,
-                    },
-                    _ => Violation::InvalidTransaction { index, hash, error },
+    Ok(block)
+}
+
+/// Rule 5: every signature, and every transaction replayed on `replay`'s
+/// state (which it does not change).
+fn execute(block: &Block, replay: &Replay) -> Result<BlockExecution, Violation> {
+    ledger::execute_block(&block.header.context(), &replay.state, &block.txs).map_err(|error| {
+        match error {
+            BlockError::InvalidTransaction { index, hash, error } => match *error {
+                TxError::BadSignature { signer } => Violation::BadSignature {
+                    index,
+                    hash,
+                    signer,
                 },
-                too_much @ BlockError::TooMuchWork { .. } => {
-                    Violation::TooMuchWork(too_much.to_string())
-                }
-                BlockError::StateReadFailed { error, .. } => {
-                    unreachable!(
-                        "the replay's state is in memory and reads without failing: {error}"
-                    )
-                }
+                _ => Violation::InvalidTransaction { index, hash, error },
+            },
+            too_much @ BlockError::TooMuchWork { .. } => {
+                Violation::TooMuchWork(too_much.to_string())
             }
-        })?;
-    let replayed = replay.apply(execution);
-    if replayed != header.app_hash {
-        return Err(Violation::AppHash {
-            header: header.app_hash,
-            replay: replayed,
-        });
-    }
-    Ok((block, replayed))
+            BlockError::StateReadFailed { error, .. } => {
+                unreachable!("the replay's state is in memory and reads without failing: {error}")
+            }
+        }
+    })
 }
 
 impl Replay {

@@ -23,8 +23,9 @@ pub const GENESIS_TIME_MS: u64 = 1_767_225_600_000;
 pub const HEIGHTS: u64 = 7;
 /// Transactions in the built chain.
 pub const TRANSACTIONS: u64 = 9;
-/// operator (genesis), bank, core, supplier1, supplier2.
-pub const PARTICIPANTS: usize = 5;
+/// operator (genesis), bank, core, supplier1, supplier2, and the account
+/// genesis records for each of the 4 validators (`Genesis::initial_state`).
+pub const PARTICIPANTS: usize = 5 + 4;
 /// Minor units: 500,000.00 + 100,000.00 confirmed, nothing settled.
 pub const OUTSTANDING: u64 = 60_000_000;
 pub const CREDIT_LIMIT: u64 = 100_000_000;
@@ -97,7 +98,11 @@ fn genesis(keys: &Keys) -> Genesis {
             .map(|(i, key)| Validator {
                 name: format!("validator{i}"),
                 public_key: key.public(),
-                peer_id: format!("peer{i}"),
+                // A real peer id: the ledger records its bytes.
+                peer_id: node::network::identity::peer_id_of(&crypto::Keypair::from_seed(
+                    [0xa0 + i as u8; 32],
+                ))
+                .to_string(),
                 address: format!("/ip4/127.0.0.1/tcp/{}", 27000 + i),
                 voting_power: 1,
             })
@@ -295,7 +300,12 @@ pub fn build() -> TestChain {
 
     let mut store = Store::open(ledger_dir(&home)).expect("open the store");
     store
-        .init_genesis(chain_id, &genesis.initial_participants())
+        .init_genesis_state(
+            chain_id,
+            &genesis
+                .initial_state()
+                .expect("a genesis with a validator set"),
+        )
         .expect("genesis state");
     let mut parent = Hash::ZERO;
     let mut blocks = Vec::new();

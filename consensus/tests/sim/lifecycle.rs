@@ -1,10 +1,11 @@
 //! How validators stop, come back and catch up: booting (or rebooting)
 //! from what survives a crash (the safety record and committed blocks),
-//! planned and random crashes, and the block sync stand-in that commits
-//! blocks with their certificates from a peer. It does not decide when
+//! planned and random crashes, the block sync stand-in that commits
+//! blocks with their certificates from a peer, and starting each height
+//! with its set (and, after a key rotation, the new key). It does not decide when
 //! sync requests are sent; `mod.rs` schedules them.
 
-use consensus::{CommitCertificate, Decision, Engine, EngineConfig, Height, Input};
+use consensus::{CommitCertificate, Decision, Engine, EngineConfig, Height, Input, Output};
 use crypto::Hash;
 
 use super::{Event, Sim};
@@ -16,10 +17,8 @@ impl Sim<'_> {
         if n.engine.is_some() {
             return;
         }
-        let config = EngineConfig {
-            timeouts: self.scenario.timeouts,
-            ..EngineConfig::default()
-        };
+        let config = self.engine_config();
+        let n = &mut self.nodes[node];
         let record = if n.behaviour.is_none() {
             n.record
         } else {
@@ -34,14 +33,39 @@ impl Sim<'_> {
             Event::SyncTick { node, incarnation },
         );
         if next.0 <= self.scenario.target_height {
-            let validators = self.scenario.validator_set(next);
-            self.handle(
-                node,
-                Input::StartHeight {
-                    height: next,
-                    validators,
-                },
-            );
+            let outputs = self.start_height(node, next);
+            self.apply(node, outputs);
+        }
+    }
+
+    pub(super) fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            timeouts: self.scenario.timeouts,
+            ..EngineConfig::default()
+        }
+    }
+
+    /// Starts `height` on `node`'s engine with the set in force there. If
+    /// the node's key was rotated at this height, it first gets a fresh
+    /// engine for the new key, as a node restarted with a new key file
+    /// would: the new key has signed nothing, so it starts with no safety
+    /// record, and the old key is in no set from here on.
+    pub(super) fn start_height(&mut self, node: usize, height: Height) -> Vec<Output> {
+        if let Some(membership) = &self.scenario.membership {
+            let key = membership.key_of(node, height);
+            if key.public() != self.nodes[node].key.public() && self.nodes[node].engine.is_some() {
+                let engine = Engine::validator(self.chain, self.engine_config(), key.clone(), None);
+                let n = &mut self.nodes[node];
+                n.key = key.clone();
+                n.record = None;
+                n.engine = Some(engine);
+                self.report.rotations += 1;
+            }
+        }
+        let validators = self.scenario.validator_set(height);
+        match self.nodes[node].engine.as_mut() {
+            Some(engine) => engine.handle(Input::StartHeight { height, validators }),
+            None => Vec::new(),
         }
     }
 
@@ -86,14 +110,8 @@ impl Sim<'_> {
                 certificate,
             };
             if let Some(next) = self.decided(node, decision, true) {
-                let validators = self.scenario.validator_set(next);
-                self.handle(
-                    node,
-                    Input::StartHeight {
-                        height: next,
-                        validators,
-                    },
-                );
+                let outputs = self.start_height(node, next);
+                self.apply(node, outputs);
             }
         }
     }

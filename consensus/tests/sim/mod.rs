@@ -2,8 +2,9 @@
 //! over a simulated network with seeded random delays, reordering,
 //! duplication, drops and partitions; timers on simulated time (a priority
 //! queue of events); crashes and restarts from the persisted safety record;
-//! pluggable Byzantine strategies (`byzantine`); and a block sync stand-in so
-//! validators that fell behind by whole heights catch up, as the node will.
+//! pluggable Byzantine strategies (`byzantine`); a block sync stand-in so
+//! validators that fell behind by whole heights catch up, as the node will;
+//! and validator sets that change at heights (`membership`), keys included.
 //!
 //! The simulated application: the value proposed by validator `i` at
 //! (height, round) is `hash("value", height, round, i)`; a value is valid at a
@@ -28,6 +29,7 @@
 pub mod byzantine;
 mod checks;
 mod lifecycle;
+pub mod membership;
 pub mod rng;
 mod scenario;
 pub mod seeds;
@@ -182,11 +184,14 @@ impl<'a> Sim<'a> {
                 history: VecDeque::new(),
             })
             .collect();
-        let keys = nodes
+        let mut keys: BTreeMap<PublicKey, usize> = nodes
             .iter()
             .enumerate()
             .map(|(i, n)| (n.key.public(), i))
             .collect();
+        if let Some(membership) = &scenario.membership {
+            keys.extend(membership.all_keys());
+        }
         let honest = (0..scenario.nodes())
             .filter(|i| scenario.behaviour(*i).is_none())
             .collect();
@@ -512,14 +517,8 @@ impl<'a> Sim<'a> {
                     value,
                 } => self.check_validity(node, height, round, value),
                 Output::Decide(decision) => {
-                    if let Some(next) = self.decided(node, decision, false)
-                        && let Some(engine) = self.nodes[node].engine.as_mut()
-                    {
-                        let validators = self.scenario.validator_set(next);
-                        pending.extend(engine.handle(Input::StartHeight {
-                            height: next,
-                            validators,
-                        }));
+                    if let Some(next) = self.decided(node, decision, false) {
+                        pending.extend(self.start_height(node, next));
                     }
                 }
                 Output::Evidence(evidence) => self.evidence(node, evidence),

@@ -9,6 +9,7 @@ use consensus::{EngineStats, Height, Round, TimeoutConfig, Validator, ValidatorS
 use crypto::{Hash, PublicKey};
 
 use super::byzantine::Behaviour;
+use super::membership::Membership;
 use super::rng::Rng;
 use super::validity::ValidityModel;
 use super::{Sim, key};
@@ -95,6 +96,9 @@ pub struct Scenario {
     pub timeouts: TimeoutConfig,
     /// Voting powers differ from height to height (all-honest scenarios only).
     pub powers_change_per_height: bool,
+    /// Validators join, leave, change power and rotate keys at heights
+    /// (`membership`); `validators` is then the pool of nodes.
+    pub membership: Option<Membership>,
     pub sync_interval_ms: u64,
 }
 
@@ -124,6 +128,7 @@ impl Scenario {
                 rebroadcast_ms: 1_000,
             },
             powers_change_per_height: false,
+            membership: None,
             sync_interval_ms: 1_000,
         }
     }
@@ -205,6 +210,9 @@ impl Scenario {
     }
 
     pub fn validator_set(&self, height: Height) -> ValidatorSet {
+        if let Some(membership) = &self.membership {
+            return membership.validator_set(height);
+        }
         ValidatorSet::new((0..self.validators).map(|i| Validator {
             public_key: self.public_keys[i],
             power: if self.powers_change_per_height {
@@ -258,6 +266,8 @@ pub struct Report {
     pub misjudged: u64,
     pub evidence_against: BTreeSet<usize>,
     pub heals: Vec<HealSnapshot>,
+    /// Engines replaced for a rotated key (`membership`).
+    pub rotations: u32,
     /// Final engine counters per validator (`None` if down at the end).
     pub stats: Vec<Option<EngineStats>>,
 }

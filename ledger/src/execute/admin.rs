@@ -20,6 +20,15 @@ pub(super) fn register<S: StateView>(
     if call.state.participant(key)?.is_some() {
         return Err(TxError::ParticipantExists { key: *key }.into());
     }
+    if call.state.key_binding(key)?.is_some() {
+        return Err(TxError::KeyInUse { key: *key }.into());
+    }
+    if roles.contains(&Role::Validator) {
+        return Err(TxError::RoleGrantedByGovernance {
+            role: Role::Validator,
+        }
+        .into());
+    }
     // A valid name and at least one role: stateless rules (`check_stateless`).
     Ok(vec![StateValue::Participant(Participant::new(
         *key,
@@ -33,6 +42,11 @@ pub(super) fn deactivate<S: StateView>(
     key: &PublicKey,
 ) -> Result<Changes, ExecError> {
     let mut participant = active_participant(call.state, key)?;
+    // A validator's account signs its consensus key's governance
+    // transactions: only the validators may retire a validator.
+    if participant.is_validator_account() {
+        return Err(TxError::ManagedByGovernance { key: *key }.into());
+    }
     participant.active = false;
     Ok(vec![StateValue::Participant(participant)])
 }

@@ -9,20 +9,29 @@
 //! Signatures are checked before execution, in batches ([`verify`] and
 //! [`verify_batch`]): a [`VerifiedTx`] can only be made by checking one. The
 //! rules for each kind of transaction live in the submodules.
+//!
+//! Who signs: the signer is a participant's current signing key
+//! ([`signing_participant`]); the participant is then named by its
+//! identity everywhere (tokens, credit lines, events' parties). A validator
+//! signs governance transactions with its consensus key, which is its
+//! account's signing key, and the account's nonce.
 
 mod admin;
+mod keys;
 mod receivables;
 mod stateless;
 mod tokens;
+mod validators;
 
 pub use stateless::check_stateless;
+pub(crate) use stateless::{check_key, check_text};
 
 use crypto::{ChainId, PublicKey};
 
 use crate::amount::Timestamp;
-use crate::error::{ExecError, TxError};
+use crate::error::{ExecError, StateError, TxError};
 use crate::participant::{Participant, Role};
-use crate::state::{Changes, StateValue, StateView};
+use crate::state::{Changes, StateKey, StateValue, StateView};
 use crate::transaction::{SignedTransaction, TxBody, TxHash, verify_signatures};
 
 /// What a transaction may learn about the block that carries it.
@@ -110,10 +119,10 @@ pub fn execute_verified(
     // Before any read: a malformed transaction gets the same verdict on
     // every node, whatever its disk does.
     check_stateless(verified.tx)?;
-    let mut signer = active_participant(state, &tx.signer)?;
+    let mut signer = signing_participant(state, &tx.signer)?;
     if tx.nonce < signer.next_nonce {
         return Err(TxError::Replay {
-            signer: signer.key,
+            signer: tx.signer,
             expected: signer.next_nonce,
             got: tx.nonce,
         }
@@ -121,7 +130,7 @@ pub fn execute_verified(
     }
     if tx.nonce > signer.next_nonce {
         return Err(TxError::NonceTooHigh {
-            signer: signer.key,
+            signer: tx.signer,
             expected: signer.next_nonce,
             got: tx.nonce,
         }
@@ -158,9 +167,22 @@ pub fn execute_verified(
         } => tokens::request_financing(&call, token, bank, *rate_bps)?,
         TxBody::AcceptFinancing { token } => tokens::accept_financing(&call, token)?,
         TxBody::RejectFinancing { token } => tokens::reject_financing(&call, token)?,
+        TxBody::RotateParticipantKey { new_key } => keys::rotate(&call, new_key)?,
+        TxBody::RequestKeyRecovery {
+            participant,
+            new_key,
+        } => keys::request_recovery(&call, participant, new_key)?,
+        TxBody::ApproveKeyRecovery {
+            participant,
+            new_key,
+        } => keys::approve_recovery(&call, participant, new_key)?,
+        TxBody::ProposeValidatorChange { change, expires_at } => {
+            validators::propose(&call, change, *expires_at)?
+        }
+        TxBody::ApproveValidatorChange { proposal } => validators::approve(&call, proposal)?,
     };
-    // A transaction that deactivates its own signer must not have that
-    // write undone by the nonce update below.
+    // A transaction that deactivates its own signer, or changes its key,
+    // must not have that write undone by the nonce update below.
     if let Some(StateValue::Participant(updated)) = changes
         .iter()
         .find(|value| matches!(value, StateValue::Participant(p) if p.key == signer.key))
@@ -174,9 +196,9 @@ pub fn execute_verified(
 }
 
 /// The role rule alone: whether `signer` may sign `body`'s kind at all.
-/// Roles never change once registered, so a mempool can check this for a
-/// transaction waiting behind a nonce gap, against the signer's committed
-/// record.
+/// Roles never change once registered (a validator's account gets its one
+/// role when it is created), so a mempool can check this for a transaction
+/// waiting behind a nonce gap, against the signer's committed record.
 pub fn check_signer_role(signer: &Participant, body: &TxBody) -> Result<(), TxError> {
     require_role(signer, required_role(body))
 }
@@ -192,9 +214,18 @@ fn required_role(body: &TxBody) -> Option<Role> {
         | TxBody::AcceptFinancing { .. }
         | TxBody::RejectFinancing { .. } => Some(Role::Bank),
         TxBody::ConfirmReceivable { .. } | TxBody::Settle { .. } => Some(Role::CoreEnterprise),
-        TxBody::Freeze { .. } | TxBody::Unfreeze { .. } => Some(Role::Auditor),
+        TxBody::Freeze { .. } | TxBody::Unfreeze { .. } | TxBody::ApproveKeyRecovery { .. } => {
+            Some(Role::Auditor)
+        }
+        TxBody::RequestKeyRecovery { .. } => Some(Role::Operator),
+        // Membership of the set in force is checked by the rules.
+        TxBody::ProposeValidatorChange { .. } | TxBody::ApproveValidatorChange { .. } => {
+            Some(Role::Validator)
+        }
         // Any registered holder: a supplier, or a bank passing on a financed token.
         TxBody::Transfer { .. } | TxBody::RequestFinancing { .. } => None,
+        // Any participant (validators' accounts are refused by the rule).
+        TxBody::RotateParticipantKey { .. } => None,
     }
 }
 
@@ -216,16 +247,73 @@ pub(crate) fn require_role(participant: &Participant, role: Option<Role>) -> Res
     }
 }
 
-/// A registered participant that has not been deactivated.
+/// The registered participant named by its identity `key`, not
+/// deactivated. A key the participant rotated to is not its name
+/// ([`TxError::NotAnIdentity`]): what names a participant never changes.
 pub(crate) fn active_participant(
     state: &impl StateView,
     key: &PublicKey,
 ) -> Result<Participant, ExecError> {
-    let participant = state
-        .participant(key)?
-        .ok_or(TxError::UnknownParticipant { key: *key })?;
+    let Some(participant) = state.participant(key)? else {
+        return Err(match state.key_binding(key)? {
+            Some(binding) => TxError::NotAnIdentity {
+                key: *key,
+                participant: binding.participant,
+            },
+            None => TxError::UnknownParticipant { key: *key },
+        }
+        .into());
+    };
     if !participant.active {
         return Err(TxError::ParticipantInactive { key: *key }.into());
     }
     Ok(participant)
+}
+
+/// The participant that `key` signs for, active, with `key` as its current
+/// signing key: its identity if it never rotated, else the key its last
+/// rotation or recovery bound to it. Any other key it ever had is refused
+/// ([`TxError::KeyReplaced`]). A mempool looks signers up with this too.
+pub fn signing_participant(
+    state: &impl StateView,
+    key: &PublicKey,
+) -> Result<Participant, ExecError> {
+    let participant = match state.participant(key)? {
+        Some(participant) => participant,
+        None => {
+            let binding = state
+                .key_binding(key)?
+                .ok_or(TxError::UnknownParticipant { key: *key })?;
+            state
+                .participant(&binding.participant)?
+                .ok_or_else(|| StateError {
+                    key: StateKey::Participant(binding.participant),
+                    reason: format!("key {key} is bound to a participant that is not in the state"),
+                })?
+        }
+    };
+    if participant.signing_key != *key {
+        return Err(TxError::KeyReplaced {
+            key: *key,
+            participant: participant.key,
+        }
+        .into());
+    }
+    if !participant.active {
+        return Err(TxError::ParticipantInactive {
+            key: participant.key,
+        }
+        .into());
+    }
+    Ok(participant)
+}
+
+/// A key no participant or validator has, or had: what a rotation, a
+/// recovery or a new validator's account may take. (Identities and bound
+/// keys are never deleted, so a key once used stays used.)
+pub(crate) fn require_unused_key(state: &impl StateView, key: &PublicKey) -> Result<(), ExecError> {
+    if state.participant(key)?.is_some() || state.key_binding(key)?.is_some() {
+        return Err(TxError::KeyInUse { key: *key }.into());
+    }
+    Ok(())
 }

@@ -34,7 +34,7 @@ use super::materialize::MaterializedWatch;
 use super::{StoreError, column_family, schema};
 use crate::block::Block;
 use crate::event::{Cursor, Event, derive_block_events};
-use crate::token::Token;
+use crate::state::{StateKey, StateValue};
 
 /// A feed request the store cannot answer.
 #[derive(Debug, thiserror::Error)]
@@ -249,7 +249,7 @@ impl EventLog {
         let block = Block::from_bytes(&bytes).map_err(|error| StoreError::Corrupt {
             what: format!("block {height}: {error}"),
         })?;
-        let events = derive_block_events(&block, |id| self.token(db, id)).map_err(|error| {
+        let events = derive_block_events(&block, |key| self.entry(db, key)).map_err(|error| {
             StoreError::Corrupt {
                 what: format!("deriving the events of block {height}: {error}"),
             }
@@ -304,16 +304,15 @@ impl EventLog {
         Ok(())
     }
 
-    fn token(&self, db: &DB, id: &crate::token::TokenId) -> Result<Option<Token>, StoreError> {
+    /// A materialized state entry (events read only entries that never
+    /// change once written, so any later state gives the same answer).
+    fn entry(&self, db: &DB, key: &StateKey) -> Result<Option<StateValue>, StoreError> {
+        let (name, _, raw_key) = schema::state_location(key);
         let bytes = db
-            .get_cf(column_family(db, schema::TOKENS), id.0.as_bytes())
-            .map_err(self.rocks("reading a token to derive events"))?;
+            .get_cf(column_family(db, name), raw_key)
+            .map_err(self.rocks("reading the state to derive events"))?;
         bytes
-            .map(|bytes| {
-                borsh::from_slice(&bytes).map_err(|error| StoreError::Corrupt {
-                    what: format!("token {id}: {error}"),
-                })
-            })
+            .map(|bytes| super::queries::decode_state(key, &bytes))
             .transpose()
     }
 

@@ -49,6 +49,7 @@ use rocksdb::{ColumnFamilyDescriptor, DB, Options, WriteBatch, WriteOptions};
 
 use crate::block::{Block, BlockError, BlockExecution};
 use crate::execute::BlockContext;
+use crate::governance::GenesisState;
 use crate::participant::Participant;
 use crate::state::{StateKey, StateValue};
 use crate::state_tree::StateTree;
@@ -420,12 +421,38 @@ impl Store {
         self.meta.as_ref().map(|meta| meta.height)
     }
 
-    /// Writes the genesis state (height 0). Calling it again with the same
-    /// chain does nothing, so a node can always call it on start.
+    /// Writes a genesis state of participants only (height 0): a chain
+    /// without a recorded validator set, on which governance transactions
+    /// are refused. See [`Store::init_genesis_state`].
     pub fn init_genesis(
         &mut self,
         chain_id: ChainId,
         participants: &[Participant],
+    ) -> Result<&ChainMeta, StoreError> {
+        let writes = participants
+            .iter()
+            .cloned()
+            .map(StateValue::Participant)
+            .collect();
+        self.write_genesis(chain_id, writes)
+    }
+
+    /// Writes the genesis state (height 0): participants, and the validator
+    /// set with its accounts ([`GenesisState::values`], which an auditor
+    /// replaying the chain applies too). Calling it again with the same
+    /// chain does nothing, so a node can always call it on start.
+    pub fn init_genesis_state(
+        &mut self,
+        chain_id: ChainId,
+        genesis: &GenesisState,
+    ) -> Result<&ChainMeta, StoreError> {
+        self.write_genesis(chain_id, genesis.values())
+    }
+
+    fn write_genesis(
+        &mut self,
+        chain_id: ChainId,
+        writes: Vec<StateValue>,
     ) -> Result<&ChainMeta, StoreError> {
         if let Some(meta) = &self.meta {
             if meta.chain_id != chain_id {
@@ -436,11 +463,6 @@ impl Store {
             }
             return Ok(self.meta.as_ref().expect("checked above"));
         }
-        let writes: Vec<StateValue> = participants
-            .iter()
-            .cloned()
-            .map(StateValue::Participant)
-            .collect();
         self.tree.begin();
         let app_hash = self.apply_to_tree(writes.iter());
         let meta = ChainMeta {
@@ -743,6 +765,11 @@ fn encode_stored(value: &StateValue) -> Vec<u8> {
         StateValue::CreditLine(line) => borsh::to_vec(line),
         StateValue::Invoice(record) => borsh::to_vec(record),
         StateValue::Receivable(receivable) => borsh::to_vec(receivable),
+        StateValue::KeyBinding(binding) => borsh::to_vec(binding),
+        StateValue::KeyRecovery(recovery) => borsh::to_vec(recovery),
+        StateValue::ValidatorEpoch(epoch) => borsh::to_vec(epoch),
+        StateValue::ValidatorProposal(proposal) => borsh::to_vec(proposal),
+        StateValue::GovernanceSummary(summary) => borsh::to_vec(summary),
     }
     .expect("encoding to a Vec")
 }

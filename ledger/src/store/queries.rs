@@ -41,7 +41,7 @@ pub struct Lineage {
     pub descendants: Vec<Token>,
 }
 
-fn decode_state(key: &StateKey, bytes: &[u8]) -> Result<StateValue, StoreError> {
+pub(super) fn decode_state(key: &StateKey, bytes: &[u8]) -> Result<StateValue, StoreError> {
     let corrupt = |error: std::io::Error| StoreError::Corrupt {
         what: format!("state entry {key:?}: {error}"),
     };
@@ -56,6 +56,21 @@ fn decode_state(key: &StateKey, bytes: &[u8]) -> Result<StateValue, StoreError> 
         StateKey::Invoice(_) => StateValue::Invoice(borsh::from_slice(bytes).map_err(corrupt)?),
         StateKey::Receivable(_) => {
             StateValue::Receivable(borsh::from_slice(bytes).map_err(corrupt)?)
+        }
+        StateKey::KeyBinding(_) => {
+            StateValue::KeyBinding(borsh::from_slice(bytes).map_err(corrupt)?)
+        }
+        StateKey::KeyRecovery(_) => {
+            StateValue::KeyRecovery(borsh::from_slice(bytes).map_err(corrupt)?)
+        }
+        StateKey::ValidatorEpoch(_) => {
+            StateValue::ValidatorEpoch(borsh::from_slice(bytes).map_err(corrupt)?)
+        }
+        StateKey::ValidatorProposal(_) => {
+            StateValue::ValidatorProposal(borsh::from_slice(bytes).map_err(corrupt)?)
+        }
+        StateKey::GovernanceSummary(_) => {
+            StateValue::GovernanceSummary(borsh::from_slice(bytes).map_err(corrupt)?)
         }
     })
 }

@@ -15,6 +15,7 @@ use crypto::{Hash, PublicKey};
 
 use crate::state::{StateKey, token_tree_key};
 use crate::token::{Token, TokenId};
+use crate::transaction::TxHash;
 
 pub const BLOCKS: &str = "blocks";
 pub const CERTIFICATES: &str = "certificates";
@@ -28,12 +29,22 @@ pub const RECEIVABLES: &str = "receivables";
 pub const METADATA: &str = "metadata";
 /// Derived events by cursor (`event::Cursor::to_key`); see `store::events`.
 pub const EVENTS: &str = "events";
+/// Keys participants rotated to (`participant::KeyBinding`).
+pub const KEY_BINDINGS: &str = "key_bindings";
+/// Lost-key recoveries by participant.
+pub const KEY_RECOVERIES: &str = "key_recoveries";
+/// Validator sets by epoch number (big-endian in the key's last 8 bytes).
+pub const VALIDATOR_EPOCHS: &str = "validator_epochs";
+/// Validator-set proposals by the hash of the proposing transaction.
+pub const VALIDATOR_PROPOSALS: &str = "validator_proposals";
+/// The one governance summary (key: 32 zero bytes).
+pub const GOVERNANCE: &str = "governance";
 
 /// Every column family this version uses. A store written by an older one
 /// may also hold `children` (a token's children, now derived) and `deltas`
 /// (each block's changes until materialized, now executed again from the
 /// block); they are opened and left alone.
-pub const ALL: [&str; 11] = [
+pub const ALL: [&str; 16] = [
     BLOCKS,
     CERTIFICATES,
     TX_INDEX,
@@ -45,15 +56,25 @@ pub const ALL: [&str; 11] = [
     RECEIVABLES,
     METADATA,
     EVENTS,
+    KEY_BINDINGS,
+    KEY_RECOVERIES,
+    VALIDATOR_EPOCHS,
+    VALIDATOR_PROPOSALS,
+    GOVERNANCE,
 ];
 
 /// The state column families with their `StateKey`/`StateValue` variant tag.
-pub const STATE: [(&str, u8); 5] = [
+pub const STATE: [(&str, u8); 10] = [
     (PARTICIPANTS, 0),
     (TOKENS, TOKEN_TAG),
     (CREDIT_LINES, 2),
     (INVOICES, 3),
     (RECEIVABLES, 4),
+    (KEY_BINDINGS, 5),
+    (KEY_RECOVERIES, 6),
+    (VALIDATOR_EPOCHS, 7),
+    (VALIDATOR_PROPOSALS, 8),
+    (GOVERNANCE, 9),
 ];
 
 /// The metadata key under which [`super::ChainMeta`] is stored.
@@ -87,6 +108,11 @@ pub fn state_location(key: &StateKey) -> (&'static str, u8, [u8; 32]) {
         StateKey::CreditLine(PublicKey(bytes)) => (CREDIT_LINES, 2, *bytes),
         StateKey::Invoice(Hash(bytes)) => (INVOICES, 3, *bytes),
         StateKey::Receivable(TokenId(Hash(bytes))) => (RECEIVABLES, 4, *bytes),
+        StateKey::KeyBinding(PublicKey(bytes)) => (KEY_BINDINGS, 5, *bytes),
+        StateKey::KeyRecovery(PublicKey(bytes)) => (KEY_RECOVERIES, 6, *bytes),
+        StateKey::ValidatorEpoch(number) => (VALIDATOR_EPOCHS, 7, number.to_key_bytes()),
+        StateKey::ValidatorProposal(TxHash(Hash(bytes))) => (VALIDATOR_PROPOSALS, 8, *bytes),
+        StateKey::GovernanceSummary(_) => (GOVERNANCE, 9, [0; 32]),
     }
 }
 

@@ -4,7 +4,7 @@
 //! times as RFC 3339 next to Unix milliseconds. No I/O here.
 
 use crypto::{Hash, PublicKey};
-use ledger::{Event, EventKind, Role, TokenId, TxHash};
+use ledger::{Event, EventKind, Role, TokenId, TxHash, ValidatorChange};
 use serde::{Deserialize, Serialize};
 
 use super::types::format_time;
@@ -133,6 +133,35 @@ pub enum EventData {
         token: TokenId,
         holder: PublicKey,
     },
+    /// `participant` (its identity) signs with `new_key` from now on.
+    ParticipantKeyRotated {
+        participant: PublicKey,
+        new_key: PublicKey,
+    },
+    KeyRecoveryRequested {
+        participant: PublicKey,
+        new_key: PublicKey,
+    },
+    ParticipantKeyRecovered {
+        participant: PublicKey,
+        new_key: PublicKey,
+    },
+    /// `proposal` is the proposing transaction's hash.
+    ValidatorChangeProposed {
+        proposal: TxHash,
+        change: ValidatorChange,
+        expires_at: u64,
+    },
+    ValidatorChangeApproved {
+        proposal: TxHash,
+    },
+    /// The new set is in force from height `effective_from`.
+    ValidatorChangeAdopted {
+        proposal: TxHash,
+        change: ValidatorChange,
+        effective_from: u64,
+        epoch: u64,
+    },
 }
 
 impl EventData {
@@ -150,6 +179,12 @@ impl EventData {
             EventData::ReceivableSettled { .. } => "receivable_settled",
             EventData::TokenFrozen { .. } => "token_frozen",
             EventData::TokenUnfrozen { .. } => "token_unfrozen",
+            EventData::ParticipantKeyRotated { .. } => "participant_key_rotated",
+            EventData::KeyRecoveryRequested { .. } => "key_recovery_requested",
+            EventData::ParticipantKeyRecovered { .. } => "participant_key_recovered",
+            EventData::ValidatorChangeProposed { .. } => "validator_change_proposed",
+            EventData::ValidatorChangeApproved { .. } => "validator_change_approved",
+            EventData::ValidatorChangeAdopted { .. } => "validator_change_adopted",
         }
     }
 }
@@ -312,6 +347,50 @@ impl EventView {
                 token: *token,
                 holder: *holder,
             },
+            EventKind::ParticipantKeyRotated {
+                participant,
+                new_key,
+            } => EventData::ParticipantKeyRotated {
+                participant: *participant,
+                new_key: *new_key,
+            },
+            EventKind::KeyRecoveryRequested {
+                participant,
+                new_key,
+            } => EventData::KeyRecoveryRequested {
+                participant: *participant,
+                new_key: *new_key,
+            },
+            EventKind::ParticipantKeyRecovered {
+                participant,
+                new_key,
+            } => EventData::ParticipantKeyRecovered {
+                participant: *participant,
+                new_key: *new_key,
+            },
+            EventKind::ValidatorChangeProposed {
+                proposal,
+                change,
+                expires_at,
+            } => EventData::ValidatorChangeProposed {
+                proposal: *proposal,
+                change: change.clone(),
+                expires_at: *expires_at,
+            },
+            EventKind::ValidatorChangeApproved { proposal } => EventData::ValidatorChangeApproved {
+                proposal: *proposal,
+            },
+            EventKind::ValidatorChangeAdopted {
+                proposal,
+                change,
+                effective_from,
+                epoch,
+            } => EventData::ValidatorChangeAdopted {
+                proposal: *proposal,
+                change: change.clone(),
+                effective_from: *effective_from,
+                epoch: *epoch,
+            },
         };
         EventView {
             cursor: event.cursor.to_string(),
@@ -336,6 +415,15 @@ mod tests {
     fn every_kind_name_matches_the_ledgers_and_round_trips_through_json() {
         let key = PublicKey([7; 32]);
         let token = TokenId(Hash([1; 32]));
+        let add = ValidatorChange::Add {
+            name: "bank-e".into(),
+            consensus_key: key,
+            peer_id: "12D3KooWPjceQrSwdWXPyLLeABRXmuqt69Rg3sBYbU1Nft9HyQ6X"
+                .parse()
+                .expect("a peer id"),
+            address: "/ip4/10.0.0.5/tcp/26656".into(),
+            power: 1,
+        };
         let kinds = vec![
             EventKind::ParticipantRegistered {
                 key,
@@ -405,6 +493,32 @@ mod tests {
                 reason: "dispute".into(),
             },
             EventKind::TokenUnfrozen { token, holder: key },
+            EventKind::ParticipantKeyRotated {
+                participant: key,
+                new_key: key,
+            },
+            EventKind::KeyRecoveryRequested {
+                participant: key,
+                new_key: key,
+            },
+            EventKind::ParticipantKeyRecovered {
+                participant: key,
+                new_key: key,
+            },
+            EventKind::ValidatorChangeProposed {
+                proposal: TxHash(Hash([5; 32])),
+                change: add.clone(),
+                expires_at: 100,
+            },
+            EventKind::ValidatorChangeApproved {
+                proposal: TxHash(Hash([5; 32])),
+            },
+            EventKind::ValidatorChangeAdopted {
+                proposal: TxHash(Hash([5; 32])),
+                change: add,
+                effective_from: 12,
+                epoch: 1,
+            },
         ];
         assert_eq!(kinds.len(), EventKind::NAMES.len());
         for kind in kinds {

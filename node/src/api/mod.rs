@@ -35,6 +35,7 @@
 pub mod errors;
 pub mod event_views;
 pub mod feed;
+pub mod governance;
 pub mod limits;
 pub mod metrics;
 pub mod pages;
@@ -143,6 +144,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/status", get(status))
         .route("/v1/genesis", get(genesis))
         .route("/v1/evidence", get(evidence))
+        .route("/v1/validators", get(governance::validators))
+        .route("/v1/validators/proposals", get(governance::proposals))
+        .route("/v1/validators/proposals/{id}", get(governance::proposal))
         .route("/v1/events", get(feed::events))
         .route("/metrics", get(metrics))
         .layer(GlobalConcurrencyLimitLayer::new(
@@ -513,19 +517,20 @@ async fn participant(
     let key = parse_key(&key)?;
     blocking(&shared, move |shared| {
         let store = shared.store.read();
-        let participant = match store
-            .state(&StateKey::Participant(key))
+        // By identity, or by a key a rotation bound to one (the participant
+        // a transaction signed with `key` is for).
+        let participant = match crate::shared::signer_account_in(&store, &key)
             .map_err(ApiError::internal)?
         {
-            Some(StateValue::Participant(participant)) => participant,
-            _ => {
+            Some(participant) => participant,
+            None => {
                 return Err(ApiError::not_found(format!(
                     "{key} is not a registered participant; the operator registers it with `scf participant register`"
                 )));
             }
         };
         let credit_line = match store
-            .state(&StateKey::CreditLine(key))
+            .state(&StateKey::CreditLine(participant.key))
             .map_err(ApiError::internal)?
         {
             Some(StateValue::CreditLine(line)) => {

@@ -163,7 +163,12 @@ pub struct TokenPage {
 /// `GET /v1/participants/{key}`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ParticipantView {
+    /// Its identity: the key it was registered with, the same across key
+    /// rotations.
     pub key: PublicKey,
+    /// The key its transactions must be signed with now (`key` until its
+    /// first rotation).
+    pub signing_key: PublicKey,
     pub name: String,
     pub roles: Vec<String>,
     pub active: bool,
@@ -177,6 +182,7 @@ impl ParticipantView {
     pub fn new(participant: &Participant, credit_line: Option<CreditLineView>) -> Self {
         ParticipantView {
             key: participant.key,
+            signing_key: participant.signing_key,
             name: participant.name.clone(),
             roles: participant
                 .roles

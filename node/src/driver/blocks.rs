@@ -26,7 +26,7 @@ use ledger::{Block, BlockContext, BlockHeader, SignedTransaction, Timestamp, TxH
 use tracing::{debug, info, warn};
 
 use super::{Driver, DriverError};
-use crate::shared::{now_ms, participant_in};
+use crate::shared::{now_ms, signer_account_in};
 
 /// How far a proposed block's time may be from this node's clock, ahead or
 /// behind.
@@ -310,7 +310,11 @@ impl Driver {
         {
             return Ok(Err(reason));
         }
-        if !self.validators.contains(&header.proposer) {
+        if !self
+            .schedule
+            .set_at(header.height)
+            .contains(&header.proposer)
+        {
             return Ok(Err(format!(
                 "proposer {} is not a validator",
                 header.proposer
@@ -425,6 +429,7 @@ impl Driver {
             status.block_time_ms = block.header.time.0;
         });
         self.shared.metrics.set_height(height);
+        self.refresh_validators(height)?;
         self.shared
             .metrics
             .block_committed(block.txs.len(), write_time);
@@ -434,7 +439,7 @@ impl Driver {
             let store = self.shared.store.read();
             self.shared
                 .mempool
-                .after_commit(&block, &tx_hashes, &|key| participant_in(&store, key))
+                .after_commit(&block, &tx_hashes, &|key| signer_account_in(&store, key))
                 .map_err(|source| StoreError::StateReadFailed { height, source })?;
         }
         let dropped = self.shared.mempool.take_dropped();

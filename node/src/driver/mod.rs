@@ -39,7 +39,6 @@ use std::time::{Duration, Instant};
 
 use consensus::{
     ConsensusMessage, Decision, Engine, EngineConfig, Height, Input, Output, Round, Timeout,
-    ValidatorSet,
 };
 use crypto::{Hash, PublicKey};
 use ledger::Block;
@@ -49,6 +48,7 @@ use tracing::{debug, info, warn};
 
 use crate::network::{Network, PeerId, SyncedBlock, Topic};
 use crate::shared::Shared;
+use crate::validators::ValidatorSchedule;
 
 use blocks::{Announcement, Candidate};
 
@@ -118,9 +118,15 @@ pub struct Driver {
     shared: Arc<Shared>,
     network: Network,
     engine: Engine,
-    validators: ValidatorSet,
+    /// The sets from the next height on, from committed state (see
+    /// `crate::validators`); replaced after every commit.
+    schedule: Arc<ValidatorSchedule>,
     my_key: Option<crypto::Keypair>,
-    peer_of_validator: HashMap<PublicKey, PeerId>,
+    next_key_path: Option<PathBuf>,
+    engine_config: EngineConfig,
+    peer_of_validator: BTreeMap<PublicKey, PeerId>,
+    /// The network's allow-list as last set.
+    allowed_peers: Vec<crate::network::KnownPeer>,
     validator_of_peer: BTreeMap<PeerId, PublicKey>,
     events: mpsc::Receiver<Event>,
     sender: mpsc::Sender<Event>,
@@ -157,6 +163,8 @@ pub struct Driver {
 
 pub struct DriverSetup {
     pub shared: Arc<Shared>,
+    /// Where a validator's next consensus key may be put (a key rotation).
+    pub next_key_path: Option<PathBuf>,
     pub network: Network,
     pub validator_key: Option<crypto::Keypair>,
     pub safety_path: PathBuf,
@@ -171,9 +179,7 @@ impl Driver {
     pub fn new(setup: DriverSetup) -> Result<Driver, DriverError> {
         let shared = setup.shared;
         let genesis = &shared.genesis;
-        let validators = genesis
-            .validator_set()
-            .expect("genesis was validated when loaded");
+        let schedule = shared.validator_schedule();
         let config = EngineConfig {
             timeouts: genesis.timeout_config(),
             ..EngineConfig::default()
@@ -193,17 +199,11 @@ impl Driver {
             None => Engine::observer(shared.chain_id, config),
         };
         let evidence = evidence::EvidenceLog::open(setup.evidence_path, Arc::clone(&shared));
-        let peer_of_validator: HashMap<PublicKey, PeerId> = genesis
-            .validators
-            .iter()
-            .filter_map(|validator| {
-                validator
-                    .peer_id
-                    .parse::<PeerId>()
-                    .ok()
-                    .map(|peer| (validator.public_key, peer))
-            })
-            .collect();
+        let peer_of_validator = schedule.peer_of_key();
+        let validator_of_peer = schedule.validator_of_peer_at(schedule.committed() + 1);
+        let me = setup.network.local_peer_id();
+        let mut allowed_peers = schedule.allowed_peers(genesis);
+        allowed_peers.retain(|peer| peer.peer_id != me);
         let params = genesis.consensus;
         let committed = shared.status.borrow().height;
         let mut wanted = BTreeMap::new();
@@ -213,14 +213,14 @@ impl Driver {
             wanted.insert(value, bodies::WantedBody::new(height.0));
         }
         Ok(Driver {
-            validators,
+            schedule,
             engine,
+            next_key_path: setup.next_key_path,
+            engine_config: config,
             my_key: setup.validator_key,
-            validator_of_peer: peer_of_validator
-                .iter()
-                .map(|(key, peer)| (*peer, *key))
-                .collect(),
+            validator_of_peer,
             peer_of_validator,
+            allowed_peers,
             network: setup.network,
             events: setup.events,
             sender: setup.sender,
@@ -353,7 +353,8 @@ impl Driver {
                 let proposal = &signed.proposal;
                 if proposal.round == Round::ZERO
                     && self
-                        .validators
+                        .schedule
+                        .set_at(next)
                         .proposer(proposal.height, Round::ZERO)
                         .public_key
                         == proposal.proposer
@@ -363,11 +364,12 @@ impl Driver {
             }
             ConsensusMessage::Vote(signed) => {
                 let voter = signed.vote.validator;
-                if let Some(power) = self.validators.power_of(&voter) {
+                let validators = self.schedule.set_at(next);
+                if let Some(power) = validators.power_of(&voter) {
                     self.next_height_voters.insert(voter, power);
                 }
                 let power: u64 = self.next_height_voters.values().sum();
-                if power >= self.validators.f_plus_one_power() {
+                if power >= validators.f_plus_one_power() {
                     self.next_height_started_by_peers = true;
                 }
             }
@@ -390,15 +392,73 @@ impl Driver {
     }
 
     fn start_height(&mut self, height: u64) -> Result<(), DriverError> {
-        debug!(height, "starting height");
+        // The set the committed state records for this height (final: the
+        // store holds height - 1, and changes take effect two blocks after
+        // their adoption).
+        let validators = self.schedule.set_at(height).clone();
+        self.maybe_rotate_key(height, &validators)?;
+        debug!(
+            height,
+            validators = validators.len(),
+            total_power = validators.total_power(),
+            "starting height"
+        );
         self.started = Some(height);
         self.feed(Input::StartHeight {
             height: Height(height),
-            validators: self.validators.clone(),
+            validators,
         })?;
         for message in std::mem::take(&mut self.early) {
             self.feed(Input::from(message))?;
         }
+        Ok(())
+    }
+
+    /// A validator whose key the set no longer holds, but whose home holds
+    /// the key the set rotated it to (`validator.next.key`), signs with that
+    /// key from this height on: a new engine for the new key, given the
+    /// node's safety record, which is below this height (the old key was
+    /// not in this height's set, so signed nothing at it) and so starts
+    /// the height fresh. Messages the old engine held for this height are
+    /// lost; consensus rebroadcasts and round timeouts recover them.
+    fn maybe_rotate_key(
+        &mut self,
+        height: u64,
+        validators: &consensus::ValidatorSet,
+    ) -> Result<(), DriverError> {
+        let Some(current) = &self.my_key else {
+            return Ok(());
+        };
+        if validators.contains(&current.public()) {
+            return Ok(());
+        }
+        let Some(path) = self.next_key_path.as_ref().filter(|path| path.exists()) else {
+            return Ok(());
+        };
+        let next = match genesis::read_key_file(path) {
+            Ok(key) => key,
+            Err(error) => {
+                warn!(path = %path.display(), %error, "cannot read the next validator key");
+                return Ok(());
+            }
+        };
+        if !validators.contains(&next.public()) {
+            return Ok(());
+        }
+        info!(
+            height,
+            old = %current.public(),
+            new = %next.public(),
+            "the validator set rotated this node's consensus key; signing with the new key from this height"
+        );
+        let record = safety_file::load(&self.safety_path)?;
+        self.engine = Engine::validator(
+            self.shared.chain_id,
+            self.engine_config,
+            next.clone(),
+            record,
+        );
+        self.my_key = Some(next);
         Ok(())
     }
 
@@ -545,6 +605,38 @@ impl Driver {
 
     fn peer_for_proposer(&self, proposer: &PublicKey) -> Option<PeerId> {
         self.peer_of_validator.get(proposer).copied()
+    }
+
+    /// After a commit: reads the validator sets the new state records,
+    /// publishes them (the intake and the network's allow-list follow) and
+    /// keeps them for the next heights. A failed read of our own state is
+    /// our disk failing: fatal.
+    fn refresh_validators(&mut self, height: u64) -> Result<(), DriverError> {
+        let schedule = self
+            .shared
+            .refresh_validators()
+            .map_err(|source| ledger::store::StoreError::StateReadFailed { height, source })?;
+        let before = self.schedule.epoch_at(height + 1).number;
+        let now = schedule.epoch_at(height + 1).number;
+        if before != now {
+            info!(
+                height = height + 1,
+                epoch = now,
+                validators = schedule.set_at(height + 1).len(),
+                "a new validator set is in force from this height"
+            );
+        }
+        self.peer_of_validator = schedule.peer_of_key();
+        self.validator_of_peer = schedule.validator_of_peer_at(height + 1);
+        let me = self.network.local_peer_id();
+        let mut peers = schedule.allowed_peers(&self.shared.genesis);
+        peers.retain(|peer| peer.peer_id != me);
+        if peers != self.allowed_peers {
+            self.runtime.block_on(self.network.set_peers(peers.clone()));
+            self.allowed_peers = peers;
+        }
+        self.schedule = schedule;
+        Ok(())
     }
 }
 

@@ -185,7 +185,7 @@ impl Driver {
     pub(super) fn is_behind(&self) -> bool {
         self.sync.is_behind(
             self.committed_height(),
-            &self.validators,
+            self.schedule.set_at(self.committed_height() + 1),
             &self.validator_of_peer,
         )
     }
@@ -290,7 +290,10 @@ impl Driver {
             .map_err(|error| format!("malformed certificate: {error}"))?;
         certificate
             .verify_for(
-                &self.validators,
+                // The set the committed state records for `expected` (final:
+                // the store holds `expected - 1`); a peer's claim about the
+                // set counts for nothing.
+                self.schedule.set_at(expected),
                 &self.shared.chain_id,
                 Height(expected),
                 block.hash(),

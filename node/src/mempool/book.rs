@@ -187,6 +187,10 @@ impl Inner {
     ) {
         let gone = match &account {
             None => Some(TxError::UnknownParticipant { key: signer }),
+            Some(account) if account.signing_key != signer => Some(TxError::KeyReplaced {
+                key: signer,
+                participant: account.key,
+            }),
             Some(account) if !account.active => Some(TxError::ParticipantInactive { key: signer }),
             Some(_) => None,
         };

@@ -232,7 +232,9 @@ pub struct MempoolCounts {
     pub expired: u64,
 }
 
-/// A participant lookup in the committed state; `Err`: the read failed.
+/// A participant lookup in the committed state: the participant a signer's
+/// key is for (its identity, or bound to it by a rotation); `Err`: the read
+/// failed.
 pub type Lookup<'a> = dyn Fn(&PublicKey) -> Result<Option<Participant>, StateError> + 'a;
 
 /// Thread-safe; shared by the API, the gossip handler and the driver.
@@ -440,6 +442,14 @@ impl Mempool {
             .ok_or(MempoolError::Rule(TxError::UnknownParticipant {
                 key: signer,
             }))?;
+        // The lookup follows key rotations to the participant: a key it
+        // replaced is refused for good (`ledger::signing_participant`).
+        if account.signing_key != signer {
+            return Err(MempoolError::Rule(TxError::KeyReplaced {
+                key: signer,
+                participant: account.key,
+            }));
+        }
         if !account.active {
             return Err(MempoolError::Rule(TxError::ParticipantInactive {
                 key: signer,

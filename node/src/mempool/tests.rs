@@ -167,6 +167,7 @@ fn registered(key: &Keypair, next_nonce: u64) -> impl Fn(&PublicKey) -> Option<P
     move |asked: &PublicKey| {
         (*asked == public).then(|| Participant {
             key: public,
+            signing_key: public,
             name: "auditor".into(),
             roles: vec![Role::Auditor],
             active: true,

@@ -164,7 +164,8 @@ pub struct Network {
 
 struct Inner {
     local_peer_id: PeerId,
-    allowed: BTreeSet<PeerId>,
+    /// Replaced by [`Network::set_peers`].
+    allowed: RwLock<BTreeSet<PeerId>>,
     commands: mpsc::Sender<Command>,
     state: Arc<SharedState>,
     task: Mutex<Option<JoinHandle<()>>>,
@@ -282,7 +283,7 @@ pub async fn start_with(
     let network = Network {
         inner: Arc::new(Inner {
             local_peer_id,
-            allowed,
+            allowed: RwLock::new(allowed),
             commands,
             state,
             task: Mutex::new(Some(task)),
@@ -354,6 +355,27 @@ impl Network {
             })
     }
 
+    /// Replaces the allow-list (and the peers dialled) with `peers`: as the
+    /// validator set in force changes, a newly added validator's node may
+    /// connect and is dialled, and a removed one's connections are closed.
+    /// This node itself is left out. Waits for room in the command queue.
+    pub async fn set_peers(&self, peers: Vec<KnownPeer>) {
+        let local = self.inner.local_peer_id;
+        let peers: Vec<KnownPeer> = peers
+            .into_iter()
+            .filter(|peer| peer.peer_id != local)
+            .collect();
+        {
+            let mut allowed = self
+                .inner
+                .allowed
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            *allowed = peers.iter().map(|peer| peer.peer_id).collect();
+        }
+        let _ = self.inner.commands.send(Command::SetPeers { peers }).await;
+    }
+
     /// Reports the node's verdict on a gossip message: only accepted
     /// messages are forwarded. Never waits; with the command queue full the
     /// verdict is dropped and the message expires unforwarded.
@@ -371,7 +393,13 @@ impl Network {
         peer: PeerId,
         request: SyncRequest,
     ) -> Result<SyncResponse, NetworkError> {
-        if !self.inner.allowed.contains(&peer) {
+        let allowed = self
+            .inner
+            .allowed
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&peer);
+        if !allowed {
             return Err(NetworkError::UnknownPeer { peer });
         }
         // The swarm task also times the request out; this bound covers a

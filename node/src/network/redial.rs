@@ -60,6 +60,24 @@ impl Redial {
         Redial { peers }
     }
 
+    /// Starts dialling a newly known peer (due at `now`), or updates a known
+    /// one's address.
+    pub fn add(&mut self, peer_id: PeerId, address: Multiaddr, now: Instant) {
+        self.peers
+            .entry(peer_id)
+            .and_modify(|peer| peer.address = address.clone())
+            .or_insert(Peer {
+                address,
+                state: State::WaitingUntil(now),
+                backoff: MIN_BACKOFF,
+            });
+    }
+
+    /// Stops dialling a peer.
+    pub fn remove(&mut self, peer_id: &PeerId) {
+        self.peers.remove(peer_id);
+    }
+
     /// The peers due for a dial at `now`, now marked as being dialled.
     pub fn due(&mut self, now: Instant) -> Vec<(PeerId, Multiaddr)> {
         let mut due = Vec::new();

@@ -59,6 +59,10 @@ pub(crate) enum Command {
         message: GossipMessageRef,
         verdict: GossipVerdict,
     },
+    /// The new allow-list (this node left out).
+    SetPeers {
+        peers: Vec<KnownPeer>,
+    },
     Shutdown,
 }
 
@@ -282,7 +286,10 @@ impl SwarmTask {
             } else {
                 info!(%peer, name = self.name(&peer), "graylisted peer's ban is over");
                 self.banned.remove(&peer);
-                self.swarm.behaviour_mut().allowed.allow_peer(peer);
+                // Unless it left the allow-list meanwhile.
+                if self.names.contains_key(&peer) {
+                    self.swarm.behaviour_mut().allowed.allow_peer(peer);
+                }
             }
         }
     }
@@ -304,6 +311,38 @@ impl SwarmTask {
                     self.redial.dial_failed(&peer, now);
                 }
             }
+        }
+    }
+
+    /// Allows and dials peers new to the list; disallows (closing their
+    /// connections) and stops dialling those no longer on it. A graylisted
+    /// peer stays refused until its ban is over.
+    fn set_peers(&mut self, peers: Vec<KnownPeer>) {
+        let now = Instant::now();
+        let wanted: BTreeMap<PeerId, KnownPeer> =
+            peers.into_iter().map(|peer| (peer.peer_id, peer)).collect();
+        let gone: Vec<PeerId> = self
+            .names
+            .keys()
+            .filter(|peer| !wanted.contains_key(peer))
+            .copied()
+            .collect();
+        for peer in gone {
+            info!(%peer, name = self.name(&peer), "peer no longer on the allow-list; disconnecting it");
+            self.swarm.behaviour_mut().allowed.disallow_peer(peer);
+            self.redial.remove(&peer);
+            self.names.remove(&peer);
+            self.sync_budgets.remove(&peer);
+        }
+        for (peer, known) in wanted {
+            if !self.names.contains_key(&peer) {
+                info!(%peer, name = %known.name, address = %known.address, "peer added to the allow-list");
+                if !self.banned.contains_key(&peer) {
+                    self.swarm.behaviour_mut().allowed.allow_peer(peer);
+                }
+            }
+            self.redial.add(peer, known.address, now);
+            self.names.insert(peer, known.name);
         }
     }
 
@@ -338,6 +377,7 @@ impl SwarmTask {
                 self.requests.insert(id, reply);
             }
             Command::Report { message, verdict } => self.report(message, verdict),
+            Command::SetPeers { peers } => self.set_peers(peers),
             Command::Shutdown => {}
         }
     }
@@ -412,7 +452,7 @@ impl SwarmTask {
                     peer = ?peer_id,
                     address = %send_back_addr,
                     %cause,
-                    "refused a connection from a peer outside genesis"
+                    "refused a connection from a peer outside the allow-list (genesis observers and the validators in force)"
                 ),
                 error => debug!(address = %send_back_addr, %error, "incoming connection failed"),
             },

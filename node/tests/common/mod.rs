@@ -76,6 +76,31 @@ impl Net {
         }
     }
 
+    /// Adds a node made after the network (see `localnet::joining_node`);
+    /// returns its index. Not started.
+    pub fn add_node(&mut self, node: localnet::LocalNode) -> usize {
+        self.net.nodes.push(node);
+        self.children.push(None);
+        self.net.nodes.len() - 1
+    }
+
+    /// The validator (consensus) key in node `index`'s home.
+    pub fn validator_key(&self, index: usize) -> Keypair {
+        genesis::read_key_file(self.home(index).join(node::home::VALIDATOR_KEY_FILE))
+            .expect("the node's validator key")
+    }
+
+    /// Signs with any key at an explicit nonce.
+    pub fn sign_with(&self, key: &Keypair, nonce: u64, body: TxBody) -> SignedTransaction {
+        Transaction {
+            chain_id: self.net.genesis.chain_id(),
+            signer: key.public(),
+            nonce,
+            body,
+        }
+        .sign(key)
+    }
+
     pub fn home(&self, index: usize) -> PathBuf {
         self.net.nodes[index].home.clone()
     }

@@ -215,6 +215,37 @@ pub fn status(api: &str) -> Result<StatusView, String> {
     get_json(&format!("{api}/v1/status"))
 }
 
+/// The thread that keeps [`Liveness`]'s heights (which the traffic's
+/// follower reads) and the history's height records up to date; stopped
+/// and joined when dropped.
+pub struct Monitor {
+    running: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Monitor {
+    pub fn start(apis: Vec<String>, live: Arc<Liveness>, history: Arc<History>) -> Monitor {
+        let running = Arc::new(AtomicBool::new(true));
+        let thread = {
+            let running = Arc::clone(&running);
+            std::thread::spawn(move || monitor(&apis, &live, &history, &running))
+        };
+        Monitor {
+            running,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        self.running.store(false, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Polls every node that is up, records height changes, every 200 ms.
 fn monitor(apis: &[String], live: &Liveness, history: &History, running: &AtomicBool) {
     let mut last = vec![u64::MAX; apis.len()];
@@ -289,16 +320,7 @@ pub fn run(config: &Config) -> Result<Summary, String> {
     );
     let apis = chaos.apis();
     let live = Arc::new(Liveness::new(chaos.len()));
-    let running = Arc::new(AtomicBool::new(true));
-    let monitor_thread = {
-        let (apis, live, history, running) = (
-            apis.clone(),
-            Arc::clone(&live),
-            Arc::clone(&history),
-            Arc::clone(&running),
-        );
-        std::thread::spawn(move || monitor(&apis, &live, &history, &running))
-    };
+    let monitor = Monitor::start(apis.clone(), Arc::clone(&live), Arc::clone(&history));
     let model = model::Model::new(
         chaos.net.genesis.chain_id(),
         &chaos.net.participant_keys,
@@ -354,8 +376,7 @@ pub fn run(config: &Config) -> Result<Summary, String> {
         .unwrap_or_else(|poison| poison.into_inner());
     // Every node, healed, must reach one height.
     let converge = checker::wait_for_convergence(&apis, &live, CONVERGE_LIMIT);
-    running.store(false, Ordering::Relaxed);
-    let _ = monitor_thread.join();
+    drop(monitor);
     history.flush();
     let mut summary = checker::check(
         &mut chaos,

@@ -27,7 +27,12 @@ impl Shadow {
         let chain_id = genesis.chain_id();
         let mut store = Store::open(dir).expect("the shadow store opens");
         store
-            .init_genesis(chain_id, &genesis.initial_participants())
+            .init_genesis_state(
+                chain_id,
+                &genesis
+                    .initial_state()
+                    .expect("the genesis records a validator set"),
+            )
             .expect("the shadow store takes the genesis state");
         Shadow {
             store,
