@@ -114,8 +114,13 @@ pub fn write(dir: &Path, spec: &HistorySpec) -> Result<History, String> {
     );
 
     let mut store = Store::open(config.ledger_dir()).map_err(|error| error.to_string())?;
+    // The state the node and the audit's replay start from (participants,
+    // the validator set of epoch 0 and the validators' accounts).
+    let initial = genesis
+        .initial_state()
+        .map_err(|error| format!("the genesis state: {error}"))?;
     store
-        .init_genesis(chain_id, &genesis.initial_participants())
+        .init_genesis_state(chain_id, &initial)
         .map_err(|error| error.to_string())?;
     let mut chain = ChainWriter {
         store,
