@@ -9,43 +9,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Net, serial};
+use common::{Net, confirm_to, grant, serial};
 use consensus::{CommitCertificate, Height};
-use crypto::Hash;
-use ledger::{Amount, Output, Timestamp, TokenId, TxBody};
+use ledger::{Amount, Output, TokenId, TxBody};
 
 const LIMIT: Duration = Duration::from_secs(90);
-/// 2100-01-01: far in the future.
-const MATURITY: Timestamp = Timestamp(4_102_444_800_000);
-
-fn confirm_to(
-    net: &mut Net,
-    supplier: &str,
-    amount: u64,
-    invoice: &str,
-) -> ledger::SignedTransaction {
-    let supplier = net.key(supplier).public();
-    net.sign(
-        "core",
-        TxBody::ConfirmReceivable {
-            supplier,
-            amount: Amount(amount),
-            maturity: MATURITY,
-            invoice_ref: Hash::digest(invoice.as_bytes()),
-        },
-    )
-}
-
-fn grant(net: &mut Net) -> ledger::SignedTransaction {
-    let core = net.key("core").public();
-    net.sign(
-        "bank",
-        TxBody::GrantCreditLine {
-            core,
-            limit: Amount(1_000_000_000_00),
-        },
-    )
-}
 
 /// Every node reaches `height` and holds the same block hash and app hash at
 /// every height up to it.

@@ -12,17 +12,15 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Net, serial};
+use common::{Net, confirm_to, grant, serial};
 use consensus::{CommitCertificate, Height};
-use crypto::{Hash, Keypair, PublicKey};
+use crypto::{Keypair, PublicKey};
 use ledger::governance::ValidatorChange;
-use ledger::{Amount, Output, Timestamp, TxBody, TxHash};
+use ledger::{Amount, Output, TxBody, TxHash};
 use node::api::governance::{ProposalView, ValidatorSetView};
 use node::localnet;
 
 const LIMIT: Duration = Duration::from_secs(90);
-/// 2100-01-01: far in the future.
-const MATURITY: Timestamp = Timestamp(4_102_444_800_000);
 
 /// The proposal as node `index` sees it.
 fn proposal(net: &Net, index: usize, id: TxHash) -> ProposalView {
@@ -135,35 +133,6 @@ fn adopt(
         "a change takes effect two blocks after it is adopted"
     );
     adopted
-}
-
-fn confirm_to(
-    net: &mut Net,
-    supplier: &str,
-    amount: u64,
-    invoice: &str,
-) -> ledger::SignedTransaction {
-    let supplier = net.key(supplier).public();
-    net.sign(
-        "core",
-        TxBody::ConfirmReceivable {
-            supplier,
-            amount: Amount(amount),
-            maturity: MATURITY,
-            invoice_ref: Hash::digest(invoice.as_bytes()),
-        },
-    )
-}
-
-fn grant(net: &mut Net) -> ledger::SignedTransaction {
-    let core = net.key("core").public();
-    net.sign(
-        "bank",
-        TxBody::GrantCreditLine {
-            core,
-            limit: Amount(1_000_000_000_00),
-        },
-    )
 }
 
 /// Commits a fresh confirmation through node `index`; returns its height.

@@ -5,6 +5,8 @@
 //! [`Net`] is dropped, and every wait is bounded.
 
 #![allow(dead_code)]
+// Amounts are written as currency units _ cents (1_000_00 is 1,000.00).
+#![allow(clippy::inconsistent_digit_grouping)]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -329,4 +331,38 @@ impl Drop for Net {
             let _ = child.wait();
         }
     }
+}
+
+/// 2100-01-01: far in the future.
+pub const MATURITY: ledger::Timestamp = ledger::Timestamp(4_102_444_800_000);
+
+/// The core confirms `amount` to `supplier` (maturing far ahead).
+pub fn confirm_to(
+    net: &mut Net,
+    supplier: &str,
+    amount: u64,
+    invoice: &str,
+) -> ledger::SignedTransaction {
+    let supplier = net.key(supplier).public();
+    net.sign(
+        "core",
+        TxBody::ConfirmReceivable {
+            supplier,
+            amount: ledger::Amount(amount),
+            maturity: MATURITY,
+            invoice_ref: crypto::Hash::digest(invoice.as_bytes()),
+        },
+    )
+}
+
+/// The bank grants the core a credit line far above what the tests use.
+pub fn grant(net: &mut Net) -> ledger::SignedTransaction {
+    let core = net.key("core").public();
+    net.sign(
+        "bank",
+        TxBody::GrantCreditLine {
+            core,
+            limit: ledger::Amount(1_000_000_000_00),
+        },
+    )
 }
