@@ -71,7 +71,14 @@ fn four_validators_commit_a_stream_from_several_senders_with_identical_chains() 
     let mut net = Net::create(4, 0);
     net.start_all();
     let grant = grant(&mut net);
-    net.commit(0, &grant);
+    let granted = match net.commit(0, &grant).status {
+        node::api::types::TxState::Committed { height, .. } => height,
+        other => panic!("the grant was not committed: {other:?}"),
+    };
+    // Node 1 admits against its own committed state: the confirmations
+    // below would be refused (credit_line_exceeded) by a node one block
+    // behind node 0.
+    net.wait_height(1, granted, LIMIT);
 
     // Several senders at once, each to a different node: the core confirms
     // receivables, the operator registers participants.
