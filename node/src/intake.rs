@@ -372,9 +372,21 @@ fn transactions_verdict(
 
 /// The verdict on a decoded consensus message given the node's committed
 /// height and round: past heights and messages outside the engine's window
-/// are ignored (an honest peer may be ahead or behind); a non-validator
-/// signer, another chain or a bad signature is rejected. The signature is
-/// checked last, so messages outside the window cost no verification.
+/// are ignored (an honest peer may be ahead or behind); another chain or a
+/// bad signature is rejected, and so is a non-validator signer where the set
+/// is final. The signature is checked last, so messages outside the window
+/// cost no verification.
+///
+/// `validators` is the set the committed state records for the message's
+/// height. It is final only up to `committed + ACTIVATION_DISTANCE`; past
+/// that it is the newest set known, a hint: a validator added or a key
+/// rotated by a change this node has not executed yet is missing from it,
+/// so a signer outside it is ignored, not rejected (a rejection counts
+/// against the peer, and a node catching up across a change would
+/// otherwise graylist every honest peer relaying the new set's votes).
+/// Past heights are ignored before the signer is looked at for the same
+/// reason: a late precommit of a key rotated away at the next height is
+/// honest.
 pub fn judge_consensus(
     message: &ConsensusMessage,
     chain_id: &crypto::ChainId,
@@ -383,9 +395,6 @@ pub fn judge_consensus(
     (committed, round): (u64, u32),
 ) -> GossipVerdict {
     if message.chain_id() != *chain_id {
-        return GossipVerdict::Reject;
-    }
-    if !validators.contains(&message.signer()) {
         return GossipVerdict::Reject;
     }
     let height = message.height().0;
@@ -401,6 +410,15 @@ pub fn judge_consensus(
     };
     if message.round().0 > round_limit {
         return GossipVerdict::Ignore;
+    }
+    if !validators.contains(&message.signer()) {
+        let set_is_final =
+            height <= committed.saturating_add(ledger::governance::ACTIVATION_DISTANCE);
+        return if set_is_final {
+            GossipVerdict::Reject
+        } else {
+            GossipVerdict::Ignore
+        };
     }
     match message.verify(chain_id) {
         Ok(()) => GossipVerdict::Accept,
@@ -498,6 +516,26 @@ mod tests {
                 "a non-validator",
                 vote(&outsider, 11, 0),
                 GossipVerdict::Reject,
+            ),
+            (
+                "a non-validator where the set is final",
+                vote(&outsider, 12, 0),
+                GossipVerdict::Reject,
+            ),
+            (
+                "a signer outside the newest set known, past the final ones",
+                vote(&outsider, 13, 0),
+                GossipVerdict::Ignore,
+            ),
+            (
+                "a non-validator at a committed height",
+                vote(&outsider, 10, 0),
+                GossipVerdict::Ignore,
+            ),
+            (
+                "a non-validator beyond the window",
+                vote(&outsider, 40, 0),
+                GossipVerdict::Ignore,
             ),
         ];
         for (name, message, expected) in rows {
