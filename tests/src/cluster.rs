@@ -1,10 +1,11 @@
-//! A local 4-validator network whose honest validators are real `scf node
-//! start` processes, for the Byzantine harness.
+//! A local network whose nodes are real `scf node start` processes: for the
+//! Byzantine harness, four validators of which [`Cluster::start`] runs 0–2
+//! (validator 3's home is left for the in-process hostile peer, which takes
+//! its node key and validator key); for the governance scenario, any number
+//! of validators and observers, started one by one, and nodes joining later.
 //!
 //! [`Cluster::create`] writes the genesis and the homes with
-//! `node::localnet::create` (free ports on 127.0.0.1, a temporary directory)
-//! and starts validators 0–2; validator 3's home is left for the in-process
-//! hostile peer, which takes its node key and validator key. Each process
+//! `node::localnet::create` (free ports on 127.0.0.1, a temporary directory). Each process
 //! logs to `HOME/node.log`. Every child is killed when the cluster is
 //! dropped, panicking or not; the directory is kept (and its path printed)
 //! when the test failed, so the logs can be read.
@@ -130,36 +131,54 @@ pub fn scf_binary() -> &'static Path {
 impl Cluster {
     /// Writes a 4-validator network and starts the honest validators.
     pub fn start(name: &str) -> Cluster {
-        let binary = scf_binary();
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("byz-{name}-"))
-            .tempdir()
-            .expect("a temporary directory");
-        let net = localnet::create(
-            dir.path(),
-            &LocalNetSpec {
-                chain_name: format!("byz-{name}"),
-                validators: 4,
-                observers: 0,
-                participants: participants(),
-                consensus: localnet::local_consensus(),
-            },
-        )
-        .expect("creating the local network");
-        let mut cluster = Cluster {
-            dir: Some(dir),
-            children: (0..net.nodes.len()).map(|_| None).collect(),
-            net,
-            exited: Vec::new(),
-            keep: false,
-        };
+        let mut cluster = Cluster::create(&format!("byz-{name}"), 4, 0, participants());
         for index in HONEST {
-            cluster.start_node(index, binary);
+            cluster.start_node(index, scf_binary());
         }
         for index in HONEST {
             cluster.wait_for_api(index);
         }
         cluster
+    }
+
+    /// Writes a network of `validators` and `observers` named `name`, with
+    /// `participants` in its genesis, and starts none of its nodes.
+    pub fn create(
+        name: &str,
+        validators: usize,
+        observers: usize,
+        participants: Vec<(String, Vec<Role>)>,
+    ) -> Cluster {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{name}-"))
+            .tempdir()
+            .expect("a temporary directory");
+        let net = localnet::create(
+            dir.path(),
+            &LocalNetSpec {
+                chain_name: name.to_string(),
+                validators,
+                observers,
+                participants,
+                consensus: localnet::local_consensus(),
+            },
+        )
+        .expect("creating the local network");
+        Cluster {
+            dir: Some(dir),
+            children: (0..net.nodes.len()).map(|_| None).collect(),
+            net,
+            exited: Vec::new(),
+            keep: false,
+        }
+    }
+
+    /// Adds a node whose home was made after the network (see
+    /// `localnet::joining_node`); returns its index. Not started.
+    pub fn add_node(&mut self, node: localnet::LocalNode) -> usize {
+        self.net.nodes.push(node);
+        self.children.push(None);
+        self.net.nodes.len() - 1
     }
 
     pub fn dir(&self) -> &Path {
@@ -228,7 +247,7 @@ impl Cluster {
         let _ = child.wait();
     }
 
-    /// Starts a stopped validator again and waits for its API.
+    /// Starts node `index` (a stopped one again) and waits for its API.
     pub fn restart(&mut self, index: usize) {
         self.start_node(index, scf_binary());
         self.wait_for_api(index);
@@ -290,10 +309,7 @@ impl Drop for Cluster {
             && let Some(dir) = self.dir.take()
         {
             let path = dir.keep();
-            eprintln!(
-                "byzantine harness: kept {} (node logs in */node.log)",
-                path.display()
-            );
+            eprintln!("cluster: kept {} (node logs in */node.log)", path.display());
         }
     }
 }

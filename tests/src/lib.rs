@@ -12,6 +12,11 @@
 //! business traffic and a seeded fault schedule, judged by a history
 //! checker; run by the `scf-chaos` binary and `tests/tests/chaos.rs`.
 //!
+//! Governance without a halt (issue 19): [`governance`], validator set
+//! changes made through a loaded network's API, the commit timeline across
+//! them, and votes signed by a rotated-away key; the scenario is
+//! `tests/tests/governance.rs`.
+//!
 //! The PostgreSQL sink (issue 20): [`postgres`], a throwaway server for
 //! tests, and [`sink`], the sink driven as a process (with a lying node in
 //! front of a real one, and a long history for the `scf-sink-bench`
@@ -23,6 +28,7 @@ pub mod checks;
 pub mod client;
 pub mod cluster;
 pub mod flood_p2p;
+pub mod governance;
 pub mod hostile;
 pub mod postgres;
 pub mod runner;
