@@ -2,8 +2,8 @@
 //! the tokens it creates, written by `COPY … FROM STDIN (FORMAT binary)`:
 //! the server inserts a page of rows at a time (one WAL record per page
 //! instead of per row) and decodes no arrays, no text and no expressions.
-//! Measured with `scf-sink-bench` against the `INSERT … SELECT FROM unnest`
-//! it replaced (the README has the figures).
+//! `scf-sink-bench` catches up about a quarter faster with it than with one
+//! `INSERT … SELECT FROM unnest` per table.
 //!
 //! A `COPY` runs inside the batch's transaction like any statement, so its
 //! rows commit or vanish with the cursor (`write.rs`); the tables' primary
