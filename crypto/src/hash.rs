@@ -45,7 +45,7 @@ impl Hash {
     }
 
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        lower_hex(&self.0)
     }
 }
 
@@ -80,6 +80,15 @@ impl fmt::Debug for Hash {
 pub struct ParseHexError {
     pub input: String,
     pub expected_len: usize,
+}
+
+/// Lowercase hex of `bytes`. `hex::encode` collects an iterator of `char`s
+/// into its `String`, several times slower than this table lookup into a
+/// buffer; the API and the sink print millions of hashes and keys.
+pub(crate) fn lower_hex(bytes: &[u8]) -> String {
+    let mut digits = vec![0u8; bytes.len() * 2];
+    hex::encode_to_slice(bytes, &mut digits).expect("the buffer holds two digits per byte");
+    String::from_utf8(digits).expect("hex digits are ASCII")
 }
 
 pub(crate) fn parse_hex_array<const N: usize>(input: &str) -> Result<[u8; N], ParseHexError> {

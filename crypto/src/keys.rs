@@ -45,7 +45,7 @@ fn decompressed_cache() -> &'static Mutex<HashMap<[u8; 32], EdwardsPoint>> {
 
 impl PublicKey {
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        crate::hash::lower_hex(&self.0)
     }
 
     /// The curve point as ed25519-dalek sees it, or an error if the bytes are
@@ -142,7 +142,7 @@ pub struct Signature(pub [u8; 64]);
 
 impl Signature {
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        crate::hash::lower_hex(&self.0)
     }
 }
 

@@ -23,6 +23,7 @@
 //! sink is meant to run next to its PostgreSQL).
 
 mod check;
+mod copy;
 mod fetch;
 mod ingest;
 mod metrics;

@@ -10,13 +10,16 @@
 //! lock). A sink killed at any instant resumes from the committed cursor.
 //!
 //! Each table takes a batch's rows in one statement, `unnest` of one array
-//! per column: one round trip per table whatever the batch size.
+//! per column: one round trip per table whatever the batch size. The tables
+//! that only grow, and grow most (`events`, new tokens), take theirs by
+//! binary `COPY` (`copy.rs`).
 
 use crypto::{ChainId, Hash};
 use genesis::Genesis;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Statement, Transaction};
 
+use super::copy;
 use super::rows::{Batch, StateTables};
 use super::schema;
 
@@ -88,12 +91,6 @@ pub struct Stored {
     pub events: u64,
 }
 
-const EVENTS: &str = "INSERT INTO events
-        (cursor, height, tx_index, event_index, kind, block_time, tx_hash, signer, payload)
-    SELECT c, h, t, e, k, to_timestamp(0) + ms * interval '1 millisecond', x, s, p::jsonb
-    FROM unnest($1::text[], $2::int8[], $3::int4[], $4::int4[], $5::text[], $6::int8[],
-                $7::text[], $8::text[], $9::text[]) AS u(c, h, t, e, k, ms, x, s, p)";
-
 const PARTICIPANTS: &str = "INSERT INTO participants
         (key, signing_key, name, roles, active, next_nonce, updated_height)
     SELECT k, sk, n, string_to_array(r, ','), a, nn, h
@@ -125,18 +122,6 @@ const RECEIVABLES: &str = "INSERT INTO receivables
     ON CONFLICT (root) DO UPDATE SET frozen_tokens = excluded.frozen_tokens,
         settled = excluded.settled, payment_ref = excluded.payment_ref,
         settled_at = excluded.settled_at, updated_height = excluded.updated_height";
-
-/// Tokens created in the batch: new rows.
-const NEW_TOKENS: &str = "INSERT INTO tokens
-        (id, root, parent, issuer, holder, amount_minor, maturity, status, frozen,
-         pending_bank, pending_rate_bps, spent_by, payment_ref, origin, created_height,
-         updated_height)
-    SELECT id, r, p, i, h, a, to_timestamp(0) + m * interval '1 millisecond', st, f, pb, pr,
-        sb, pay, o, ch, uh
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[],
-                $7::int8[], $8::text[], $9::bool[], $10::text[], $11::int4[], $12::text[],
-                $13::text[], $14::text[], $15::int8[], $16::int8[])
-        AS u(id, r, p, i, h, a, m, st, f, pb, pr, sb, pay, o, ch, uh)";
 
 /// Tokens of earlier batches the batch changed: only what can change on
 /// the ledger (no indexed column, so the update stays on its page).
@@ -219,13 +204,11 @@ const CURSOR: &str = "UPDATE sink_cursor SET height = $1, block_hash = $2, app_h
 
 /// The statements a batch runs, prepared once per connection.
 struct Prepared {
-    events: Statement,
     participants: Statement,
     credit_lines: Statement,
     grants_cleared: Statement,
     grants: Statement,
     receivables: Statement,
-    new_tokens: Statement,
     changed_tokens: Statement,
     settled: Statement,
     financing: Statement,
@@ -281,13 +264,11 @@ impl Database {
             }
         };
         let prepared = Prepared {
-            events: prepare(EVENTS).await?,
             participants: prepare(PARTICIPANTS).await?,
             credit_lines: prepare(CREDIT_LINES).await?,
             grants_cleared: prepare(GRANTS_CLEARED).await?,
             grants: prepare(GRANTS).await?,
             receivables: prepare(RECEIVABLES).await?,
-            new_tokens: prepare(NEW_TOKENS).await?,
             changed_tokens: prepare(CHANGED_TOKENS).await?,
             settled: prepare(SETTLED).await?,
             financing: prepare(FINANCING).await?,
@@ -381,7 +362,7 @@ impl Database {
         let tx = &transaction;
         let (changed, _, _, decided) = tokio::try_join!(
             state_tables(tx, prepared, &batch.state),
-            events(tx, prepared, batch),
+            events(tx, batch),
             financing(tx, prepared, batch),
             decisions(tx, prepared, batch),
         )
@@ -447,7 +428,7 @@ async fn state_tables(tx: &Transaction<'_>, prepared: &Prepared, state: &StateTa
         participant_rows(tx, prepared, state),
         credit_lines(tx, prepared, state),
         receivables(tx, prepared, state),
-        new_tokens(tx, prepared, state),
+        new_tokens(tx, state),
         changed_tokens(tx, prepared, state),
         settled(tx, prepared, state),
         key_bindings(tx, prepared, state),
@@ -458,26 +439,8 @@ async fn state_tables(tx: &Transaction<'_>, prepared: &Prepared, state: &StateTa
     Ok(changed)
 }
 
-async fn events(tx: &Transaction<'_>, prepared: &Prepared, batch: &Batch) -> Written {
-    let rows = &batch.events;
-    if rows.cursor.is_empty() {
-        return Ok(0);
-    }
-    tx.execute(
-        &prepared.events,
-        &[
-            &rows.cursor,
-            &rows.height,
-            &rows.tx_index,
-            &rows.event_index,
-            &rows.kind,
-            &rows.block_time_ms,
-            &rows.tx_hash,
-            &rows.signer,
-            &rows.payload,
-        ],
-    )
-    .await
+async fn events(tx: &Transaction<'_>, batch: &Batch) -> Written {
+    copy::events(tx, &batch.events).await
 }
 
 /// A core's credit line and its grants, which replace the ones held.
@@ -529,30 +492,8 @@ async fn receivables(tx: &Transaction<'_>, prepared: &Prepared, state: &StateTab
     .await
 }
 
-async fn new_tokens(tx: &Transaction<'_>, prepared: &Prepared, state: &StateTables) -> Written {
-    let rows = &state.new_tokens;
-    if rows.id.is_empty() {
-        return Ok(0);
-    }
-    let params: [&(dyn ToSql + Sync); 16] = [
-        &rows.id,
-        &rows.root,
-        &rows.parent,
-        &rows.issuer,
-        &rows.holder,
-        &rows.amount_minor,
-        &rows.maturity_ms,
-        &rows.status,
-        &rows.frozen,
-        &rows.pending_bank,
-        &rows.pending_rate_bps,
-        &rows.spent_by,
-        &rows.payment_ref,
-        &rows.origin,
-        &rows.created_height,
-        &rows.updated_height,
-    ];
-    tx.execute(&prepared.new_tokens, &params).await
+async fn new_tokens(tx: &Transaction<'_>, state: &StateTables) -> Written {
+    copy::new_tokens(tx, &state.new_tokens).await
 }
 
 async fn changed_tokens(tx: &Transaction<'_>, prepared: &Prepared, state: &StateTables) -> Written {
