@@ -201,28 +201,23 @@ pub fn write_next_validator_key(home: &Path) -> Result<NextValidatorKey, HomeErr
     }
     let current = genesis::read_key_file(&current_path)?.public();
     let path = home.join(NEXT_VALIDATOR_KEY_FILE);
-    if path.exists() {
+    let exists = || -> Result<NextValidatorKey, HomeError> {
         let waiting = genesis::read_key_file(&path)?.public();
-        return Err(HomeError::NextKeyExists(Box::new(NextKeyExists {
+        Err(HomeError::NextKeyExists(Box::new(NextKeyExists {
             home: home.to_path_buf(),
-            path,
+            path: path.clone(),
             current,
             waiting,
-        })));
+        })))
+    };
+    if path.exists() {
+        return exists();
     }
     let next = Keypair::generate();
     match genesis::write_key_file(&path, &next, genesis::Overwrite::Refuse) {
         Ok(()) => {}
         // Written by someone else since the check above: theirs stays.
-        Err(genesis::KeyFileError::AlreadyExists { .. }) => {
-            let waiting = genesis::read_key_file(&path)?.public();
-            return Err(HomeError::NextKeyExists(Box::new(NextKeyExists {
-                home: home.to_path_buf(),
-                path,
-                current,
-                waiting,
-            })));
-        }
+        Err(genesis::KeyFileError::AlreadyExists { .. }) => return exists(),
         Err(error) => return Err(error.into()),
     }
     Ok(NextValidatorKey {
