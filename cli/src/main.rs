@@ -70,7 +70,7 @@ enum Command {
     /// Define a chain: genesis file and node homes.
     #[command(subcommand)]
     Genesis(genesis_cmd::GenesisCommand),
-    /// Run a node.
+    /// Make a new node's home, or run a node.
     #[command(subcommand)]
     Node(node_cmd::NodeCommand),
     /// Run a local network of validators with demo participants until Ctrl-C.
@@ -136,7 +136,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match command {
         Command::Keys(command) => keys::run(command, json),
         Command::Genesis(command) => genesis_cmd::run(command, genesis.as_deref(), json),
-        Command::Node(command) => node_cmd::run(command),
+        Command::Node(command) => node_cmd::run(command, genesis.as_deref(), json),
         Command::Testnet(args) => testnet::run(args, json),
         Command::Participant(command) => commands::participant(command, &target, json),
         Command::Validator(command) => validators::run(command, &target, json),

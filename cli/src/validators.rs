@@ -6,6 +6,8 @@
 //! - `propose add|remove|power|rotate …`: a validator proposes a change
 //!   (which counts as its approval), signed with its consensus key.
 //! - `approve ID`: a validator approves an open proposal.
+//! - `next-key --home DIR`: writes the consensus key a validator will rotate
+//!   to (`validator.next.key`) and prints the `propose rotate` that does it.
 //!
 //! Signing uses a validator's consensus key: `--home DIR` (the node home's
 //! `validator.key`) or `--key FILE`. What a proposal needs and when it takes
@@ -13,7 +15,7 @@
 //! the adopting height + 2); the node refuses anything else and the error
 //! says why.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -21,11 +23,13 @@ use clap::{Args, Subcommand};
 use ledger::governance::{PeerId, ValidatorChange};
 use ledger::{TxBody, TxHash};
 use node::api::governance::ProposalView;
+use serde::Serialize;
 
 use crate::client::NodeError;
 use crate::commands::{Target, Wait};
 use crate::explain;
 use crate::explain::Context;
+use crate::node_cmd::shell_word;
 use crate::output::emit;
 use crate::parse;
 use crate::transactions::{Session, TxOutcome};
@@ -81,6 +85,23 @@ pub enum ValidatorCommand {
         #[command(flatten)]
         signing: ValidatorSigning,
     },
+    /// Write a new consensus key as the home's validator.next.key (the node
+    /// signs with it once the set rotates to it) and print the `propose
+    /// rotate` command. Needs no node.
+    NextKey {
+        /// The validator node's home (its validator.key is the key rotated away from).
+        #[arg(long)]
+        home: PathBuf,
+    },
+}
+
+/// What `next-key` wrote.
+#[derive(Serialize)]
+struct NextKeySummary {
+    file: PathBuf,
+    current_key: String,
+    next_key: String,
+    propose_command: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -142,6 +163,7 @@ fn open(target: &Target, signing: &ValidatorSigning) -> anyhow::Result<Session> 
 
 pub fn run(command: ValidatorCommand, target: &Target, json: bool) -> anyhow::Result<()> {
     match command {
+        ValidatorCommand::NextKey { home } => next_key(&home, json),
         ValidatorCommand::List { height } => list(target, height, json),
         ValidatorCommand::Proposals => proposals(target, json),
         ValidatorCommand::Propose { change, expires_in } => {
@@ -192,6 +214,35 @@ pub fn run(command: ValidatorCommand, target: &Target, json: bool) -> anyhow::Re
             Ok(())
         }
     }
+}
+
+fn next_key(home: &Path, json: bool) -> anyhow::Result<()> {
+    let written = node::home::write_next_validator_key(home)?;
+    let home_word = shell_word(
+        &std::path::absolute(home)
+            .unwrap_or(home.to_path_buf())
+            .display()
+            .to_string(),
+    );
+    let summary = NextKeySummary {
+        file: written.path,
+        current_key: written.current.to_hex(),
+        next_key: written.next.to_hex(),
+        propose_command: format!(
+            "scf validator propose rotate --old-key {} --new-key {} --home {home_word}",
+            written.current, written.next
+        ),
+    };
+    emit(json, &summary, |summary| {
+        println!("next consensus key  {}", summary.next_key);
+        println!("written to          {}", summary.file.display());
+        println!("replaces            {}", summary.current_key);
+        println!(
+            "Propose the rotation (the node keeps signing with its current key until the rotation is in force, then with this one):"
+        );
+        println!("  {}", summary.propose_command);
+    });
+    Ok(())
 }
 
 fn parse_change(change: ChangeArgs) -> anyhow::Result<(ValidatorChange, ValidatorSigning)> {

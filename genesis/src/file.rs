@@ -12,6 +12,7 @@
 //! (`chain_id.rs`).
 
 use std::fs;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use crypto::PublicKey;
@@ -78,6 +79,12 @@ pub struct InitialParticipant {
     pub roles: Vec<String>,
 }
 
+/// Largest genesis file [`Genesis::load`] reads: far above any consortium's
+/// (a participant takes about 200 bytes), and small enough that a file
+/// handed over by someone else cannot make a node or `scf` allocate without
+/// bound before a single rule is checked.
+pub const MAX_GENESIS_FILE_BYTES: u64 = 16 << 20;
+
 /// Why a genesis could not be read, parsed, accepted or written.
 ///
 /// Messages are complete on their own (they include the inner error), so
@@ -93,6 +100,11 @@ pub enum GenesisError {
         path: PathBuf,
         error: std::io::Error,
     },
+    #[error(
+        "genesis file {} is {size} bytes or more; a genesis file is at most {max} bytes, so this is not one",
+        path.display()
+    )]
+    TooLarge { path: PathBuf, size: u64, max: u64 },
     #[error("cannot write genesis file {}: {error}", path.display())]
     Write {
         path: PathBuf,
@@ -124,13 +136,34 @@ impl Genesis {
         Genesis::try_from(raw).map_err(GenesisError::Invalid)
     }
 
-    /// Reads, parses and validates the genesis file at `path`; every error names the path.
+    /// Reads, parses and validates the genesis file at `path`; every error
+    /// names the path. A file over [`MAX_GENESIS_FILE_BYTES`] is refused
+    /// before it is read into memory.
     pub fn load(path: impl AsRef<Path>) -> Result<Genesis, GenesisError> {
         let path = path.as_ref();
-        let text = fs::read_to_string(path).map_err(|error| GenesisError::Read {
+        let read_error = |error| GenesisError::Read {
             path: path.to_owned(),
             error,
-        })?;
+        };
+        let too_large = |size| GenesisError::TooLarge {
+            path: path.to_owned(),
+            size,
+            max: MAX_GENESIS_FILE_BYTES,
+        };
+        let file = fs::File::open(path).map_err(read_error)?;
+        let size = file.metadata().map_err(read_error)?.len();
+        if size > MAX_GENESIS_FILE_BYTES {
+            return Err(too_large(size));
+        }
+        // The length is checked again while reading: a file that grows
+        // after the check (or a device that reports no length) is cut off.
+        let mut text = String::new();
+        file.take(MAX_GENESIS_FILE_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(read_error)?;
+        if text.len() as u64 > MAX_GENESIS_FILE_BYTES {
+            return Err(too_large(text.len() as u64));
+        }
         Genesis::from_json(&text).map_err(|error| GenesisError::InFile {
             path: path.to_owned(),
             error: Box::new(error),

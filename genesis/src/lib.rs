@@ -43,7 +43,9 @@ mod validate;
 
 pub use chain_id::CHAIN_ID_DOMAIN;
 pub use convert::InitialStateError;
-pub use file::{Genesis, GenesisError, InitialParticipant, Observer, Validator};
+pub use file::{
+    Genesis, GenesisError, InitialParticipant, MAX_GENESIS_FILE_BYTES, Observer, Validator,
+};
 pub use keyfile::{KeyFileError, Overwrite, read_key_file, write_key_file};
 pub use params::ConsensusParams;
 pub use roles::{OPERATOR, ROLE_NAMES, is_role_name};

@@ -249,3 +249,34 @@ fn save_refuses_an_invalid_genesis_and_writes_nothing() {
     );
     assert!(!path.exists());
 }
+
+#[test]
+fn a_file_over_the_size_limit_is_refused_before_it_is_read_and_one_at_it_is_parsed() {
+    let directory = tempfile::tempdir().unwrap();
+    let huge = directory.path().join("huge.json");
+    // Sparse: no disk is used, and nothing is read.
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(genesis::MAX_GENESIS_FILE_BYTES + 1)
+        .unwrap();
+    let error = Genesis::load(&huge).unwrap_err();
+    assert!(
+        matches!(&error, GenesisError::TooLarge { path, size, max }
+            if *path == huge && *size == genesis::MAX_GENESIS_FILE_BYTES + 1
+                && *max == genesis::MAX_GENESIS_FILE_BYTES),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains(&huge.display().to_string()),
+        "{error}"
+    );
+
+    // At the limit exactly, the file is read and parsed.
+    let at_limit = directory.path().join("at-limit.json");
+    let mut text = sample().to_json_pretty();
+    let padding = usize::try_from(genesis::MAX_GENESIS_FILE_BYTES).unwrap() - text.len();
+    text.push_str(&" ".repeat(padding));
+    std::fs::write(&at_limit, &text).unwrap();
+    let loaded = Genesis::load(&at_limit).expect("trailing whitespace is JSON");
+    assert_eq!(loaded, sample());
+}

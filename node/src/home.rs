@@ -35,6 +35,13 @@ use serde::{Deserialize, Serialize};
 use crate::mempool::MempoolConfig;
 use crate::network::identity::peer_id_of;
 
+mod init;
+
+pub use init::{
+    DEFAULT_LISTEN, InitializedHome, NewNode, NextKeyExists, NextValidatorKey, init_home,
+    write_next_validator_key,
+};
+
 pub const CONFIG_FILE: &str = "config.toml";
 pub const GENESIS_FILE: &str = "genesis.json";
 pub const NODE_KEY_FILE: &str = "node.key";
@@ -134,7 +141,7 @@ pub struct Overrides {
 /// Why a home directory cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum HomeError {
-    #[error("cannot read {}: {error}; is {} a node home (made by `scf genesis new` or `scf testnet`)?", path.display(), home.display())]
+    #[error("cannot read {}: {error}; is {} a node home (made by `scf node init`, `scf genesis new` or `scf testnet`)?", path.display(), home.display())]
     Read {
         path: PathBuf,
         home: PathBuf,
@@ -154,6 +161,26 @@ pub enum HomeError {
     /// Boxed: the paths and peer ids would make every `HomeError` large.
     #[error(transparent)]
     WrongNodeKey(Box<NodeKeyMismatch>),
+    #[error(
+        "{} is a node home already (it holds {}); refusing to write into it, because a key once overwritten is lost. Give --home a new directory, or run the node that is there with `scf node start --home {}`",
+        home.display(), found.display(), home.display()
+    )]
+    AlreadyAHome { home: PathBuf, found: PathBuf },
+    #[error("--{flag} {address:?} is not usable: {reason}")]
+    BadAddress {
+        flag: &'static str,
+        address: String,
+        reason: String,
+    },
+    #[error("the chain would refuse to add this node as a validator: {reason}")]
+    NotProposable { reason: String },
+    #[error(
+        "{} has no validator key ({} is missing): an observer has no consensus key to rotate. Pass the home of a validator node",
+        home.display(), path.display()
+    )]
+    NoValidatorKey { home: PathBuf, path: PathBuf },
+    #[error(transparent)]
+    NextKeyExists(Box<NextKeyExists>),
     #[error(
         "this home has two safety records, {} and {} (the old place, under the data directory), and they differ; refusing to start because the wrong one could let this validator sign twice. Keep the one with the higher height/round/step (they are JSON) at {} and remove the other",
         home_record.display(), data_record.display(), home_record.display()

@@ -13,7 +13,7 @@ use crypto::Keypair;
 use genesis::{ConsensusParams, Genesis, InitialParticipant, Observer, Validator};
 use ledger::Role;
 
-use crate::home::{ConfigFile, HomeError, write_home};
+use crate::home::{ConfigFile, HomeError, NewNode, init_home, write_home};
 use crate::network::identity::peer_id_of;
 
 /// What to create.
@@ -239,35 +239,36 @@ pub struct JoiningNode {
 }
 
 /// Writes the home of a new node `name` under `dir/name` for the chain of
-/// `genesis`, with a fresh node key and validator key (its consensus key)
-/// and free ports. It starts as an observer (a validator-in-waiting) and
-/// votes from the height at which governance adds its consensus key.
+/// `genesis`, on free ports, with [`init_home`] (what `scf node init`
+/// runs): a fresh node key and validator key (its consensus key). It starts
+/// as an observer (a validator-in-waiting) and votes from the height at
+/// which governance adds its consensus key.
 pub fn joining_node(dir: &Path, genesis: &Genesis, name: &str) -> Result<JoiningNode, HomeError> {
     let io = |error: std::io::Error| HomeError::Write {
         path: dir.to_path_buf(),
         error,
     };
-    let node_key = Keypair::generate();
-    let validator_key = Keypair::generate();
     let listen = format!("/ip4/127.0.0.1/tcp/{}", free_port().map_err(io)?);
     let api = SocketAddr::from(([127, 0, 0, 1], free_port().map_err(io)?));
-    let home = dir.join(name);
-    write_home(
-        &home,
-        &ConfigFile::new(name, &listen, api),
+    let home = init_home(
+        &dir.join(name),
         genesis,
-        &node_key,
-        Some(&validator_key),
+        &NewNode {
+            name: name.to_string(),
+            listen: listen.clone(),
+            address: None,
+            api,
+        },
     )?;
     Ok(JoiningNode {
         node: LocalNode {
             name: name.to_string(),
-            home,
+            home: home.home,
             api,
             validator: true,
         },
-        consensus_key: validator_key.public(),
-        peer_id: peer_id_of(&node_key),
+        consensus_key: home.consensus_key,
+        peer_id: home.peer_id,
         listen,
     })
 }

@@ -53,7 +53,16 @@ impl ValidatorSchedule {
         for number in first_number + 1..=latest {
             epochs.push(governance::epoch(store, number)?);
         }
-        Ok(ValidatorSchedule {
+        Ok(ValidatorSchedule::from_epochs(committed, epochs))
+    }
+
+    /// The schedule read at `committed` whose epochs are `epochs`: the one
+    /// in force at `committed + 1`, then every later one, oldest first.
+    /// Separate from [`Self::read`] so the rules of heights and peers are
+    /// tested without a store.
+    fn from_epochs(committed: u64, epochs: Vec<ValidatorEpoch>) -> ValidatorSchedule {
+        assert!(!epochs.is_empty(), "a schedule holds at least one epoch");
+        ValidatorSchedule {
             committed,
             epochs: epochs
                 .into_iter()
@@ -62,7 +71,7 @@ impl ValidatorSchedule {
                     (epoch, set)
                 })
                 .collect(),
-        })
+        }
     }
 
     /// Genesis's set alone (epoch 0), for a chain that records none.
@@ -181,3 +190,6 @@ impl ValidatorSchedule {
         peers.into_values().collect()
     }
 }
+
+#[cfg(test)]
+mod tests;
