@@ -208,6 +208,9 @@ impl Demo<'_> {
     }
 
     fn done(&mut self, step: &str, outcome: TxOutcome) -> TxOutcome {
+        // Each step runs on another validator; one that has not applied this
+        // block yet would not know the token the next step names.
+        self.wait_all_at(outcome.height);
         if !self.json {
             println!(
                 "      committed at height {}, tx {}",
@@ -219,6 +222,22 @@ impl Demo<'_> {
             outcome: outcome.clone(),
         });
         outcome
+    }
+
+    /// Waits (at most `WAIT`) until every validator has committed `height`.
+    /// A validator that stays behind is left to the next step's own error.
+    fn wait_all_at(&self, height: u64) {
+        let deadline = Instant::now() + WAIT;
+        for validator in &self.file.validators {
+            let client = NodeClient::new(&validator.api);
+            while Instant::now() < deadline
+                && client
+                    .status()
+                    .map_or(true, |status| status.height < height)
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
     }
 
     fn note(&self, text: &str) {
