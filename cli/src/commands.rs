@@ -81,6 +81,32 @@ pub enum ParticipantCommand {
         #[command(flatten)]
         signing: Signing,
     },
+    /// Ask to move a participant that lost its key to a new key (operator);
+    /// it takes effect only when an auditor approves (`approve-recovery`).
+    RequestRecovery {
+        /// The participant: its identity (its first public key, hex) or key file.
+        #[arg(long)]
+        participant: String,
+        /// The participant's new public key (hex) or key file.
+        #[arg(long)]
+        new_key: String,
+        /// The operator's key file.
+        #[command(flatten)]
+        signing: Signing,
+    },
+    /// Approve the operator's request to move a participant to a new key
+    /// (auditor); the lost key is refused afterwards.
+    ApproveRecovery {
+        /// The participant: its identity (its first public key, hex) or key file.
+        #[arg(long)]
+        participant: String,
+        /// The new public key the request names (hex) or key file.
+        #[arg(long)]
+        new_key: String,
+        /// The auditor's key file.
+        #[command(flatten)]
+        signing: Signing,
+    },
     /// Show a participant: name, roles, next nonce, credit line.
     Show {
         /// Public key (hex) or key file.
@@ -254,6 +280,34 @@ pub fn participant(command: ParticipantCommand, target: &Target, json: bool) -> 
             emit(json, &outcome, |outcome| {
                 outcome.print("key rotated");
                 println!("  sign with the key of {new_key} from now on; the old key is refused");
+            });
+        }
+        ParticipantCommand::RequestRecovery {
+            participant,
+            new_key,
+            signing,
+        } => {
+            let participant = parse::public_key(&participant)?;
+            let new_key = parse::public_key(&new_key)?;
+            let outcome = session(target, &signing)?.request_key_recovery(participant, new_key)?;
+            emit(json, &outcome, |outcome| {
+                outcome.print("key recovery requested");
+                println!(
+                    "  an auditor approves it with `scf participant approve-recovery --participant {participant} --new-key {new_key} --key AUDITOR.key`"
+                );
+            });
+        }
+        ParticipantCommand::ApproveRecovery {
+            participant,
+            new_key,
+            signing,
+        } => {
+            let participant = parse::public_key(&participant)?;
+            let new_key = parse::public_key(&new_key)?;
+            let outcome = session(target, &signing)?.approve_key_recovery(participant, new_key)?;
+            emit(json, &outcome, |outcome| {
+                outcome.print("key recovered");
+                println!("  {participant} signs with the key of {new_key} from now on; the lost key is refused");
             });
         }
         ParticipantCommand::Show { key } => {

@@ -177,6 +177,15 @@ pub fn explain(code: &str, detail: &str, context: &Context<'_>) -> anyhow::Error
         "disputed_tokens" => format!(
             "{detail}; an auditor must resolve the disputes and unfreeze them before settlement (`scf token unfreeze TOKEN`; `scf token trace {token}` shows which are frozen)"
         ),
+        "no_recovery_requested" => format!(
+            "{detail}; an operator requests the recovery first (`scf participant request-recovery --participant KEY --new-key KEY --key OPERATOR.key`)"
+        ),
+        "recovery_key_mismatch" => format!(
+            "{detail}; approve exactly the new key the operator's request names, or ask the operator to request this one"
+        ),
+        "recovery_needs_second_participant" => format!(
+            "{detail}; a recovery needs two people: an auditor other than the participant approves it"
+        ),
         "discount_too_large" => format!("{detail}; offer a lower --rate"),
         "replay" | "nonce_too_high" | "nonce_taken" => format!(
             "{detail}: another transaction of this key committed or is pending at the same time; run the command again"

@@ -231,6 +231,39 @@ impl Session {
         )
     }
 
+    /// The operator's half of replacing a lost key: names the participant
+    /// (by its identity) and the key it moves to.
+    pub fn request_key_recovery(
+        &self,
+        participant: PublicKey,
+        new_key: PublicKey,
+    ) -> anyhow::Result<TxOutcome> {
+        self.require_role(Role::Operator, "requesting a key recovery")?;
+        self.submit(
+            TxBody::RequestKeyRecovery {
+                participant,
+                new_key,
+            },
+            &self.context(None),
+        )
+    }
+
+    /// The auditor's half: approves exactly the request for `new_key`.
+    pub fn approve_key_recovery(
+        &self,
+        participant: PublicKey,
+        new_key: PublicKey,
+    ) -> anyhow::Result<TxOutcome> {
+        self.require_role(Role::Auditor, "approving a key recovery")?;
+        self.submit(
+            TxBody::ApproveKeyRecovery {
+                participant,
+                new_key,
+            },
+            &self.context(None),
+        )
+    }
+
     pub fn deactivate_participant(&self, key: PublicKey) -> anyhow::Result<TxOutcome> {
         self.require_role(Role::Operator, "deactivating a participant")?;
         self.submit(TxBody::DeactivateParticipant { key }, &self.context(None))

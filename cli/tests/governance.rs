@@ -1,6 +1,7 @@
 //! Governance through the `scf` binary on a real 4-validator testnet:
 //! `scf participant rotate-key` (the new key signs, the old one is refused
-//! with a sentence that says why), and `scf validator list | propose |
+//! with a sentence that says why), a lost key replaced by `scf participant
+//! request-recovery` (operator) and `approve-recovery` (auditor), and `scf validator list | propose |
 //! proposals | approve` changing a validator's power by the validators'
 //! own keys (their node homes), in force two blocks after adoption.
 //!
@@ -120,6 +121,106 @@ fn a_participant_rotates_its_key_with_scf_and_only_the_new_key_signs() {
     };
     transfer(&old_file).fails(4, &["no longer the signing key", "rotated"]);
     transfer(new_file.to_str().unwrap()).ok_json();
+}
+
+#[test]
+fn a_lost_key_is_replaced_by_an_operator_request_and_an_auditor_approval_with_scf() {
+    let net = testnet();
+    let dir = tempfile::tempdir().unwrap();
+    let new_key_of = |name: &str| {
+        let file = dir.path().join(format!("{name}.key"));
+        let key = scf(&["--json", "keys", "new", "--out", file.to_str().unwrap()]).ok_json()
+            ["public_key"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (file, key)
+    };
+    let (new_file, new_key) = new_key_of("supplier3-recovered");
+    let (_, other_key) = new_key_of("not-requested");
+    let identity = net.public_key("supplier3");
+    let lost_file = net.key("supplier3");
+    let approve = |key: &str| {
+        run(
+            &net,
+            2,
+            &[
+                "participant",
+                "approve-recovery",
+                "--participant",
+                &identity,
+                "--new-key",
+                key,
+                "--key",
+                &net.key("auditor"),
+            ],
+        )
+    };
+
+    // Nothing to approve before the operator asks.
+    approve(&new_key).fails(4, &["request-recovery"]);
+    // Only an operator may ask.
+    run(
+        &net,
+        0,
+        &[
+            "participant",
+            "request-recovery",
+            "--participant",
+            &identity,
+            "--new-key",
+            &new_key,
+            "--key",
+            &net.key("supplier1"),
+        ],
+    )
+    .fails(4, &["operator"]);
+    let requested = run(
+        &net,
+        0,
+        &[
+            "participant",
+            "request-recovery",
+            "--participant",
+            &identity,
+            "--new-key",
+            &new_key,
+            "--key",
+            &net.key("operator"),
+        ],
+    )
+    .ok_json();
+    assert!(requested["height"].as_u64().unwrap() >= 1, "{requested}");
+    // The request alone moves nothing: the lost key still names the participant.
+    let shown = run(&net, 1, &["participant", "show", &identity]).ok_json();
+    assert_eq!(shown["signing_key"], identity.as_str(), "{shown}");
+
+    // The auditor approves exactly the requested key, nothing else.
+    approve(&other_key).fails(4, &["approve exactly the new key"]);
+    approve(&new_key).ok_json();
+
+    let shown = run(&net, 3, &["participant", "show", &new_key]).ok_json();
+    assert_eq!(shown["key"], identity.as_str());
+    assert_eq!(shown["signing_key"], new_key.as_str());
+
+    // The lost key is refused; the recovered one signs.
+    let (_, later_key) = new_key_of("supplier3-later");
+    let rotate = |file: &str| {
+        run(
+            &net,
+            1,
+            &[
+                "participant",
+                "rotate-key",
+                "--new-key",
+                &later_key,
+                "--key",
+                file,
+            ],
+        )
+    };
+    rotate(&lost_file).fails(4, &["no longer the signing key", "recovered"]);
+    rotate(new_file.to_str().unwrap()).ok_json();
 }
 
 fn wait_height(net: &Testnet, height: u64) {
