@@ -307,7 +307,9 @@ pub fn participant(command: ParticipantCommand, target: &Target, json: bool) -> 
             let outcome = session(target, &signing)?.approve_key_recovery(participant, new_key)?;
             emit(json, &outcome, |outcome| {
                 outcome.print("key recovered");
-                println!("  {participant} signs with the key of {new_key} from now on; the lost key is refused");
+                println!(
+                    "  {participant} signs with the key of {new_key} from now on; the lost key is refused"
+                );
             });
         }
         ParticipantCommand::Show { key } => {
