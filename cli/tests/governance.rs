@@ -160,36 +160,24 @@ fn a_lost_key_is_replaced_by_an_operator_request_and_an_auditor_approval_with_sc
     // Nothing to approve before the operator asks.
     approve(&new_key).fails(4, &["request-recovery"]);
     // Only an operator may ask.
-    run(
-        &net,
-        0,
-        &[
-            "participant",
-            "request-recovery",
-            "--participant",
-            &identity,
-            "--new-key",
-            &new_key,
-            "--key",
-            &net.key("supplier1"),
-        ],
-    )
-    .fails(4, &["operator"]);
-    let requested = run(
-        &net,
-        0,
-        &[
-            "participant",
-            "request-recovery",
-            "--participant",
-            &identity,
-            "--new-key",
-            &new_key,
-            "--key",
-            &net.key("operator"),
-        ],
-    )
-    .ok_json();
+    let request = |signer: &str| {
+        run(
+            &net,
+            0,
+            &[
+                "participant",
+                "request-recovery",
+                "--participant",
+                &identity,
+                "--new-key",
+                &new_key,
+                "--key",
+                &net.key(signer),
+            ],
+        )
+    };
+    request("supplier1").fails(4, &["operator"]);
+    let requested = request("operator").ok_json();
     assert!(requested["height"].as_u64().unwrap() >= 1, "{requested}");
     // The request alone moves nothing: the lost key still names the participant.
     let shown = run(&net, 1, &["participant", "show", &identity]).ok_json();
