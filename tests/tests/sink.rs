@@ -5,24 +5,17 @@
 //! - a sink follows a 4-validator network (and its observer) under the
 //!   chaos runner's business traffic (credit lines, confirmations, splits,
 //!   financing accepted and rejected, freezes, settlements, registrations,
-//!   a participant rotating its key and having a lost key recovered);
-//!   another sink into another database is killed with SIGKILL at random
-//!   points, at least 20 times, and restarted; both end with the same rows
-//!   (counts, sums, and a digest of every table's content); the SQL answers
-//!   equal the node's API; the README's example queries run;
+//!   a participant rotating its key and having a lost key recovered), then
+//!   through governance: the validators adopt a change of one's voting
+//!   power and leave a second change open; another sink into another
+//!   database is killed with SIGKILL at random points, at least 20 times,
+//!   and restarted; both end with the same rows (counts, sums, and a digest
+//!   of every table's content); the SQL answers equal the node's API (the
+//!   validator set of every epoch and every proposal included); the
+//!   README's example queries run;
 //! - a node that serves a tampered block or a tampered event (a proxy in
 //!   front of a real node) is refused, naming the height and what differed,
 //!   and the database is unchanged.
-//!
-//! Governance events (validator-set proposals, approvals, adoptions) are
-//! not in these chains: on this branch a node starts its store from
-//! genesis's participants only (`Store::init_genesis`), with no validator
-//! set recorded, so every governance transaction is refused, and the
-//! audit's replay, which the sink verifies with, starts from the same
-//! state. The sink writes whatever state that replay starts from
-//! (`validator_epochs`, `validators` at height 0 once genesis records
-//! them) and every governance entry a block writes; an end-to-end test of
-//! those rows needs the node to record the set (issue 19's node side).
 //!
 //! The kill points come from a seed, printed; replay with `SIM_SEED=<n>`.
 //! Each test stages its own network; they run one at a time.
@@ -34,14 +27,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crypto::{Hash, Keypair};
+use ledger::governance::{ValidatorChange, ValidatorInfo};
 use ledger::{Role, Transaction, TxBody};
-use node::api::types::{ParticipantView, TokenPage, TokenView};
+use node::api::governance::{ProposalView, ProposalsView, ValidatorSetView};
+use node::api::types::{ParticipantView, TokenPage, TokenView, TxState, TxStatusView};
 use scf_tests::chaos::history::History;
 use scf_tests::chaos::model::Model;
 use scf_tests::chaos::net::{ChaosNet, Roster};
 use scf_tests::chaos::traffic::Traffic;
 use scf_tests::chaos::{self, Liveness, Monitor, Rng};
 use scf_tests::cluster::scf_binary;
+use scf_tests::governance::Governor;
 use scf_tests::postgres::Postgres;
 use scf_tests::sink::proxy::{Proxy, Tamper};
 use scf_tests::sink::{self, Snapshot};
@@ -211,6 +207,43 @@ fn register_and_deactivate(net: &ChaosNet, api: &str) {
     }
 }
 
+/// The governance events, which the business traffic does not make, while
+/// the reference sink follows: the validators adopt a change of
+/// validator-0's power (1 to 2; it proposes, two others approve: 3 of 4)
+/// and leave a change of validator-1's open (it proposes, one other
+/// approves: 2, short of a quorum in either set). Returns the height every
+/// node then reaches.
+fn change_the_validator_set(net: &ChaosNet) -> u64 {
+    let mut governor = Governor::new(net.net.genesis.chain_id());
+    let mut consensus_keys = Vec::new();
+    for index in 0..net.validators() {
+        let key = genesis::read_key_file(net.home(index).join(node::home::VALIDATOR_KEY_FILE))
+            .expect("a validator's key file");
+        consensus_keys.push(key.public());
+        governor.add_member(net.name(index), key, net.api(index));
+    }
+    let power = |index: usize, power: u64| ValidatorChange::SetPower {
+        consensus_key: consensus_keys[index],
+        power,
+    };
+    let adopted = governor
+        .adopt(net.name(0), &[net.name(1), net.name(2)], power(0, 2))
+        .unwrap_or_else(|error| panic!("{error}"));
+    eprintln!(
+        "sink test: validator-0's power is 2 from height {}",
+        adopted.effective_from.expect("adopted")
+    );
+    governor
+        .propose(net.name(1), &[net.name(2)], power(1, 2))
+        .unwrap_or_else(|error| panic!("{error}"));
+    chaos::checker::wait_for_convergence(
+        &net.apis(),
+        &Liveness::new(net.len()),
+        Duration::from_secs(60),
+    )
+    .unwrap_or_else(|error| panic!("{error}"))
+}
+
 fn connect(postgres: &Postgres, database: &str) -> postgres::Client {
     postgres
         .connect(database)
@@ -273,7 +306,7 @@ fn a_sink_killed_at_random_points_ends_like_one_that_never_crashed_and_answers_l
 
     // The reference sink follows the observer from before the first block:
     // it keeps up with a growing chain, and is never killed.
-    let (staged, mut reference) = stage(4, TRAFFIC, seed, |net, genesis| {
+    let (mut staged, mut reference) = stage(4, TRAFFIC, seed, |net, genesis| {
         let metrics = format!("127.0.0.1:{metrics_port}");
         spawn(
             binary,
@@ -284,6 +317,7 @@ fn a_sink_killed_at_random_points_ends_like_one_that_never_crashed_and_answers_l
             &reference_log,
         )
     });
+    staged.tip = change_the_validator_set(&staged.net);
     let Staged {
         net,
         roster,
@@ -363,6 +397,7 @@ fn a_sink_killed_at_random_points_ends_like_one_that_never_crashed_and_answers_l
 
     every_kind_was_written(&mut reference_db);
     sql_answers_equal_the_api(&mut reference_db, &observer, net, roster);
+    governance_answers_equal_the_api(&mut reference_db, &observer, *tip);
     readme_queries_run(&mut reference_db, &observer, net);
 }
 
@@ -499,6 +534,9 @@ fn every_kind_was_written(database: &mut postgres::Client) {
         "participant_key_rotated",
         "key_recovery_requested",
         "participant_key_recovered",
+        "validator_change_proposed",
+        "validator_change_approved",
+        "validator_change_adopted",
     ] {
         assert!(
             kinds.contains(kind),
@@ -650,6 +688,179 @@ fn sql_answers_equal_the_api(
             serde_json::from_str(&row.get::<_, String>(2)).expect("a JSON payload");
         assert_eq!(payload, event, "the payload of {}", row.get::<_, String>(0));
     }
+}
+
+/// A validator as a row of `validators` shows it: consensus key, identity,
+/// name, peer id, address, power.
+type Member = (String, String, String, String, String, u64);
+
+/// An epoch as `validator_epochs` and its members show it: number, first
+/// height, member count, total power, members sorted by consensus key.
+type Epoch = (u64, u64, usize, u64, Vec<Member>);
+
+fn epoch_of_api(epoch: u64, from_height: u64, validators: &[ValidatorInfo]) -> Epoch {
+    let mut members: Vec<Member> = validators
+        .iter()
+        .map(|validator| {
+            (
+                validator.consensus_key.to_string(),
+                validator.identity.to_string(),
+                validator.name.clone(),
+                validator.peer_id.to_string(),
+                validator.address.clone(),
+                validator.power,
+            )
+        })
+        .collect();
+    members.sort();
+    let total = validators.iter().map(|validator| validator.power).sum();
+    (epoch, from_height, validators.len(), total, members)
+}
+
+/// The governance tables against the API: the set `GET /v1/validators`
+/// answers for each epoch's first height and for the tip is that epoch's
+/// row and members, with the later epochs as its scheduled sets; each
+/// proposal is what `GET /v1/validators/proposals/{id}` shows (its
+/// adopting approval committed at its adoption height, the epoch it made
+/// in force from its `effective_from`); the open ones are the list
+/// `GET /v1/validators/proposals` gives.
+fn governance_answers_equal_the_api(database: &mut postgres::Client, api: &str, tip: u64) {
+    let mut epochs: Vec<Epoch> = Vec::new();
+    for row in database
+        .query(
+            "SELECT epoch, from_height, validators, total_power FROM validator_epochs ORDER BY epoch",
+            &[],
+        )
+        .expect("validator epochs")
+    {
+        let number = row.get::<_, i64>(0);
+        let mut members: Vec<Member> = database
+            .query(
+                "SELECT consensus_key, identity, name, peer_id, address, power FROM validators
+                 WHERE epoch = $1",
+                &[&number],
+            )
+            .expect("an epoch's validators")
+            .iter()
+            .map(|member| {
+                (
+                    member.get(0),
+                    member.get(1),
+                    member.get(2),
+                    member.get(3),
+                    member.get(4),
+                    member.get::<_, i64>(5) as u64,
+                )
+            })
+            .collect();
+        members.sort();
+        epochs.push((
+            number as u64,
+            row.get::<_, i64>(1) as u64,
+            row.get::<_, i32>(2) as usize,
+            row.get::<_, i64>(3) as u64,
+            members,
+        ));
+    }
+    assert!(
+        epochs.len() >= 2,
+        "genesis's set and the adopted change's: {epochs:?}"
+    );
+    let heights = epochs.iter().map(|epoch| epoch.1).chain([tip]);
+    for height in heights {
+        let view: ValidatorSetView = get(&format!("{api}/v1/validators?height={height}"));
+        assert_eq!(view.committed, tip);
+        let in_force = epochs
+            .iter()
+            .rposition(|epoch| epoch.1 <= height)
+            .expect("an epoch from height 1");
+        assert_eq!(
+            epoch_of_api(view.epoch, view.from_height, &view.validators),
+            epochs[in_force],
+            "the set in force at height {height}"
+        );
+        assert_eq!(view.total_power, epochs[in_force].3);
+        let scheduled: Vec<Epoch> = view
+            .scheduled
+            .iter()
+            .map(|set| epoch_of_api(set.epoch, set.from_height, &set.validators))
+            .collect();
+        assert_eq!(
+            scheduled,
+            epochs[in_force + 1..],
+            "the sets scheduled after height {height}"
+        );
+    }
+
+    let proposals = database
+        .query(
+            "SELECT id, change, details::text, proposer, proposed_height, expires_at, approvals,
+                    adopted_height, adopted_by, effective_from, epoch,
+                    adopted_height IS NULL AND expires_at > (SELECT height + 1 FROM sink_cursor)
+             FROM validator_proposals ORDER BY id",
+            &[],
+        )
+        .expect("validator proposals");
+    let mut open = BTreeSet::new();
+    let mut adopted = 0;
+    for row in &proposals {
+        let id: String = row.get(0);
+        let view: ProposalView = get(&format!("{api}/v1/validators/proposals/{id}"));
+        assert_eq!(view.change.kind(), row.get::<_, String>(1), "{id}");
+        let details: serde_json::Value =
+            serde_json::from_str(&row.get::<_, String>(2)).expect("a JSON change");
+        assert_eq!(
+            serde_json::to_value(&view.change).expect("a change serialises"),
+            details,
+            "{id}"
+        );
+        assert_eq!(view.proposer.to_string(), row.get::<_, String>(3));
+        assert_eq!(view.proposed_at, row.get::<_, i64>(4) as u64);
+        assert_eq!(view.expires_at, row.get::<_, i64>(5) as u64);
+        let approvals: Vec<String> = view.approvals.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            approvals,
+            row.get::<_, Vec<String>>(6),
+            "the approvals of {id}"
+        );
+        let optional = |column: usize| row.get::<_, Option<i64>>(column).map(|n| n as u64);
+        assert_eq!(view.adopted_at, optional(7), "{id}");
+        assert_eq!(view.effective_from, optional(9), "{id}");
+        if row.get::<_, bool>(11) {
+            open.insert(id.clone());
+        }
+        let status = match (view.adopted_at, row.get::<_, bool>(11)) {
+            (Some(_), _) => "adopted",
+            (None, true) => "open",
+            (None, false) => "expired",
+        };
+        assert_eq!(view.status, status, "{id}");
+        if let (Some(at), Some(from)) = (view.adopted_at, view.effective_from) {
+            adopted += 1;
+            let by: String = row
+                .get::<_, Option<String>>(8)
+                .expect("an adopting approval");
+            let approval: TxStatusView = get(&format!("{api}/v1/txs/{by}"));
+            assert!(
+                matches!(approval.status, TxState::Committed { height, .. } if height == at),
+                "the approval that adopted {id} committed at {at}: {approval:?}"
+            );
+            let set: ValidatorSetView = get(&format!("{api}/v1/validators?height={from}"));
+            assert_eq!(Some(set.epoch), optional(10), "the epoch {id} made");
+        }
+    }
+    let listed: ProposalsView = get(&format!("{api}/v1/validators/proposals"));
+    assert_eq!(listed.committed, tip);
+    let listed: BTreeSet<String> = listed
+        .proposals
+        .iter()
+        .map(|proposal| proposal.id.to_string())
+        .collect();
+    assert_eq!(open, listed, "the open proposals");
+    assert!(
+        adopted > 0 && !open.is_empty(),
+        "the chain has no adopted or no open proposal: {adopted} adopted, {open:?} open"
+    );
 }
 
 /// The key tables against the feed's key events: every key a participant

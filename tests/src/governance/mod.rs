@@ -208,15 +208,16 @@ impl Governor {
         (tx, member.api.clone())
     }
 
-    /// `proposer` proposes `change`, each of `approvers` approves it through
-    /// its own node, and the adopted proposal is returned (its
-    /// `effective_from` is two heights past its adoption).
-    pub fn adopt(
+    /// `proposer` proposes `change` (which counts as its approval) and each
+    /// of `approvers` approves it through its own node, every transaction
+    /// committed; the proposal's id. Whether that adopts it is the
+    /// approvals' power: see [`Governor::adopt`].
+    pub fn propose(
         &mut self,
         proposer: &str,
         approvers: &[&str],
         change: ValidatorChange,
-    ) -> Result<ProposalView, String> {
+    ) -> Result<TxHash, String> {
         let api = self.members[proposer].api.clone();
         let expires_at = height(&api)? + PROPOSAL_LIFETIME;
         let (propose, api) = self.sign(
@@ -230,6 +231,19 @@ impl Governor {
                 self.sign(approver, TxBody::ApproveValidatorChange { proposal: id });
             commit(&api, &approve)?;
         }
+        Ok(id)
+    }
+
+    /// `proposer` proposes `change`, each of `approvers` approves it through
+    /// its own node, and the adopted proposal is returned (its
+    /// `effective_from` is two heights past its adoption).
+    pub fn adopt(
+        &mut self,
+        proposer: &str,
+        approvers: &[&str],
+        change: ValidatorChange,
+    ) -> Result<ProposalView, String> {
+        let id = self.propose(proposer, approvers, change)?;
         let deadline = Instant::now() + ADOPTION_TIMEOUT;
         loop {
             let view = proposal(&self.members[proposer].api, id)?;
