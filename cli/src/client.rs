@@ -196,6 +196,13 @@ impl NodeClient {
         }
     }
 
+    /// The block stored at `height` as `T`: a lighter view than
+    /// [`BlockView`] (the audit's `RawBlockView`) skips the fields it does
+    /// not need without parsing them.
+    pub fn block_at<T: DeserializeOwned>(&self, height: u64) -> Result<T, NodeError> {
+        self.get(&format!("/v1/blocks/{height}"))
+    }
+
     pub fn tx(&self, hash: &TxHash) -> Result<TxStatusView, NodeError> {
         self.get(&format!("/v1/txs/{hash}"))
     }

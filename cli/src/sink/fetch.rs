@@ -19,9 +19,9 @@ use std::time::Duration;
 use genesis::Genesis;
 use ledger::Cursor;
 use node::api::event_views::{EventPageView, EventView};
-use node::api::types::{BlockView, StatusView};
+use node::api::types::StatusView;
 
-use crate::audit::{RawBlock, SourceError};
+use crate::audit::{RawBlock, RawBlockView, SourceError};
 use crate::client::{NodeClient, NodeError};
 
 /// Events asked for per feed page (the node may cap it lower).
@@ -118,7 +118,7 @@ impl NodeReader {
 
     /// The block stored at `height`, or `None` if the node has none.
     pub fn block(&self, height: u64) -> Result<Option<RawBlock>, FetchError> {
-        let answer: Result<BlockView, NodeError> = self
+        let answer: Result<RawBlockView, NodeError> = self
             .client
             .get_bounded(&format!("/v1/blocks/{height}"), self.max_block_answer);
         match answer {
