@@ -24,9 +24,11 @@ test: lint
 bench: setup
 	cargo bench --profile dev --workspace --bench ledger
 
-# Installs what the build needs, builds `scf`, and runs the whole lifecycle of
-# a receivable on a local 4-validator testnet (in a temporary directory),
-# printing each step and the final lineage tree; stops the testnet and exits.
-# `build` compiles exactly what `test` compiles (RocksDB once for both).
-demo: build
+# Installs what the build needs, builds the binaries (not the tests: `make
+# test` builds those later, on the same dependencies and the same RocksDB
+# build), and runs the whole lifecycle of a receivable on a local
+# 4-validator testnet (in a temporary directory), printing each step and the
+# final lineage tree; stops the testnet and exits.
+demo: setup
+	cargo build --workspace --bins
 	"$(TARGET_DIR)/debug/scf" demo
