@@ -83,6 +83,24 @@ pub fn proposal(api: &str, id: TxHash) -> Result<ProposalView, String> {
     get_json(&format!("{api}/v1/validators/proposals/{id}"))
 }
 
+/// Waits (at most [`ADOPTION_TIMEOUT`]) until `api`'s node has committed
+/// proposal `id`.
+fn wait_until_known(api: &str, id: TxHash) -> Result<(), String> {
+    let deadline = Instant::now() + ADOPTION_TIMEOUT;
+    loop {
+        let error = match proposal(api, id) {
+            Ok(_) => return Ok(()),
+            Err(error) => error,
+        };
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{api} did not commit proposal {id} within {ADOPTION_TIMEOUT:?}: {error}"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The set `api`'s node records for `height`.
 pub fn validator_set(api: &str, height: u64) -> Result<ValidatorSetView, String> {
     get_json(&format!("{api}/v1/validators?height={height}"))
@@ -229,6 +247,10 @@ impl Governor {
         for approver in approvers {
             let (approve, api) =
                 self.sign(approver, TxBody::ApproveValidatorChange { proposal: id });
+            // The proposal committed on the proposer's node; the approver's
+            // may be a block behind, and refuses an approval of a proposal
+            // it has not seen yet (`unknown_proposal`).
+            wait_until_known(&api, id)?;
             commit(&api, &approve)?;
         }
         Ok(id)
