@@ -83,24 +83,6 @@ pub fn proposal(api: &str, id: TxHash) -> Result<ProposalView, String> {
     get_json(&format!("{api}/v1/validators/proposals/{id}"))
 }
 
-/// Waits (at most [`ADOPTION_TIMEOUT`]) until `api`'s node has committed
-/// proposal `id`.
-fn wait_until_known(api: &str, id: TxHash) -> Result<(), String> {
-    let deadline = Instant::now() + ADOPTION_TIMEOUT;
-    loop {
-        let error = match proposal(api, id) {
-            Ok(_) => return Ok(()),
-            Err(error) => error,
-        };
-        if Instant::now() > deadline {
-            return Err(format!(
-                "{api} did not commit proposal {id} within {ADOPTION_TIMEOUT:?}: {error}"
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// The set `api`'s node records for `height`.
 pub fn validator_set(api: &str, height: u64) -> Result<ValidatorSetView, String> {
     get_json(&format!("{api}/v1/validators?height={height}"))
@@ -242,7 +224,7 @@ impl Governor {
             proposer,
             TxBody::ProposeValidatorChange { change, expires_at },
         );
-        commit(&api, &propose)?;
+        let proposed_at = commit(&api, &propose)?;
         let id = propose.hash();
         for approver in approvers {
             let (approve, api) =
@@ -250,7 +232,7 @@ impl Governor {
             // The proposal committed on the proposer's node; the approver's
             // may be a block behind, and refuses an approval of a proposal
             // it has not seen yet (`unknown_proposal`).
-            wait_until_known(&api, id)?;
+            wait_height(&api, proposed_at, ADOPTION_TIMEOUT)?;
             commit(&api, &approve)?;
         }
         Ok(id)
