@@ -319,16 +319,23 @@ fn a_thousand_slow_clients_neither_starve_status_nor_outlive_the_header_timeout(
 #[test]
 fn connections_over_the_cap_are_answered_503_json_and_closed() {
     let _serial = serial();
+    // The idle connections below must outlive the wait for a refusal even
+    // on a stalled machine: this test is about the cap, not the header
+    // timeout (CI once saw only 200s for 10 s, which a stall of the test
+    // past the 10 s default header timeout explains: the node had closed
+    // the idle connections).
     let net = node_with(ApiLimits {
         max_connections: 4,
+        header_read_timeout_ms: 300_000,
         ..ApiLimits::default()
     });
     let addr = api_addr(&net);
+    let opened = Instant::now();
     let idle: Vec<TcpStream> = (0..4)
         .map(|_| TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("a connection"))
         .collect();
     // The node has taken them all when a fifth is refused.
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     let refused = loop {
         let answer = raw(addr, "GET", "/v1/status", b"");
         if answer.status == 503 || Instant::now() > deadline {
@@ -336,6 +343,13 @@ fn connections_over_the_cap_are_answered_503_json_and_closed() {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
+    if refused.status != 503 {
+        let open: Vec<bool> = idle.iter().map(still_open).collect();
+        panic!(
+            "no refusal {:?} after the 4 idle connections opened (still open: {open:?}): {refused:?}",
+            opened.elapsed()
+        );
+    }
     refused.assert_error(503, "too_many_connections");
     assert_eq!(refused.header("retry-after").as_deref(), Some("1"));
     drop(idle);
@@ -352,6 +366,19 @@ fn connections_over_the_cap_are_answered_503_json_and_closed() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(metric(addr, "scf_api_connections_refused_total") >= 1.0);
+}
+
+/// Whether the peer has not closed `stream` (no EOF or error waiting).
+fn still_open(stream: &TcpStream) -> bool {
+    stream.set_nonblocking(true).expect("non-blocking");
+    let mut byte = [0u8; 1];
+    let open = match stream.peek(&mut byte) {
+        Ok(0) => false,
+        Ok(_) => true,
+        Err(error) => error.kind() == std::io::ErrorKind::WouldBlock,
+    };
+    stream.set_nonblocking(false).expect("blocking");
+    open
 }
 
 #[test]
