@@ -171,6 +171,65 @@ fn node_init_refuses_a_directory_that_is_a_home_already_and_keeps_its_keys() {
     );
 }
 
+/// Runs `scf node init` with every file it writes limited to `max_kib`
+/// KiB (`ulimit -f`, with SIGXFSZ ignored so a write past it fails with
+/// EFBIG as on a full disk, instead of killing the process).
+#[cfg(unix)]
+fn init_on_a_full_disk(home: &Path, genesis: &Path, max_kib: u32) -> Outcome {
+    let config = tempfile::tempdir().expect("a temporary config directory");
+    let output = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("trap '' XFSZ; ulimit -f {max_kib}; exec \"$@\""))
+        .arg("bash")
+        .arg(support::scf_path())
+        .args(["--json", "node", "init", "--home"])
+        .arg(home)
+        .arg("--genesis")
+        .arg(genesis)
+        .args(LISTEN)
+        .env("XDG_CONFIG_HOME", config.path())
+        .output()
+        .expect("bash runs scf");
+    Outcome {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn node_init_on_a_full_disk_leaves_no_half_home_and_succeeds_once_there_is_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let genesis = genesis_file(dir.path());
+    // 1 KiB: config.toml (over 1 KiB) is cut short, the first file of the
+    // home half written.
+    let limit_kib = 1;
+    let home = dir.path().join("new-home");
+    let full = init_on_a_full_disk(&home, &genesis, limit_kib);
+    full.fails(1, &["config.toml", "File too large"]);
+    assert!(
+        !home.exists(),
+        "a failed init left {:?} behind: {full:?}",
+        std::fs::read_dir(&home)
+            .map(|entries| entries.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+    );
+
+    // Into a directory that existed: it stays, empty.
+    let existing = dir.path().join("existing");
+    std::fs::create_dir(&existing).unwrap();
+    init_on_a_full_disk(&existing, &genesis, limit_kib).fails(1, &["File too large"]);
+    assert_eq!(std::fs::read_dir(&existing).unwrap().count(), 0);
+
+    // With room, the same command writes the whole home.
+    init(&home, &genesis, LISTEN).ok_json();
+    init(&existing, &genesis, LISTEN).ok_json();
+    for file in ["config.toml", "genesis.json", "node.key", "validator.key"] {
+        assert!(home.join(file).is_file(), "{file} missing");
+        assert!(existing.join(file).is_file(), "{file} missing");
+    }
+}
+
 /// Runs `scf node init` into a fresh directory with `genesis` and returns
 /// the outcome after checking that no file was written.
 fn init_writes_nothing(dir: &Path, genesis: &Path, extra: &[&str]) -> Outcome {

@@ -124,7 +124,11 @@ pub fn init_home(
             reason: error.to_string(),
         })?;
     let config = ConfigFile::new(&node.name, &node.listen, node.api);
-    write_home(home, &config, genesis, &node_key, Some(&validator_key))?;
+    let home_existed = home.exists();
+    if let Err(error) = write_home(home, &config, genesis, &node_key, Some(&validator_key)) {
+        remove_partial_home(home, home_existed);
+        return Err(error);
+    }
     Ok(InitializedHome {
         home: home.to_path_buf(),
         config,
@@ -133,6 +137,25 @@ pub fn init_home(
         address,
         proposal,
     })
+}
+
+/// Undoes a [`write_home`] that failed part-way (a full disk, most often):
+/// removes every home file it may have written, which were all new (no
+/// marker existed when [`init_home`] checked) and whose keys nobody has
+/// seen, and the directory if this call created it and it is empty, so
+/// that running `scf node init` again once there is room succeeds instead
+/// of finding a home that is half there. Best effort: what cannot be
+/// removed stays, and the next run names it.
+fn remove_partial_home(home: &Path, home_existed: bool) {
+    for marker in HOME_MARKERS {
+        let path = home.join(marker);
+        if path.is_file() {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    if !home_existed {
+        let _ = std::fs::remove_dir(home);
+    }
 }
 
 /// The address the chain records for the node: `--address`, or the listen
