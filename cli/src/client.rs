@@ -13,14 +13,14 @@ use crypto::PublicKey;
 use ledger::{SignedTransaction, TokenId, TxHash};
 use node::api::event_views::EventPageView;
 use node::api::types::{
-    BlockView, ErrorBody, LineageView, ParticipantView, StatusView, SubmitTx, TokenPage, TokenView,
-    TxStatusView,
+    BlockView, ErrorBody, LineageView, ParticipantView, RawBlockAnswer, StatusView, SubmitTx,
+    TokenPage, TokenView, TxStatusView,
 };
 use serde::de::DeserializeOwned;
 
 /// The largest answer read (a block view carries its transactions and its
 /// borsh encoding as hex).
-const MAX_ANSWER_BYTES: u64 = 256 * 1024 * 1024;
+pub(crate) const MAX_ANSWER_BYTES: u64 = 256 * 1024 * 1024;
 
 /// What went wrong talking to a node.
 #[derive(Debug, thiserror::Error)]
@@ -196,11 +196,28 @@ impl NodeClient {
         }
     }
 
-    /// The block stored at `height` as `T`: a lighter view than
-    /// [`BlockView`] (the audit's `RawBlockView`) skips the fields it does
-    /// not need without parsing them.
-    pub fn block_at<T: DeserializeOwned>(&self, height: u64) -> Result<T, NodeError> {
-        self.get(&format!("/v1/blocks/{height}"))
+    /// The block and certificate stored at `height`, as the node stores
+    /// them (`GET /v1/blocks/{height}/raw`), reading no more than
+    /// `max_bytes`; `None` if the node has no block there. An answer for
+    /// another height is refused.
+    pub fn raw_block(
+        &self,
+        height: u64,
+        max_bytes: u64,
+    ) -> Result<Option<RawBlockAnswer>, NodeError> {
+        let path = format!("/v1/blocks/{height}/raw");
+        match self.get_borsh_bounded::<RawBlockAnswer>(&path, max_bytes) {
+            Ok(answer) if answer.height == height => Ok(Some(answer)),
+            Ok(answer) => Err(NodeError::BadAnswer {
+                url: format!("{}{path}", self.base),
+                reason: format!(
+                    "asked for height {height}, it answered height {}",
+                    answer.height
+                ),
+            }),
+            Err(NodeError::Refused { status: 404, .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
     }
 
     pub fn tx(&self, hash: &TxHash) -> Result<TxStatusView, NodeError> {
@@ -257,6 +274,43 @@ impl NodeClient {
             return Err(refusal(status, &text));
         }
         self.parse(&url, &text)
+    }
+
+    /// GET `path` as borsh (for the routes that answer it, such as
+    /// `/v1/events?format=borsh`), refusing an answer longer than
+    /// `max_bytes` (read no further than that) or with bytes after the
+    /// value. An error answer is still JSON.
+    pub fn get_borsh_bounded<T: borsh::BorshDeserialize>(
+        &self,
+        path: &str,
+        max_bytes: u64,
+    ) -> Result<T, NodeError> {
+        let url = format!("{}{path}", self.base);
+        let mut response = self
+            .agent
+            .get(&url)
+            .call()
+            .map_err(|error| self.transport_error(error))?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(max_bytes)
+            .read_to_vec()
+            .map_err(|error| NodeError::BadAnswer {
+                url: url.clone(),
+                reason: error.to_string(),
+            })?;
+        if status >= 400 {
+            return Err(refusal(status, &String::from_utf8_lossy(&bytes)));
+        }
+        borsh::from_slice(&bytes).map_err(|error| NodeError::BadAnswer {
+            url,
+            reason: format!(
+                "not a borsh answer of this route: {error} (is {} an scfledger node?)",
+                self.base
+            ),
+        })
     }
 
     fn read(

@@ -3,7 +3,7 @@
 //! after a clean restart and after a kill -9 during commits; a long-poll
 //! returns when an event commits and times out empty otherwise, and the
 //! number of long-polls is capped; a pruned cursor is a 410; bad inputs are
-//! JSON 400s.
+//! JSON 400s. The borsh form (`format=borsh`) serves the same events.
 
 // Amounts are written in minor units grouped as `units_cents`.
 #![allow(clippy::inconsistent_digit_grouping)]
@@ -16,7 +16,7 @@ use common::{Net, serial};
 use crypto::Hash;
 use ledger::{Amount, Output, Timestamp, TokenId, TxBody};
 use node::ConfigFile;
-use node::api::event_views::{EventData, EventPageView, EventView};
+use node::api::event_views::{EventData, EventPageView, EventView, RawEventPage};
 use node::api::limits::ApiLimits;
 
 const LIMIT: Duration = Duration::from_secs(90);
@@ -45,6 +45,44 @@ fn all_events(net: &Net, node: usize, limit: usize) -> Vec<EventView> {
         assert!(answer.events.len() <= limit);
         events.extend(answer.events);
         after = Some(answer.next);
+    }
+    panic!("the feed did not end within 10,000 pages");
+}
+
+/// `GET /v1/events?QUERY&format=borsh`, decoded.
+fn raw_page(net: &Net, node: usize, query: &str) -> RawEventPage {
+    let url = format!("{}/v1/events?{query}&format=borsh", net.api(node));
+    let mut answer = net.agent.get(&url).call().expect("the node answers");
+    assert_eq!(answer.status().as_u16(), 200, "{url}");
+    assert_eq!(
+        answer
+            .headers()
+            .get("content-type")
+            .and_then(|value| value.to_str().ok()),
+        Some("application/octet-stream"),
+        "{url}"
+    );
+    let bytes = answer.body_mut().read_to_vec().expect("the answer's bytes");
+    borsh::from_slice(&bytes).expect("a borsh RawEventPage")
+}
+
+/// Every event node `node` has, walked `limit` at a time in the borsh
+/// form, as the JSON form shows them (the chain's currency has 2 decimals).
+fn all_raw_events(net: &Net, node: usize, limit: usize) -> Vec<EventView> {
+    let mut events = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..10_000 {
+        let query = match &after {
+            Some(cursor) => format!("after={cursor}&limit={limit}"),
+            None => format!("limit={limit}"),
+        };
+        let answer = raw_page(net, node, &query);
+        if answer.events.is_empty() {
+            return events;
+        }
+        assert!(answer.events.len() <= limit);
+        events.extend(answer.events.iter().map(|event| EventView::new(event, 2)));
+        after = Some(answer.next.to_string());
     }
     panic!("the feed did not end within 10,000 pages");
 }
@@ -216,6 +254,13 @@ fn every_node_of_a_cluster_gives_the_same_events_also_after_a_restart_and_a_kill
     assert_eq!(amounts, [4_000_00, 6_000_00]);
     for node in 1..4 {
         assert_eq!(all_events(&net, node, 2), reference, "node {node}");
+    }
+    for node in 0..4 {
+        assert_eq!(
+            all_raw_events(&net, node, 3),
+            reference,
+            "node {node}, borsh"
+        );
     }
 
     // A clean restart: the same cursors give the same events.
@@ -409,6 +454,8 @@ fn bad_inputs_get_json_400s_and_filters_select_kinds_and_parties() {
         ("limit=0", "bad_limit"),
         ("limit=-1", "bad_query"),
         ("wait_ms=soon", "bad_query"),
+        ("format=xml", "bad_format"),
+        ("format=borsh&kinds=nonsense", "bad_kinds"),
     ] {
         let (status, body) = net.get(0, &format!("/v1/events?{query}"));
         assert_eq!(status, 400, "{query}: {body}");
@@ -421,6 +468,15 @@ fn bad_inputs_get_json_400s_and_filters_select_kinds_and_parties() {
     }
     let transfers = page(&net, 0, "kinds=token_transferred");
     assert_eq!(transfers.events.len(), 2);
+    let raw_transfers = raw_page(&net, 0, "kinds=token_transferred");
+    let raw_views: Vec<EventView> = raw_transfers
+        .events
+        .iter()
+        .map(|event| EventView::new(event, 2))
+        .collect();
+    assert_eq!(raw_views, transfers.events);
+    assert_eq!(raw_transfers.next.to_string(), transfers.next);
+    assert_eq!(raw_transfers.derived_height, transfers.derived_height);
     let bank = net.key("bank").public();
     let bank_events = page(&net, 0, &format!("party={bank}"));
     assert_eq!(bank_events.events.len(), 1);

@@ -121,6 +121,29 @@ fn the_api_refuses_another_chain_a_bad_signature_and_an_unregistered_key_with_re
     let (code, _) = net.get(0, "/v1/blocks/999/txs");
     assert_eq!(code, 404);
 
+    // The raw form: the same bytes as the view's hex, borsh, unparsed.
+    let raw = raw_block(&net, height);
+    assert_eq!(raw.height, height);
+    assert_eq!(
+        hex::encode(&raw.block),
+        block["block_hex"].as_str().unwrap()
+    );
+    assert_eq!(
+        raw.certificate.as_deref().map(hex::encode).as_deref(),
+        block["certificate_hex"].as_str()
+    );
+    let (code, body) = net.get(0, "/v1/blocks/999/raw");
+    assert_eq!(code, 404, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("last committed height")
+    );
+    let (code, body) = net.get(0, "/v1/blocks/tall/raw");
+    assert_eq!(code, 400, "{body}");
+    assert_eq!(body["error"], "bad_height");
+
     // Unknown things are 404 with a JSON error.
     let (code, body) = net.get(0, &format!("/v1/tokens/{}", Hash::digest(b"nothing")));
     assert_eq!(code, 404);
@@ -188,4 +211,13 @@ fn a_peer_not_in_genesis_can_neither_connect_nor_inject_transactions() {
     net.wait_for(LIMIT, "validators to stay up", || {
         net.status(0).peer_count == 1
     });
+}
+
+/// `GET /v1/blocks/{height}/raw`, decoded.
+fn raw_block(net: &Net, height: u64) -> node::api::types::RawBlockAnswer {
+    let url = format!("{}/v1/blocks/{height}/raw", net.api(0));
+    let mut answer = net.agent.get(&url).call().expect("the node answers");
+    assert_eq!(answer.status().as_u16(), 200, "{url}");
+    let bytes = answer.body_mut().read_to_vec().expect("the answer's bytes");
+    borsh::from_slice(&bytes).expect("a borsh RawBlockAnswer")
 }

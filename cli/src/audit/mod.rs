@@ -40,8 +40,8 @@ use serde::Serialize;
 use chain_file::ChainFileWriter;
 pub use progress::{NoProgress, Progress, TerminalProgress};
 pub use source::{
-    BlockSource, ChainFileSource, HomeSource, NodeSource, RawBlock, RawBlockView, SourceError,
-    TrustedGenesis, TrustedSource,
+    BlockSource, ChainFileSource, HomeSource, NodeSource, RawBlock, SourceError, TrustedGenesis,
+    TrustedSource,
 };
 pub use verify::{AuditFailure, AuditReport, ChainVerifier, VerifiedBlock, verify_chain};
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use genesis::Genesis;
 use ledger::store::{BlockArchive, StoreError};
-use serde::Deserialize;
+use node::api::types::RawBlockAnswer;
 
 use super::chain_file::{ChainFileError, ChainFileReader};
 
@@ -24,30 +24,12 @@ pub struct RawBlock {
     pub certificate: Option<Vec<u8>>,
 }
 
-/// The fields of a node's block view (`GET /v1/blocks/{height}`) an audit
-/// reads: the height asked for and the bytes. The view's other fields (the
-/// header and every transaction's summary, as JSON) are the node's word and
-/// are skipped unparsed, which is most of the work of reading a full block.
-#[derive(Debug, Deserialize)]
-pub struct RawBlockView {
-    pub height: u64,
-    block_hex: String,
-    certificate_hex: Option<String>,
-}
-
-impl RawBlock {
-    /// The bytes of a node's block view (of `client`): its hex, undecoded
-    /// beyond that.
-    pub fn from_view(client: &NodeClient, view: RawBlockView) -> Result<RawBlock, SourceError> {
-        let height = view.height;
-        let block = hex::decode(&view.block_hex)
-            .map_err(|error| bad_answer(client, height, "block_hex", error))?;
-        let certificate = view
-            .certificate_hex
-            .map(hex::decode)
-            .transpose()
-            .map_err(|error| bad_answer(client, height, "certificate_hex", error))?;
-        Ok(RawBlock { block, certificate })
+impl From<RawBlockAnswer> for RawBlock {
+    fn from(answer: RawBlockAnswer) -> RawBlock {
+        RawBlock {
+            block: answer.block,
+            certificate: answer.certificate,
+        }
     }
 }
 
@@ -125,18 +107,6 @@ impl NodeSource {
     }
 }
 
-fn bad_answer(
-    client: &NodeClient,
-    height: u64,
-    what: &str,
-    error: hex::FromHexError,
-) -> SourceError {
-    SourceError::Node(NodeError::BadAnswer {
-        url: format!("{}/v1/blocks/{height}", client.url()),
-        reason: format!("{what} is not hex: {error}"),
-    })
-}
-
 impl BlockSource for NodeSource {
     fn describe(&self) -> String {
         format!("node {}", self.client.url())
@@ -156,11 +126,10 @@ impl BlockSource for NodeSource {
     }
 
     fn block(&mut self, height: u64) -> Result<Option<RawBlock>, SourceError> {
-        match self.client.block_at::<RawBlockView>(height) {
-            Ok(view) => RawBlock::from_view(&self.client, view).map(Some),
-            Err(NodeError::Refused { status: 404, .. }) => Ok(None),
-            Err(error) => Err(error.into()),
-        }
+        Ok(self
+            .client
+            .raw_block(height, crate::client::MAX_ANSWER_BYTES)?
+            .map(RawBlock::from))
     }
 }
 

@@ -76,11 +76,7 @@ impl Checker {
 
     /// Verifies and replays the next block, derives its events and
     /// compares them with `served`, the feed's events of that height.
-    pub fn check(
-        &mut self,
-        raw: &RawBlock,
-        served: &[EventView],
-    ) -> Result<CheckedBlock, CheckError> {
+    pub fn check(&mut self, raw: &RawBlock, served: &[Event]) -> Result<CheckedBlock, CheckError> {
         let verified = self.verifier.verify_next(raw)?;
         let height = verified.block.header.height;
         let state = self.verifier.state();
@@ -91,34 +87,39 @@ impl Checker {
                     reason: error.to_string(),
                 }
             })?;
-        let events: Vec<(Event, EventView)> = events
+        compare(&events, served, self.decimals)
+            .map_err(|difference| CheckError::Events { height, difference })?;
+        let events = events
             .into_iter()
             .map(|event| {
                 let view = EventView::new(&event, self.decimals);
                 (event, view)
             })
             .collect();
-        compare(&events, served).map_err(|difference| CheckError::Events { height, difference })?;
         Ok(CheckedBlock { verified, events })
     }
 }
 
 /// The first difference between the events derived from a block and those
-/// the feed served for its height.
-fn compare(derived: &[(Event, EventView)], served: &[EventView]) -> Result<(), String> {
-    for (index, (_, mine)) in derived.iter().enumerate() {
+/// the feed served for its height; a differing event is described by its
+/// API form (`decimals` for its amounts), as the feed's JSON shows it.
+fn compare(derived: &[Event], served: &[Event], decimals: u8) -> Result<(), String> {
+    for (index, mine) in derived.iter().enumerate() {
         let Some(theirs) = served.get(index) else {
             return Err(format!(
                 "the verified block yields event {} ({}), which the node's feed does not serve",
                 mine.cursor,
-                mine.data.kind()
+                mine.kind.name()
             ));
         };
         if theirs != mine {
             return Err(format!(
                 "the node's feed serves event {} with {}, but the verified block yields {}",
                 theirs.cursor,
-                field_difference(theirs, mine),
+                field_difference(
+                    &EventView::new(theirs, decimals),
+                    &EventView::new(mine, decimals)
+                ),
                 mine.cursor
             ));
         }
@@ -127,7 +128,7 @@ fn compare(derived: &[(Event, EventView)], served: &[EventView]) -> Result<(), S
         return Err(format!(
             "the node's feed serves event {} ({}), which the verified block does not yield ({} events)",
             extra.cursor,
-            extra.data.kind(),
+            extra.kind.name(),
             derived.len()
         ));
     }
@@ -141,8 +142,10 @@ fn field_difference(served: &EventView, derived: &EventView) -> String {
     let (Some(served), Some(derived)) = (served.as_object(), derived.as_object()) else {
         return "another value".to_string();
     };
+    // An amount differs in its decimal string and its minor units: name
+    // the exact integer (`amount_minor`) first.
     let mut names: Vec<&String> = served.keys().chain(derived.keys()).collect();
-    names.sort();
+    names.sort_by_key(|name| (!name.ends_with("_minor"), name.as_str()));
     names.dedup();
     for name in names {
         let (theirs, mine) = (served.get(name), derived.get(name));
@@ -164,8 +167,8 @@ mod tests {
     use crypto::{Hash, PublicKey};
     use ledger::{Amount, Cursor, EventKind, Timestamp, TxHash};
 
-    fn event(event_index: u32, amount: u64) -> (Event, EventView) {
-        let event = Event {
+    fn event(event_index: u32, amount: u64) -> Event {
+        Event {
             cursor: Cursor {
                 height: 7,
                 tx_index: 0,
@@ -179,25 +182,22 @@ mod tests {
                 core: PublicKey([3; 32]),
                 limit: Amount(amount),
             },
-        };
-        let view = EventView::new(&event, 2);
-        (event, view)
+        }
     }
 
     #[test]
     fn the_same_events_compare_equal() {
         let derived = vec![event(0, 5), event(1, 6)];
-        let served: Vec<EventView> = derived.iter().map(|(_, view)| view.clone()).collect();
-        assert_eq!(compare(&derived, &served), Ok(()));
+        assert_eq!(compare(&derived, &derived.clone(), 2), Ok(()));
     }
 
     #[test]
     fn a_changed_field_is_named_with_both_values() {
         let derived = vec![event(0, 5)];
-        let served = vec![event(0, 4).1];
-        let difference = compare(&derived, &served).unwrap_err();
+        let served = vec![event(0, 4)];
+        let difference = compare(&derived, &served, 2).unwrap_err();
         assert!(
-            difference.contains("limit \"0.04\" where it is \"0.05\""),
+            difference.contains("limit_minor 4 where it is 5"),
             "{difference}"
         );
     }
@@ -205,14 +205,13 @@ mod tests {
     #[test]
     fn a_missing_or_an_extra_event_is_named() {
         let derived = vec![event(0, 5), event(1, 6)];
-        let missing = compare(&derived, &[derived[0].1.clone()]).unwrap_err();
+        let missing = compare(&derived, &derived[..1], 2).unwrap_err();
         assert!(
             missing.contains("00000000000000000007-0000000000-0000000001")
                 && missing.contains("does not serve"),
             "{missing}"
         );
-        let extra =
-            compare(&derived[..1], &[derived[0].1.clone(), derived[1].1.clone()]).unwrap_err();
+        let extra = compare(&derived[..1], &derived, 2).unwrap_err();
         assert!(extra.contains("does not yield (1 events)"), "{extra}");
     }
 }

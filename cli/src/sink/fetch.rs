@@ -3,7 +3,7 @@
 //! thread of their own ahead of the checks (`check.rs`).
 //!
 //! Every byte from the node is hostile until checked: answers are read no
-//! further than an honest answer can be long (a block view by the genesis's
+//! further than an honest answer can be long (a block by the genesis's
 //! block limits, a feed page by its event count), pages must keep the
 //! feed's rules (cursors after the one asked for, strictly increasing, no
 //! more than asked for, `next` not behind them), and the hand-over to the
@@ -17,18 +17,21 @@ use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
 use genesis::Genesis;
-use ledger::Cursor;
-use node::api::event_views::{EventPageView, EventView};
+use ledger::{Cursor, Event};
+use node::api::event_views::RawEventPage;
 use node::api::types::StatusView;
 
-use crate::audit::{RawBlock, RawBlockView, SourceError};
+use crate::audit::{RawBlock, SourceError};
 use crate::client::{NodeClient, NodeError};
 
 /// Events asked for per feed page (the node may cap it lower).
 const PAGE_EVENTS: usize = 1_000;
-/// The most a single event's JSON takes: a transfer with its 64 outputs
-/// (about 200 bytes each), or a name or reason of 256 bytes escaped.
-const MAX_EVENT_JSON_BYTES: u64 = 16 * 1024;
+/// The most a single event takes on average in a page: its JSON takes at
+/// most this much (a transfer with its 64 outputs, about 200 bytes each,
+/// or a name or reason of 256 bytes escaped), and its borsh, which the
+/// sink reads, less (a key is 32 bytes instead of 64 hex digits, an
+/// amount 8 instead of two numbers).
+const MAX_EVENT_BYTES: u64 = 16 * 1024;
 /// How long a request may take, long-polls included.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// A long-poll when the sink has everything the node has.
@@ -47,7 +50,7 @@ pub enum Fetched {
     Block {
         height: u64,
         raw: RawBlock,
-        feed: Option<Vec<EventView>>,
+        feed: Option<Vec<Event>>,
         /// The node's height, as it last said.
         tip: u64,
     },
@@ -93,13 +96,11 @@ impl NodeReader {
         let block_bytes = params
             .max_block_bytes
             .min(ledger::block::MAX_BLOCK_BYTES as u64);
-        // The borsh block as hex, each transaction's summary (hash, signer,
-        // nonce, kind: under 400 bytes of JSON), the certificate twice (as
-        // JSON and as hex: under 1 KiB per validator), and the header.
-        let max_block_answer = 2 * block_bytes
-            + params.max_block_txs.saturating_mul(400)
-            + 1024 * genesis.validators.len() as u64
-            + 64 * 1024;
+        // The borsh block, its certificate (96 bytes per signature, from
+        // at most the largest validator set governance can make) and the
+        // answer's framing.
+        let max_block_answer =
+            block_bytes + 128 * ledger::governance::MAX_VALIDATORS as u64 + 64 * 1024;
         NodeReader {
             client: NodeClient::with_timeout(url, REQUEST_TIMEOUT),
             max_block_answer,
@@ -118,29 +119,20 @@ impl NodeReader {
 
     /// The block stored at `height`, or `None` if the node has none.
     pub fn block(&self, height: u64) -> Result<Option<RawBlock>, FetchError> {
-        let answer: Result<RawBlockView, NodeError> = self
+        Ok(self
             .client
-            .get_bounded(&format!("/v1/blocks/{height}"), self.max_block_answer);
-        match answer {
-            Ok(view) if view.height == height => Ok(Some(RawBlock::from_view(&self.client, view)?)),
-            Ok(view) => Err(FetchError::BadFeed {
-                url: format!("{}/v1/blocks/{height}", self.url()),
-                reason: format!(
-                    "asked for height {height}, it answered height {}",
-                    view.height
-                ),
-            }),
-            Err(NodeError::Refused { status: 404, .. }) => Ok(None),
-            Err(error) => Err(error.into()),
-        }
+            .raw_block(height, self.max_block_answer)?
+            .map(RawBlock::from))
     }
 
-    /// One page of the feed after `after`, checked against the feed's
+    /// One page of the feed after `after` (borsh: the ledger's events as
+    /// they are compared, no JSON to parse), checked against the feed's
     /// rules, waiting up to `wait_ms` for events.
     fn events(&self, after: Cursor, wait_ms: u64) -> Result<CheckedPage, FetchError> {
-        let path = format!("/v1/events?after={after}&limit={PAGE_EVENTS}&wait_ms={wait_ms}");
-        let max_bytes = PAGE_EVENTS as u64 * MAX_EVENT_JSON_BYTES + 64 * 1024;
-        let page: EventPageView = match self.client.get_bounded(&path, max_bytes) {
+        let path =
+            format!("/v1/events?after={after}&limit={PAGE_EVENTS}&wait_ms={wait_ms}&format=borsh");
+        let max_bytes = PAGE_EVENTS as u64 * MAX_EVENT_BYTES + 64 * 1024;
+        let page: RawEventPage = match self.client.get_borsh_bounded(&path, max_bytes) {
             Ok(page) => page,
             Err(NodeError::Refused { status: 410, .. }) => {
                 return Err(FetchError::Pruned {
@@ -160,15 +152,15 @@ impl NodeReader {
 
 /// A feed page whose cursors keep the feed's rules.
 struct CheckedPage {
-    /// Each event with its parsed cursor, in commit order.
-    events: Vec<(Cursor, EventView)>,
+    /// In commit order.
+    events: Vec<Event>,
     next: Cursor,
     derived_height: u64,
     retained_from_height: u64,
 }
 
 impl CheckedPage {
-    fn check(page: EventPageView, after: Cursor) -> Result<CheckedPage, String> {
+    fn check(page: RawEventPage, after: Cursor) -> Result<CheckedPage, String> {
         if page.events.len() > PAGE_EVENTS {
             return Err(format!(
                 "{} events, more than the {PAGE_EVENTS} asked for",
@@ -176,29 +168,24 @@ impl CheckedPage {
             ));
         }
         let mut last = after;
-        let mut events = Vec::with_capacity(page.events.len());
-        for event in page.events {
-            let cursor: Cursor = event.cursor.parse().map_err(|error| format!("{error}"))?;
+        for event in &page.events {
+            let cursor = event.cursor;
             if cursor <= last {
                 return Err(format!(
                     "event {cursor} is not after {last}: events must come after the cursor asked for, in commit order, each once"
                 ));
             }
             last = cursor;
-            events.push((cursor, event));
         }
-        let next: Cursor = page
-            .next
-            .parse()
-            .map_err(|error| format!("next: {error}"))?;
-        if next < last {
+        if page.next < last {
             return Err(format!(
-                "next {next} is behind the page's last event {last}"
+                "next {} is behind the page's last event {last}",
+                page.next
             ));
         }
         Ok(CheckedPage {
-            events,
-            next,
+            events: page.events,
+            next: page.next,
             derived_height: page.derived_height,
             retained_from_height: page.retained_from_height,
         })
@@ -209,7 +196,7 @@ impl CheckedPage {
 /// complete.
 struct FeedBuffer {
     after: Cursor,
-    events: VecDeque<(Cursor, EventView)>,
+    events: VecDeque<Event>,
     /// Every event of heights up to this one is in `events` or was handed
     /// over.
     complete_through: u64,
@@ -256,10 +243,10 @@ impl FeedBuffer {
                 self.complete_through = self.complete_through.max(page.derived_height);
                 return Ok(self.complete_through >= height);
             }
-            for (cursor, event) in page.events {
-                self.complete_through = self.complete_through.max(cursor.height - 1);
-                self.after = cursor;
-                self.events.push_back((cursor, event));
+            for event in page.events {
+                self.complete_through = self.complete_through.max(event.cursor.height - 1);
+                self.after = event.cursor;
+                self.events.push_back(event);
             }
             self.after = self.after.max(page.next);
         }
@@ -268,21 +255,23 @@ impl FeedBuffer {
 
     /// The buffered events of `height`, which must be the lowest height
     /// buffered.
-    fn take(&mut self, reader: &NodeReader, height: u64) -> Result<Vec<EventView>, FetchError> {
-        if let Some((cursor, _)) = self.events.front()
-            && cursor.height < height
+    fn take(&mut self, reader: &NodeReader, height: u64) -> Result<Vec<Event>, FetchError> {
+        if let Some(event) = self.events.front()
+            && event.cursor.height < height
         {
             return Err(FetchError::BadFeed {
                 url: reader.url().to_string(),
-                reason: format!("event {cursor} is of a height the sink has passed ({height})"),
+                reason: format!(
+                    "event {} is of a height the sink has passed ({height})",
+                    event.cursor
+                ),
             });
         }
         let mut taken = Vec::new();
-        while let Some((cursor, _)) = self.events.front()
-            && cursor.height == height
+        while let Some(event) = self.events.front()
+            && event.cursor.height == height
         {
-            let (_, event) = self.events.pop_front().expect("a front was seen");
-            taken.push(event);
+            taken.push(self.events.pop_front().expect("a front was seen"));
         }
         Ok(taken)
     }

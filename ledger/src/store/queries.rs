@@ -262,17 +262,20 @@ impl Store {
 
     /// The committed block at `height` (1 and up).
     pub fn block(&self, height: u64) -> Result<Option<Block>, StoreError> {
-        let bytes = self
-            .db
-            .get_cf(self.cf(schema::BLOCKS), schema::height_key(height))
-            .map_err(self.rocks("reading a block"))?;
-        bytes
+        self.block_bytes(height)?
             .map(|bytes| {
                 Block::from_bytes(&bytes).map_err(|error| StoreError::Corrupt {
                     what: format!("block {height}: {error}"),
                 })
             })
             .transpose()
+    }
+
+    /// The committed block at `height` as stored (borsh), undecoded.
+    pub fn block_bytes(&self, height: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db
+            .get_cf(self.cf(schema::BLOCKS), schema::height_key(height))
+            .map_err(self.rocks("reading a block"))
     }
 
     /// The certificate stored with the block at `height`.

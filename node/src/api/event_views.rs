@@ -3,8 +3,9 @@
 //! hex keys and ids, amounts as decimal strings next to their minor units,
 //! times as RFC 3339 next to Unix milliseconds. No I/O here.
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use crypto::{Hash, PublicKey};
-use ledger::{Event, EventKind, Role, TokenId, TxHash, ValidatorChange};
+use ledger::{Cursor, Event, EventKind, Role, TokenId, TxHash, ValidatorChange};
 use serde::{Deserialize, Serialize};
 
 use super::types::format_time;
@@ -19,6 +20,21 @@ pub struct EventPageView {
     /// Events of every block up to this height are in the feed.
     pub derived_height: u64,
     /// Events below this height were deleted by retention (0: none).
+    pub retained_from_height: u64,
+}
+
+/// The answer of `GET /v1/events?format=borsh`: the page the JSON answer
+/// ([`EventPageView`]) describes, each event as the ledger's own
+/// [`Event`], borsh-encoded (`application/octet-stream`). For programs
+/// that check events against the blocks they derive them from (`scf sink
+/// postgres`): no JSON to write or parse, and an event compares as one
+/// value.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct RawEventPage {
+    pub events: Vec<Event>,
+    /// As [`EventPageView::next`].
+    pub next: Cursor,
+    pub derived_height: u64,
     pub retained_from_height: u64,
 }
 

@@ -1,5 +1,5 @@
-//! `GET /v1/events?after=CURSOR&limit=N&wait_ms=M&kinds=a,b&party=KEY`: the
-//! event feed, read from the store's event log (see `ledger::store::events`)
+//! `GET /v1/events?after=CURSOR&limit=N&wait_ms=M&kinds=a,b&party=KEY[&format=borsh]`:
+//! the event feed, read from the store's event log (see `ledger::store::events`)
 //! without the store's lock, so no reader holds up a commit.
 //!
 //! Events strictly after `after` (from the oldest kept when absent), in
@@ -12,18 +12,23 @@
 //! `max_event_waiters` requests wait at once, more get 503
 //! `too_many_waiters`. A cursor older than what retention keeps is 410
 //! `cursor_expired`.
+//!
+//! `format=borsh` answers the same page as a borsh
+//! [`RawEventPage`](super::event_views::RawEventPage) of the ledger's own
+//! events instead of JSON (`format=json`, the default).
 
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use ledger::store::{EventFilter, EventPage, EventsError};
 use ledger::{Cursor, EventKind};
 use serde::Deserialize;
 
 use super::errors::{ApiError, ApiQuery};
-use super::event_views::{EventPageView, EventView};
+use super::event_views::{EventPageView, EventView, RawEventPage};
 use super::metrics::ApiMetrics;
 use super::{ApiState, blocking, parse_key};
 
@@ -35,6 +40,7 @@ pub struct FeedQuery {
     wait_ms: Option<u64>,
     kinds: Option<String>,
     party: Option<String>,
+    format: Option<String>,
 }
 
 struct FeedRequest {
@@ -42,6 +48,7 @@ struct FeedRequest {
     limit: usize,
     wait: Duration,
     filter: EventFilter,
+    borsh: bool,
 }
 
 impl FeedQuery {
@@ -71,11 +78,25 @@ impl FeedQuery {
         let wait = Duration::from_millis(self.wait_ms.unwrap_or(0)).min(limits.max_event_wait());
         let kinds = self.kinds.as_deref().map(parse_kinds).transpose()?;
         let party = self.party.as_deref().map(parse_key).transpose()?;
+        let borsh = match self.format.as_deref() {
+            None | Some("json") => false,
+            Some("borsh") => true,
+            Some(other) => {
+                return Err(ApiError::bad_request(
+                    "bad_format",
+                    format!(
+                        "format={:?} is not a format of the feed; use json (the default) or borsh",
+                        other.chars().take(64).collect::<String>()
+                    ),
+                ));
+            }
+        };
         Ok(FeedRequest {
             after,
             limit,
             wait,
             filter: EventFilter { kinds, party },
+            borsh,
         })
     }
 }
@@ -116,7 +137,7 @@ fn feed_error(error: EventsError) -> ApiError {
 pub async fn events(
     State(state): State<ApiState>,
     ApiQuery(query): ApiQuery<FeedQuery>,
-) -> Result<Json<EventPageView>, ApiError> {
+) -> Result<Response, ApiError> {
     let request = query.parse(&state)?;
     let max_scan = state.limits.max_event_scan;
     let read = |after: Option<Cursor>| {
@@ -136,7 +157,7 @@ pub async fn events(
     // emptied before the end of the feed is answered at once, with its
     // `next`.
     if !page.events.is_empty() || !page.at_end || request.wait.is_zero() {
-        return Ok(Json(view(&state, page)));
+        return Ok(answer(&state, page, request.borsh));
     }
     let Ok(permit) = std::sync::Arc::clone(&state.event_waiters).try_acquire_owned() else {
         state.metrics.event_waiters_refused.inc();
@@ -155,14 +176,14 @@ pub async fn events(
         match tokio::time::timeout_at(deadline, derived.changed()).await {
             Ok(Ok(())) => {}
             // Timed out, or the node is stopping: the empty page.
-            Ok(Err(_)) | Err(_) => return Ok(Json(view(&state, page))),
+            Ok(Err(_)) | Err(_) => return Ok(answer(&state, page, request.borsh)),
         }
         // Go on from where the last read stopped: what it filtered out is
         // not looked at again.
         // (`START` is never expired: it means "from the oldest kept".)
         page = read(Some(page.next)).await?;
         if !page.events.is_empty() || !page.at_end {
-            return Ok(Json(view(&state, page)));
+            return Ok(answer(&state, page, request.borsh));
         }
     }
 }
@@ -190,6 +211,24 @@ impl Drop for EventWaiter {
     fn drop(&mut self) {
         self.metrics.event_waiters.dec();
     }
+}
+
+/// The page as JSON, or as borsh when asked.
+fn answer(state: &ApiState, page: EventPage, borsh: bool) -> Response {
+    if !borsh {
+        return Json(view(state, page)).into_response();
+    }
+    let raw = RawEventPage {
+        events: page.events,
+        next: page.next,
+        derived_height: page.derived,
+        retained_from_height: page.retained_from,
+    };
+    (
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        borsh::to_vec(&raw).expect("encoding to a Vec"),
+    )
+        .into_response()
 }
 
 fn view(state: &ApiState, page: EventPage) -> EventPageView {

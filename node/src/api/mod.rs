@@ -15,9 +15,10 @@
 //! | `GET /v1/participants/{key}/tokens?after=&limit=` | a [`types::TokenPage`] of unspent tokens |
 //! | `GET /v1/blocks/{height}`, `/v1/blocks/latest` | [`types::BlockView`] with certificate |
 //! | `GET /v1/blocks/{height}/txs` | [`types::BlockTxsView`]: the transactions only |
+//! | `GET /v1/blocks/{height}/raw` | a borsh [`types::RawBlockAnswer`]: the stored block and certificate bytes |
 //! | `GET /v1/status` | [`types::StatusView`] |
 //! | `GET /v1/genesis` | the genesis file |
-//! | `GET /v1/events?after=&limit=&wait_ms=&kinds=&party=` | an [`event_views::EventPageView`] (see [`feed`]) |
+//! | `GET /v1/events?after=&limit=&wait_ms=&kinds=&party=&format=` | an [`event_views::EventPageView`], or with `format=borsh` an [`event_views::RawEventPage`] (see [`feed`]) |
 //! | `GET /v1/evidence` | equivocation evidence (at most `driver::evidence`'s cap) |
 //! | `GET /metrics` | Prometheus text |
 //!
@@ -141,6 +142,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/blocks/latest", get(latest_block))
         .route("/v1/blocks/{height}", get(block))
         .route("/v1/blocks/{height}/txs", get(block_txs))
+        .route("/v1/blocks/{height}/raw", get(raw_block))
         .route("/v1/status", get(status))
         .route("/v1/genesis", get(genesis))
         .route("/v1/evidence", get(evidence))
@@ -570,6 +572,37 @@ async fn block_txs(
             hash: block.hash(),
             txs: block.txs.iter().map(tx_view).collect(),
         }))
+    })
+    .await
+}
+
+/// The block and certificate as stored, borsh, nothing decoded: what a
+/// verifier reads per block (see [`types::RawBlockAnswer`]).
+async fn raw_block(
+    State(shared): State<Arc<Shared>>,
+    Path(height): Path<String>,
+) -> Result<Response, ApiError> {
+    let height = parse_height(&height)?;
+    blocking(&shared, move |shared| {
+        let store = shared.store.read();
+        let Some(block) = store.block_bytes(height).map_err(ApiError::internal)? else {
+            drop(store);
+            return Err(committed_block(shared, height)
+                .err()
+                .unwrap_or_else(|| ApiError::not_found(format!("no block at height {height}"))));
+        };
+        let certificate = store.certificate(height).map_err(ApiError::internal)?;
+        drop(store);
+        let answer = types::RawBlockAnswer {
+            height,
+            block,
+            certificate,
+        };
+        Ok((
+            [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+            borsh::to_vec(&answer).expect("encoding to a Vec"),
+        )
+            .into_response())
     })
     .await
 }

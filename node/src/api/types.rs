@@ -238,6 +238,21 @@ pub struct BlockView {
     pub certificate_hex: Option<String>,
 }
 
+/// `GET /v1/blocks/{height}/raw` (`application/octet-stream`, this struct
+/// borsh-encoded): the block and its commit certificate as the node stores
+/// them, for programs that verify blocks themselves (`scf audit verify
+/// --node`, `scf sink postgres`). Nothing in it is decoded or re-encoded by
+/// the node, so nothing of the node's reading stands between the stored
+/// bytes and the verifier.
+#[derive(Clone, Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
+pub struct RawBlockAnswer {
+    pub height: u64,
+    /// Borsh `ledger::Block`.
+    pub block: Vec<u8>,
+    /// Borsh `consensus::CommitCertificate`; `None` if none is stored.
+    pub certificate: Option<Vec<u8>>,
+}
+
 /// `GET /v1/blocks/{height}/txs`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct BlockTxsView {

@@ -4,8 +4,9 @@
 //! it wants in front of the sink.
 //!
 //! It understands the routes the sink reads: `/v1/status` (the height),
-//! `/v1/blocks/{height}` (the block's bytes) and `/v1/events` (the page);
-//! everything else passes through as it is. One request per connection,
+//! `/v1/blocks/{height}` and `/v1/blocks/{height}/raw` (the block's bytes)
+//! and `/v1/events` (the page, as JSON or as borsh); everything else passes
+//! through as it is. One request per connection,
 //! each on a thread of its own; stopped when dropped.
 
 use std::io::{BufRead, BufReader, Write};
@@ -14,7 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ledger::Block;
+use ledger::{Block, EventKind};
+use node::api::event_views::RawEventPage;
+use node::api::types::RawBlockAnswer;
 use serde_json::Value;
 
 /// What the proxy changes.
@@ -129,13 +132,13 @@ fn serve(stream: TcpStream, upstream: &str, settings: Settings) {
                 .body_mut()
                 .with_config()
                 .limit(512 << 20)
-                .read_to_string()
+                .read_to_vec()
                 .unwrap_or_default();
             (status, body)
         }
         Err(error) => (
             502,
-            format!("{{\"error\":\"upstream\",\"detail\":\"{error}\"}}"),
+            format!("{{\"error\":\"upstream\",\"detail\":\"{error}\"}}").into_bytes(),
         ),
     };
     let (status, body) = if status == 200 {
@@ -146,16 +149,40 @@ fn serve(stream: TcpStream, upstream: &str, settings: Settings) {
     let mut stream = stream;
     let _ = write!(
         stream,
-        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
         body.len()
     );
+    let _ = stream.write_all(&body);
     let _ = stream.flush();
 }
 
 /// The upstream's answer to `target` as the settings make it.
-fn rewrite(target: &str, body: String, settings: Settings) -> (u16, String) {
+fn rewrite(target: &str, body: Vec<u8>, settings: Settings) -> (u16, Vec<u8>) {
     let path = target.split('?').next().unwrap_or(target);
-    let Ok(mut json) = serde_json::from_str::<Value>(&body) else {
+    if path == "/v1/events" && target.contains("format=borsh") {
+        let Ok(mut page) = borsh::from_slice::<RawEventPage>(&body) else {
+            return (200, body);
+        };
+        cut_raw_page(&mut page, target, settings);
+        return (200, borsh::to_vec(&page).expect("encoding to a Vec"));
+    }
+    if let Some(height) = path
+        .strip_prefix("/v1/blocks/")
+        .and_then(|rest| rest.strip_suffix("/raw"))
+        .and_then(|height| height.parse::<u64>().ok())
+    {
+        if height > settings.up_to {
+            return not_found(height);
+        }
+        let Ok(mut answer) = borsh::from_slice::<RawBlockAnswer>(&body) else {
+            return (200, body);
+        };
+        if settings.tamper == (Tamper::Block { height }) {
+            answer.block = tampered_block(&answer.block);
+        }
+        return (200, borsh::to_vec(&answer).expect("encoding to a Vec"));
+    }
+    let Ok(mut json) = serde_json::from_slice::<Value>(&body) else {
         return (200, body);
     };
     if path == "/v1/status" {
@@ -167,10 +194,7 @@ fn rewrite(target: &str, body: String, settings: Settings) -> (u16, String) {
         .and_then(|rest| rest.parse::<u64>().ok())
     {
         if height > settings.up_to {
-            return (
-                404,
-                format!("{{\"error\":\"not_found\",\"detail\":\"no block at height {height}\"}}"),
-            );
+            return not_found(height);
         }
         if settings.tamper == (Tamper::Block { height }) {
             tamper_block(&mut json);
@@ -178,18 +202,32 @@ fn rewrite(target: &str, body: String, settings: Settings) -> (u16, String) {
     } else if path == "/v1/events" {
         cut_page(&mut json, target, settings);
     }
-    (200, json.to_string())
+    (200, json.to_string().into_bytes())
+}
+
+fn not_found(height: u64) -> (u16, Vec<u8>) {
+    (
+        404,
+        format!("{{\"error\":\"not_found\",\"detail\":\"no block at height {height}\"}}")
+            .into_bytes(),
+    )
 }
 
 fn tamper_block(view: &mut Value) {
     let bytes = hex::decode(view["block_hex"].as_str().unwrap_or_default()).unwrap_or_default();
-    let Ok(mut block) = Block::from_bytes(&bytes) else {
-        return;
+    view["block_hex"] = hex::encode(tampered_block(&bytes)).into();
+}
+
+/// The block with its first transaction's nonce changed (so its tx root
+/// no longer matches); bytes that are no block unchanged.
+fn tampered_block(bytes: &[u8]) -> Vec<u8> {
+    let Ok(mut block) = Block::from_bytes(bytes) else {
+        return bytes.to_vec();
     };
     if let Some(first) = block.txs.first_mut() {
         first.tx.nonce += 1;
     }
-    view["block_hex"] = hex::encode(block.to_bytes()).into();
+    block.to_bytes()
 }
 
 /// Drops the events above `up_to` (the page then ends where the cut chain
@@ -219,6 +257,40 @@ fn cut_page(page: &mut Value, target: &str, settings: Settings) {
             .map(|after| Value::from(after.to_string()));
         if let Some(next) = last.or(asked) {
             page["next"] = next;
+        }
+    }
+}
+
+/// As [`cut_page`], on a borsh page: the same cut, and the same tamper
+/// (one minor unit more on the first event of the height with an
+/// `amount`).
+fn cut_raw_page(page: &mut RawEventPage, target: &str, settings: Settings) {
+    page.events
+        .retain(|event| event.cursor.height <= settings.up_to);
+    if let Tamper::Event { height } = settings.tamper
+        && let Some(amount) = page
+            .events
+            .iter_mut()
+            .filter(|event| event.cursor.height == height)
+            .find_map(|event| match &mut event.kind {
+                EventKind::ReceivableConfirmed { amount, .. }
+                | EventKind::TokenTransferred { amount, .. }
+                | EventKind::FinancingRequested { amount, .. }
+                | EventKind::FinancingAccepted { amount, .. }
+                | EventKind::ReceivableSettled { amount, .. } => Some(amount),
+                _ => None,
+            })
+    {
+        amount.0 += 1;
+    }
+    if page.derived_height > settings.up_to {
+        page.derived_height = settings.up_to;
+        let asked = target
+            .split(['?', '&'])
+            .find_map(|pair| pair.strip_prefix("after="))
+            .and_then(|after| after.parse().ok());
+        if let Some(next) = page.events.last().map(|event| event.cursor).or(asked) {
+            page.next = next;
         }
     }
 }
