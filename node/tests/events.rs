@@ -31,6 +31,15 @@ fn page(net: &Net, node: usize, query: &str) -> EventPageView {
 
 /// Every event node `node` has, walked `limit` at a time.
 fn all_events(net: &Net, node: usize, limit: usize) -> Vec<EventView> {
+    walk(limit, |query| {
+        let answer = page(net, node, query);
+        (answer.events, answer.next)
+    })
+}
+
+/// Every event of a feed whose pages `read` answers (its events and
+/// `next`), `limit` at a time from the start.
+fn walk(limit: usize, read: impl Fn(&str) -> (Vec<EventView>, String)) -> Vec<EventView> {
     let mut events = Vec::new();
     let mut after: Option<String> = None;
     for _ in 0..10_000 {
@@ -38,13 +47,13 @@ fn all_events(net: &Net, node: usize, limit: usize) -> Vec<EventView> {
             Some(cursor) => format!("after={cursor}&limit={limit}"),
             None => format!("limit={limit}"),
         };
-        let answer = page(net, node, &query);
-        if answer.events.is_empty() {
+        let (page, next) = read(&query);
+        if page.is_empty() {
             return events;
         }
-        assert!(answer.events.len() <= limit);
-        events.extend(answer.events);
-        after = Some(answer.next);
+        assert!(page.len() <= limit);
+        events.extend(page);
+        after = Some(next);
     }
     panic!("the feed did not end within 10,000 pages");
 }
@@ -69,22 +78,15 @@ fn raw_page(net: &Net, node: usize, query: &str) -> RawEventPage {
 /// Every event node `node` has, walked `limit` at a time in the borsh
 /// form, as the JSON form shows them (the chain's currency has 2 decimals).
 fn all_raw_events(net: &Net, node: usize, limit: usize) -> Vec<EventView> {
-    let mut events = Vec::new();
-    let mut after: Option<String> = None;
-    for _ in 0..10_000 {
-        let query = match &after {
-            Some(cursor) => format!("after={cursor}&limit={limit}"),
-            None => format!("limit={limit}"),
-        };
-        let answer = raw_page(net, node, &query);
-        if answer.events.is_empty() {
-            return events;
-        }
-        assert!(answer.events.len() <= limit);
-        events.extend(answer.events.iter().map(|event| EventView::new(event, 2)));
-        after = Some(answer.next.to_string());
-    }
-    panic!("the feed did not end within 10,000 pages");
+    walk(limit, |query| {
+        let answer = raw_page(net, node, query);
+        let events = answer
+            .events
+            .iter()
+            .map(|event| EventView::new(event, 2))
+            .collect();
+        (events, answer.next.to_string())
+    })
 }
 
 /// Waits until node `node` has derived the events of `height`.
