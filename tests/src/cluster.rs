@@ -104,10 +104,13 @@ pub fn scf_binary() -> &'static Path {
                 std::env::join_paths(kept).unwrap_or_default(),
             );
         }
+        // Any directory of the workspace; this crate's own, as compiled,
+        // may be a checkout that no longer exists (see `package_dir`).
+        let workspace_member = crate::package_dir();
         build
             .args(["build", "--quiet", "--workspace", "--bin", "scf"])
             .env("CARGO_TARGET_DIR", target_dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
+            .current_dir(workspace_member);
         if profile_dir
             .file_name()
             .is_some_and(|name| name == "release")

@@ -33,3 +33,15 @@ pub mod hostile;
 pub mod postgres;
 pub mod runner;
 pub mod sink;
+
+/// The directory of the package whose tests are running, as cargo gives it
+/// to the test process. `env!("CARGO_MANIFEST_DIR")` is where this crate
+/// was compiled, which is stale when a shared target directory (CI's, under
+/// `~/.cache`) is reused from a checkout at another path: cargo then runs
+/// the old test binary without recompiling it.
+pub fn package_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .filter(|dir| dir.is_dir())
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}

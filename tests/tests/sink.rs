@@ -929,8 +929,7 @@ fn keys_follow_the_feed(database: &mut postgres::Client, feed: &[serde_json::Val
 /// The README's example queries, from its PostgreSQL sink section.
 fn readme_queries() -> Vec<String> {
     let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
-            .expect("README.md");
+        std::fs::read_to_string(scf_tests::package_dir().join("../README.md")).expect("README.md");
     let section = readme
         .split("### PostgreSQL sink")
         .nth(1)
