@@ -153,7 +153,7 @@ const DECISIONS: &str = "UPDATE financing f SET status = d.st, decision = d.dc,
         days = d.dy, bought_token = d.b
     FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[],
                 $7::text[]) AS d(tk, st, dc, ms, p, dy, b)
-    WHERE f.token = d.tk AND f.status = 'requested'";
+    WHERE f.token = d.tk AND f.status = 'requested' AND f.request < $8::text COLLATE \"C\"";
 
 /// Keys bound in the batch: a binding is written once and never changes.
 const KEY_BINDINGS: &str = "INSERT INTO key_bindings (key, participant, bound_height)
@@ -353,8 +353,10 @@ impl Database {
 
     /// Writes `batch` and moves the cursor from `batch.first_height - 1`
     /// to its end, in one transaction. The tables' statements touch
-    /// disjoint rows, so they are sent together (pipelined on the one
-    /// connection) and the server never waits for the next one.
+    /// disjoint rows (the updates only rows of earlier batches, which
+    /// `decisions` has to say in its SQL), so they are sent together
+    /// (pipelined on the one connection) and the server never waits for
+    /// the next one.
     pub async fn write(&mut self, batch: &Batch) -> Result<(), DatabaseError> {
         let failed = query("writing a batch");
         let prepared = &self.prepared;
@@ -554,11 +556,23 @@ async fn financing(tx: &Transaction<'_>, prepared: &Prepared, batch: &Batch) -> 
 }
 
 /// Decisions on requests of earlier batches; returns how many it closed.
+///
+/// Only rows of earlier batches may match: a token whose request this
+/// batch rejects can be offered again in the same batch, and that new
+/// `requested` row (inserted by `financing`, pipelined before this
+/// statement) must stay open. Cursors order as text, so every request
+/// of an earlier batch is before the batch's first cursor.
 async fn decisions(tx: &Transaction<'_>, prepared: &Prepared, batch: &Batch) -> Written {
     let rows = &batch.decisions;
     if rows.token.is_empty() {
         return Ok(0);
     }
+    let batch_start = ledger::Cursor {
+        height: batch.first_height,
+        tx_index: 0,
+        event_index: 0,
+    }
+    .to_string();
     tx.execute(
         &prepared.decisions,
         &[
@@ -569,6 +583,7 @@ async fn decisions(tx: &Transaction<'_>, prepared: &Prepared, batch: &Batch) -> 
             &rows.price_minor,
             &rows.days,
             &rows.bought_token,
+            &batch_start,
         ],
     )
     .await
