@@ -19,7 +19,6 @@ set -uo pipefail
 run_stream() {
   local name=$1
   shift
-  set -o pipefail
   cargo test "$@" 2>&1 | sed -u "s/^/[$name] /"
 }
 

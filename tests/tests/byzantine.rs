@@ -15,6 +15,7 @@
 //! network only adds load to what each one's checks must withstand.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use scf_tests::attacks::scenarios;
@@ -49,18 +50,13 @@ fn no_single_byzantine_validator_halts_crashes_or_forges() {
         .collect();
     // Each worker takes the next scenario not yet taken; the table keeps
     // the scenarios' order.
-    let next = Mutex::new(0usize);
+    let next = AtomicUsize::new(0);
     let results = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..parallel.min(selected.len()) {
             scope.spawn(|| {
                 loop {
-                    let index = {
-                        let mut next = next.lock().expect("the scenario counter");
-                        let index = *next;
-                        *next += 1;
-                        index
-                    };
+                    let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some(scenario) = selected.get(index) else {
                         break;
                     };
