@@ -39,7 +39,7 @@ use consensus::{CertificateError, CommitCertificate, Height, ValidatorSet};
 use crypto::{ChainId, Hash, PublicKey};
 use genesis::Genesis;
 use ledger::block::{Block, BlockError, BlockExecution};
-use ledger::{MemoryState, Role, StateTree, StateValue, TxError, TxHash};
+use ledger::{MemoryState, Role, StateKey, StateTree, StateValue, TxError, TxHash};
 use serde::Serialize;
 
 use super::progress::Progress;
@@ -218,8 +218,9 @@ struct Chain {
 #[derive(Debug)]
 pub struct VerifiedBlock {
     pub block: Block,
-    /// The state entries the block wrote, each key once with its new value.
-    pub writes: Vec<StateValue>,
+    /// The keys of the state entries the block wrote, each once; their new
+    /// values are in [`ChainVerifier::state`] until the next block.
+    pub writes: Vec<StateKey>,
     pub app_hash: Hash,
 }
 
@@ -284,7 +285,7 @@ impl ChainVerifier {
             .map_err(|violation| AuditFailure::Invalid { height, violation })?;
         let execution = execute(&block, &self.replay)
             .map_err(|violation| AuditFailure::Invalid { height, violation })?;
-        let writes = execution.writes.clone();
+        let writes = execution.writes.iter().map(StateValue::key).collect();
         let replayed = self.replay.apply(execution);
         if replayed != block.header.app_hash {
             // The replay wrote what the block executes to, not what the

@@ -281,8 +281,10 @@ pub struct BatchBuilder {
     first_height: Option<u64>,
     end: Option<BatchEnd>,
     events: EventRows,
-    /// Each key written, with the height of its last write and its value.
-    writes: BTreeMap<StateKey, (u64, StateValue)>,
+    /// Each key written, with the height of its last write. Its value is
+    /// the one the replay's state holds when the batch is finished, after
+    /// the batch's last block.
+    writes: BTreeMap<StateKey, u64>,
     financing: FinancingRows,
     /// Open requests of this batch: token → row in `financing`.
     open_requests: HashMap<TokenId, usize>,
@@ -324,8 +326,8 @@ impl BatchBuilder {
             self.add_financing(event)?;
             last_event = Some(view.cursor.clone());
         }
-        for value in verified.writes {
-            self.writes.insert(value.key(), (height, value));
+        for key in verified.writes {
+            self.writes.insert(key, height);
         }
         self.end = Some(BatchEnd {
             height,
@@ -436,10 +438,23 @@ impl BatchBuilder {
         let (Some(first_height), Some(end)) = (self.first_height, self.end) else {
             return Ok(None);
         };
-        // Roots settled in the batch, and the height that settled them.
-        let settled_roots: HashMap<TokenId, (String, u64)> = self
+        // Each key's last value: the replay's, as the batch's last block
+        // left it (the state is never shrunk, so every written key is in it).
+        let read = "the replay's state is in memory and reads without failing";
+        let values: Vec<(u64, StateValue)> = self
             .writes
-            .values()
+            .iter()
+            .map(|(key, height)| {
+                let value = state.get(key).expect(read);
+                (
+                    *height,
+                    value.expect("a key the replay wrote is in its state"),
+                )
+            })
+            .collect();
+        // Roots settled in the batch, and the height that settled them.
+        let settled_roots: HashMap<TokenId, (String, u64)> = values
+            .iter()
             .filter_map(|(height, value)| match value {
                 StateValue::Receivable(receivable) => {
                     receivable.settlement.as_ref().map(|settlement| {
@@ -464,7 +479,7 @@ impl BatchBuilder {
                 }
             }
         }
-        for (_, (height, value)) in self.writes {
+        for (height, value) in values {
             state_rows.add(height, value, state)?;
         }
         Ok(Some(Batch {

@@ -13,8 +13,8 @@ use crypto::{ChainId, Hash, Keypair, PublicKey};
 use ledger::block::{Block, BlockHeader, execute_block, tx_root};
 use ledger::governance::{GenesisState, GenesisValidator};
 use ledger::{
-    MemoryState, Participant, PeerId, Role, SignedTransaction, StateView, Timestamp, Transaction,
-    TxBody, TxHash, ValidatorChange, derive_block_events,
+    MemoryState, Participant, PeerId, Role, SignedTransaction, StateValue, StateView, Timestamp,
+    Transaction, TxBody, TxHash, ValidatorChange, derive_block_events,
 };
 use node::api::event_views::EventView;
 
@@ -82,8 +82,8 @@ impl Chain {
             execution.tx_hashes.len() == txs.len(),
             "every transaction applied"
         );
-        let writes = execution.writes;
-        self.state.apply(writes.clone());
+        let writes = execution.writes.iter().map(StateValue::key).collect();
+        self.state.apply(execution.writes);
         let block = Block { header, txs };
         self.parent = block.hash();
         let state = &self.state;
