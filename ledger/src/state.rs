@@ -296,10 +296,11 @@ impl<S: StateView + ?Sized> StateView for Overlay<'_, S> {
 /// references), and a replay (`scf audit`, the PostgreSQL sink) must not
 /// slow down for keys chosen to collide. It reads in one probe where a
 /// sorted map searched and, on every insert, shifted its 320-byte values;
-/// [`MemoryState::entries`] sorts when an order is wanted.
+/// [`MemoryState::entries`] sorts when an order is wanted. The values are
+/// boxed so that growing the table moves 48 bytes an entry, not 360.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryState {
-    entries: HashMap<StateKey, StateValue>,
+    entries: HashMap<StateKey, Box<StateValue>>,
 }
 
 impl MemoryState {
@@ -309,13 +310,22 @@ impl MemoryState {
 
     pub fn apply<I: IntoIterator<Item = StateValue>>(&mut self, values: I) {
         for value in values {
-            self.entries.insert(value.key(), value);
+            match self.entries.entry(value.key()) {
+                Entry::Occupied(mut entry) => **entry.get_mut() = value,
+                Entry::Vacant(entry) => {
+                    entry.insert(Box::new(value));
+                }
+            }
         }
     }
 
     /// Every entry, in key order.
     pub fn entries(&self) -> impl Iterator<Item = (&StateKey, &StateValue)> {
-        let mut entries: Vec<_> = self.entries.iter().collect();
+        let mut entries: Vec<(&StateKey, &StateValue)> = self
+            .entries
+            .iter()
+            .map(|(key, value)| (key, value.as_ref()))
+            .collect();
         entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
         entries.into_iter()
     }
@@ -332,7 +342,7 @@ impl MemoryState {
 impl StateView for MemoryState {
     /// Never fails: everything is in memory.
     fn get(&self, key: &StateKey) -> Result<Option<StateValue>, StateError> {
-        Ok(self.entries.get(key).cloned())
+        Ok(self.entries.get(key).map(|value| value.as_ref().clone()))
     }
 }
 
