@@ -15,7 +15,9 @@
 //!   README's example queries run;
 //! - a node that serves a tampered block or a tampered event (a proxy in
 //!   front of a real node) is refused, naming the height and what differed,
-//!   and the database is unchanged.
+//!   and the database is unchanged;
+//! - a financing request rejected and offered again in one block, a batch
+//!   after the request: the rejection closes the earlier request only.
 //!
 //! The kill points come from a seed, printed; replay with `SIM_SEED=<n>`.
 //! Each test stages its own network; they run one at a time.
@@ -39,6 +41,7 @@ use scf_tests::chaos::{self, Liveness, Monitor, Rng};
 use scf_tests::cluster::scf_binary;
 use scf_tests::governance::Governor;
 use scf_tests::postgres::Postgres;
+use scf_tests::sink::history::{self, FINANCING_EVERY, HistorySpec};
 use scf_tests::sink::proxy::{Proxy, Tamper};
 use scf_tests::sink::{self, Snapshot};
 
@@ -469,6 +472,77 @@ fn a_node_serving_a_tampered_block_or_event_is_refused_and_the_database_is_uncha
 }
 
 /// The first height above `above` with an event that has an amount.
+/// A bank rejects a financing request and, in the same block, the seller
+/// offers the token again; the request was written in an earlier batch.
+/// The rejection, applied by token to the open requests the database
+/// holds, must close the earlier request and leave the new one open. (It
+/// closed both once: the batch's new rows are inserted before its
+/// decisions on earlier ones, and the sink stopped on its own count check.)
+#[test]
+fn a_request_rejected_and_offered_again_in_one_batch_leaves_the_new_request_open() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    // One financing round: requests in one block, then the decisions (a
+    // rejection and a new offer for suppliers 0 and 10) in the next.
+    let spec = HistorySpec {
+        suppliers: 20,
+        rounds: FINANCING_EVERY,
+        cores: 2,
+        banks: 2,
+    };
+    let history =
+        history::write(&dir.path().join("net"), &spec).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(history.reoffered.len(), 2, "suppliers 0 and 10 offer again");
+    let node = history::serve(scf_binary(), &history).unwrap_or_else(|error| panic!("{error}"));
+    let postgres = Postgres::start(false).unwrap_or_else(|error| panic!("{error}"));
+    let url = postgres
+        .create_database("reoffered")
+        .unwrap_or_else(|error| panic!("{error}"));
+    // One block a batch: the request and the decisions are two batches.
+    let finished = sink::run(
+        sink::command(
+            scf_binary(),
+            &node.api,
+            &history.genesis_path,
+            &url,
+            &["--exit-at-tip", "--batch-blocks", "1"],
+        ),
+        SINK_LIMIT,
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
+    assert!(finished.status.success(), "{}", finished.stderr);
+    let mut database = connect(&postgres, "reoffered");
+    assert_eq!(sink::cursor_height(&mut database), history.height);
+    for token in &history.reoffered {
+        let rows: Vec<(String, i32, bool)> = database
+            .query(
+                "SELECT status, rate_bps, decision IS NULL FROM financing
+                 WHERE token = $1 ORDER BY request",
+                &[&token.to_string()],
+            )
+            .expect("the financing rows")
+            .iter()
+            .map(|row| (row.get(0), row.get(1), row.get(2)))
+            .collect();
+        assert_eq!(rows.len(), 2, "token {token}: {rows:?}");
+        assert_eq!(rows[0].0, "rejected", "token {token}: {rows:?}");
+        assert!(!rows[0].2, "the rejection is recorded: {rows:?}");
+        assert_eq!(
+            rows[1],
+            ("requested".to_string(), 600, true),
+            "token {token}: the new offer stays open"
+        );
+    }
+    let open: i64 = database
+        .query_one(
+            "SELECT count(*) FROM financing WHERE status = 'requested'",
+            &[],
+        )
+        .expect("a count")
+        .get(0);
+    assert_eq!(open, 2, "only the new offers are open");
+}
+
 fn height_with_amounts(api: &str, above: u64) -> u64 {
     let mut after = format!("{above:020}-{:010}-{:010}", u32::MAX, u32::MAX);
     for _ in 0..1_000 {

@@ -14,7 +14,6 @@
 //! The sink, the node and PostgreSQL share the machine's cores.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -59,16 +58,6 @@ struct Report {
     sink_reported_events_per_second: f64,
 }
 
-/// A node process, killed when dropped.
-struct NodeProcess(Child);
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let binary = scf_tests::chaos::sibling_scf_binary().map_err(anyhow::Error::msg)?;
@@ -93,20 +82,7 @@ fn main() -> anyhow::Result<()> {
         "sink bench: wrote {} transactions in {} blocks in {history_seconds:.1} s",
         history.transactions, history.height
     );
-    let node = &history.net.nodes[0];
-    let api = format!("http://{}", node.api);
-    let log = std::fs::File::create(node.home.join("node.log"))?;
-    let _node = NodeProcess(
-        Command::new(&binary)
-            .args(["node", "start", "--home"])
-            .arg(&node.home)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .context("starting the node")?,
-    );
-    wait_for_events(&api, history.height)?;
+    let node = history::serve(&binary, &history).map_err(anyhow::Error::msg)?;
     let postgres = Postgres::start(true).map_err(anyhow::Error::msg)?;
     let database_url = postgres
         .create_database("bench")
@@ -115,7 +91,7 @@ fn main() -> anyhow::Result<()> {
     let finished = scf_tests::sink::run(
         scf_tests::sink::command(
             &binary,
-            &api,
+            &node.api,
             &history.genesis_path,
             &database_url,
             &["--exit-at-tip", "--json", "--batch-events", &batch_events],
@@ -153,22 +129,4 @@ fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// Waits until the node serves its API and has derived every block's events.
-fn wait_for_events(api: &str, height: u64) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let page: Result<serde_json::Value, String> =
-            scf_tests::chaos::get_json(&format!("{api}/v1/events?limit=1"));
-        if let Ok(page) = page
-            && page["derived_height"].as_u64() >= Some(height)
-        {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("the node at {api} did not derive the events of {height} blocks within 300 s");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }

@@ -10,9 +10,13 @@
 //! neighbour one minor unit by splitting its token (one output to the
 //! neighbour, the change to itself); every [`FINANCING_EVERY`] rounds the
 //! suppliers instead offer what they last received to a bank, which
-//! accepts in the next block.
+//! accepts in the next block, except for one supplier in
+//! [`REOFFER_EVERY`]: its bank rejects the offer and, in the same block,
+//! the supplier offers that token again, which stays open.
 
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use consensus::{CommitCertificate, CommitSignature, Height, Round, Vote};
 use crypto::{ChainId, Domain, Hash, Keypair};
@@ -23,6 +27,8 @@ use node::localnet::{self, LocalNet, LocalNetSpec};
 
 /// One round in this many is a financing round (requests, then accepts).
 pub const FINANCING_EVERY: usize = 25;
+/// One supplier in this many has its offer rejected and offers it again.
+pub const REOFFER_EVERY: usize = 10;
 /// Each supplier's receivable, in minor units.
 const RECEIVABLE: u64 = 100_000_000;
 
@@ -42,6 +48,8 @@ pub struct History {
     pub genesis_path: PathBuf,
     pub height: u64,
     pub transactions: u64,
+    /// The tokens rejected and offered again, whose last request is open.
+    pub reoffered: Vec<TokenId>,
 }
 
 fn participants(spec: &HistorySpec) -> Vec<(String, Vec<Role>)> {
@@ -169,6 +177,7 @@ pub fn write(dir: &Path, spec: &HistorySpec) -> Result<History, String> {
     let mut received: Vec<Option<TokenId>> = vec![None; spec.suppliers];
     chain.commit(confirmations)?;
     let bank_keys: Vec<_> = banks.iter().map(|bank| bank.key.public()).collect();
+    let mut reoffered = Vec::new();
     for round in 0..spec.rounds {
         if round % FINANCING_EVERY == FINANCING_EVERY - 1 {
             let offered: Vec<(usize, TokenId)> = received
@@ -176,28 +185,32 @@ pub fn write(dir: &Path, spec: &HistorySpec) -> Result<History, String> {
                 .enumerate()
                 .filter_map(|(index, token)| token.take().map(|token| (index, token)))
                 .collect();
+            let request = |index: usize, token: TokenId, rate_bps: u32| TxBody::RequestFinancing {
+                token,
+                bank: bank_keys[index % bank_keys.len()],
+                rate_bps,
+            };
             let requests = offered
                 .iter()
                 .map(|(index, token)| {
-                    suppliers[*index].sign(
-                        chain_id,
-                        TxBody::RequestFinancing {
-                            token: *token,
-                            bank: bank_keys[index % bank_keys.len()],
-                            rate_bps: 300 + (*index as u32 % 200),
-                        },
-                    )
+                    let body = request(*index, *token, 300 + (*index as u32 % 200));
+                    suppliers[*index].sign(chain_id, body)
                 })
                 .collect();
             chain.commit(requests)?;
-            let accepts = offered
-                .iter()
-                .map(|(index, token)| {
-                    let count = banks.len();
-                    banks[index % count].sign(chain_id, TxBody::AcceptFinancing { token: *token })
-                })
-                .collect();
-            chain.commit(accepts)?;
+            let mut decisions = Vec::new();
+            for (index, token) in &offered {
+                let bank = &mut banks[index % bank_keys.len()];
+                if index % REOFFER_EVERY == 0 {
+                    decisions.push(bank.sign(chain_id, TxBody::RejectFinancing { token: *token }));
+                    let body = request(*index, *token, 600);
+                    decisions.push(suppliers[*index].sign(chain_id, body));
+                    reoffered.push(*token);
+                } else {
+                    decisions.push(bank.sign(chain_id, TxBody::AcceptFinancing { token: *token }));
+                }
+            }
+            chain.commit(decisions)?;
             continue;
         }
         let transfers: Vec<SignedTransaction> = (0..spec.suppliers)
@@ -234,7 +247,63 @@ pub fn write(dir: &Path, spec: &HistorySpec) -> Result<History, String> {
         transactions: chain.transactions,
         genesis_path,
         net,
+        reoffered,
     })
+}
+
+/// The validator's node, started on a written history; killed when dropped.
+pub struct NodeProcess {
+    child: Child,
+    /// Its API, `http://127.0.0.1:PORT`.
+    pub api: String,
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `scf node start` (`binary`) on the history's validator, logging
+/// to `node.log` in its home, and waits until it has derived every block's
+/// events.
+pub fn serve(binary: &Path, history: &History) -> Result<NodeProcess, String> {
+    let node = &history.net.nodes[0];
+    let log = std::fs::File::create(node.home.join("node.log"))
+        .map_err(|error| format!("the node's log: {error}"))?;
+    let stderr = log
+        .try_clone()
+        .map_err(|error| format!("the node's log: {error}"))?;
+    let child = Command::new(binary)
+        .args(["node", "start", "--home"])
+        .arg(&node.home)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(stderr)
+        .spawn()
+        .map_err(|error| format!("starting the node: {error}"))?;
+    let process = NodeProcess {
+        child,
+        api: format!("http://{}", node.api),
+    };
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let page: Result<serde_json::Value, String> =
+            crate::chaos::get_json(&format!("{}/v1/events?limit=1", process.api));
+        if let Ok(page) = page
+            && page["derived_height"].as_u64() >= Some(history.height)
+        {
+            return Ok(process);
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the node at {} did not derive the events of {} blocks within 300 s",
+                process.api, history.height
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// Commits blocks as the validator's node would.
