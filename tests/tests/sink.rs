@@ -471,7 +471,6 @@ fn a_node_serving_a_tampered_block_or_event_is_refused_and_the_database_is_uncha
     assert_eq!(sink::cursor_height(&mut database), staged.tip);
 }
 
-/// The first height above `above` with an event that has an amount.
 /// A bank rejects a financing request and, in the same block, the seller
 /// offers the token again; the request was written in an earlier batch.
 /// The rejection, applied by token to the open requests the database
@@ -543,6 +542,7 @@ fn a_request_rejected_and_offered_again_in_one_batch_leaves_the_new_request_open
     assert_eq!(open, 2, "only the new offers are open");
 }
 
+/// The first height above `above` with an event that has an amount.
 fn height_with_amounts(api: &str, above: u64) -> u64 {
     let mut after = format!("{above:020}-{:010}-{:010}", u32::MAX, u32::MAX);
     for _ in 0..1_000 {

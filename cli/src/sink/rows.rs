@@ -41,6 +41,9 @@ fn bigint(height: u64, what: &'static str, value: u64) -> Result<i64, TooLarge> 
     })
 }
 
+/// Why a read of the replay's state cannot fail.
+const READ: &str = "the replay's state is in memory and reads without failing";
+
 fn hex(hash: &Hash) -> String {
     hash.to_hex()
 }
@@ -440,12 +443,11 @@ impl BatchBuilder {
         };
         // Each key's last value: the replay's, as the batch's last block
         // left it (the state is never shrunk, so every written key is in it).
-        let read = "the replay's state is in memory and reads without failing";
         let values: Vec<(u64, StateValue)> = self
             .writes
             .iter()
             .map(|(key, height)| {
-                let value = state.get(key).expect(read);
+                let value = state.get(key).expect(READ);
                 (
                     *height,
                     value.expect("a key the replay wrote is in its state"),
@@ -496,17 +498,16 @@ impl BatchBuilder {
 /// The tokens of `root` that are unspent (active or pending): a walk down
 /// its lineage, as a settlement's payouts are found.
 fn unspent_tokens(state: &MemoryState, root: &TokenId) -> Vec<TokenId> {
-    let read = "the replay's state is in memory and reads without failing";
     let mut unspent = Vec::new();
     let mut stack = vec![*root];
     while let Some(id) = stack.pop() {
-        let Some(token) = state.token(&id).expect(read) else {
+        let Some(token) = state.token(&id).expect(READ) else {
             continue;
         };
         if token.is_unspent() {
             unspent.push(id);
         } else {
-            stack.extend(state.children(&id).expect(read));
+            stack.extend(state.children(&id).expect(READ));
         }
     }
     unspent

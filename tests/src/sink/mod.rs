@@ -4,8 +4,8 @@
 //! time limit, and reading back what it wrote as a [`Snapshot`] that two
 //! databases can be compared by.
 //!
-//! - [`history`]: a long committed history written straight into a
-//!   validator's store, for the benchmark;
+//! - [`history`]: a committed history written straight into a validator's
+//!   store, and its node started on it, for the benchmark and a test;
 //! - [`proxy`]: a node that serves a real node's answers, or tampered ones.
 //!
 //! It judges nothing.
